@@ -1,0 +1,10 @@
+//! # moonpool-examples
+//!
+//! Small distributed programs written against `moonpool-core`'s providers,
+//! each with a workload, invariants and a command-line binary that runs it
+//! under simulation (`sim`) or for real on loopback (`real`).
+//!
+//! - [`pingpong`]: a checksummed echo service and a client that must see
+//!   every ping answered, whatever the network does.
+
+pub mod pingpong;

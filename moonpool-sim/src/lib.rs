@@ -1,0 +1,1 @@
+//! moonpool-sim (skeleton).
