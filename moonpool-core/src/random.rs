@@ -246,7 +246,10 @@ uniform_signed!(i8 => u8, i16 => u16, i32 => u32, i64 => u64, isize => usize);
 
 /// A uniform draw in `0..n` from `next` (Lemire's nearly divisionless method).
 /// `n == 0` means the whole `u64` range.
-fn below(n: u64, mut next: impl FnMut() -> u64) -> u64 {
+///
+/// This is the primitive behind every derived draw; it is public so that a
+/// simulator drawing outside a provider derives values the same way.
+pub fn below(n: u64, mut next: impl FnMut() -> u64) -> u64 {
     if n == 0 {
         return next();
     }
@@ -258,6 +261,19 @@ fn below(n: u64, mut next: impl FnMut() -> u64) -> u64 {
         }
     }
     (m >> 64) as u64
+}
+
+/// `true` with probability `p`, drawing from `next` only when `p` is
+/// strictly between zero and one. The primitive behind
+/// [`RandomProvider::random_bool`].
+pub fn bool_with(p: Ratio, next: impl FnMut() -> u64) -> bool {
+    if p.numerator == 0 {
+        return false;
+    }
+    if p.numerator == p.denominator {
+        return true;
+    }
+    below(p.denominator, next) < p.numerator
 }
 
 /// Deterministic random draws.
@@ -304,13 +320,7 @@ pub trait RandomProvider: Clone + 'static {
     /// `true` with probability `p`. Draws nothing when `p` is zero or one,
     /// so a disabled fault costs no randomness.
     fn random_bool(&self, p: Ratio) -> bool {
-        if p.numerator == 0 {
-            return false;
-        }
-        if p.numerator == p.denominator {
-            return true;
-        }
-        below(p.denominator, || self.next_u64()) < p.numerator
+        bool_with(p, || self.next_u64())
     }
 
     /// Shuffles `slice` in place (Fisher–Yates).

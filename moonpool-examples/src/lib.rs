@@ -7,4 +7,5 @@
 //! - [`pingpong`]: a checksummed echo service and a client that must see
 //!   every ping answered, whatever the network does.
 
+pub mod bench;
 pub mod pingpong;

@@ -66,21 +66,46 @@ where
 }
 
 /// Expands to one `#[test]` per contract case for the given [`Harness`].
+///
+/// `provider_contract_tests!(H)` runs every group; `provider_contract_tests!(H; time, task)`
+/// runs only the named groups (`time`, `task`, `random`, `storage`, `network`).
 #[macro_export]
 macro_rules! provider_contract_tests {
     ($harness:ty) => {
+        $crate::provider_contract_tests!($harness; time, task, random, storage, network);
+    };
+    ($harness:ty; $($group:ident),+ $(,)?) => {
+        $( $crate::provider_contract_tests!(@group $group $harness); )+
+    };
+    (@group time $harness:ty) => {
         $crate::provider_contract_tests!(@cases $harness;
             time_sleep_waits_at_least_its_duration => time::sleep_waits_at_least_its_duration,
             time_sleeps_complete_in_deadline_order => time::sleeps_complete_in_deadline_order,
             time_sleep_until_a_past_deadline_is_immediate => time::sleep_until_a_past_deadline_is_immediate,
             time_timeout_fires_when_the_future_is_slow => time::timeout_fires_when_the_future_is_slow,
             time_timeout_does_not_fire_when_the_future_is_fast => time::timeout_does_not_fire_when_the_future_is_fast,
+        );
+    };
+    (@group task $harness:ty) => {
+        $crate::provider_contract_tests!(@cases $harness;
             task_join_returns_the_output => task::join_returns_the_output,
             task_dropping_the_handle_cancels_the_task => task::dropping_the_handle_cancels_the_task,
             task_detached_task_keeps_running => task::detached_task_keeps_running,
             task_abort_resolves_join_with_cancelled => task::abort_resolves_join_with_cancelled,
             task_yield_now_lets_other_tasks_run => task::yield_now_lets_other_tasks_run,
+        );
+    };
+    (@group random $harness:ty) => {
+        $crate::provider_contract_tests!(@cases $harness;
             random_ranges_are_respected => random::ranges_are_respected,
+        );
+        #[test]
+        fn random_draws_are_reproducible_for_a_fixed_seed() {
+            $crate::contract::random::draws_are_reproducible_for_a_fixed_seed::<$harness>();
+        }
+    };
+    (@group storage $harness:ty) => {
+        $crate::provider_contract_tests!(@cases $harness;
             storage_write_sync_reopen_read => storage::write_sync_reopen_read,
             storage_open_missing_file_is_not_found => storage::open_missing_file_is_not_found,
             storage_create_new_on_existing_file_fails => storage::create_new_on_existing_file_fails,
@@ -90,6 +115,8 @@ macro_rules! provider_contract_tests {
             storage_invalid_paths_are_rejected => storage::invalid_paths_are_rejected,
             storage_open_truncate_empties_an_existing_file => storage::open_truncate_empties_an_existing_file,
         );
+    };
+    (@group network $harness:ty) => {
         $crate::provider_contract_tests!(@net_cases $harness;
             network_connect_to_a_closed_port_is_refused => network::connect_to_a_closed_port_is_refused,
             network_echo_round_trip => network::echo_round_trip,
@@ -99,10 +126,6 @@ macro_rules! provider_contract_tests {
             network_binding_a_bound_address_fails => network::binding_a_bound_address_fails,
             network_addresses_match_on_both_ends => network::addresses_match_on_both_ends,
         );
-        #[test]
-        fn random_draws_are_reproducible_for_a_fixed_seed() {
-            $crate::contract::random::draws_are_reproducible_for_a_fixed_seed::<$harness>();
-        }
     };
     (@cases $harness:ty; $($name:ident => $case:path),* $(,)?) => {$(
         #[test]

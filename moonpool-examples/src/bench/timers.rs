@@ -1,0 +1,71 @@
+//! W3: one process spawns 1,000 tasks; each sleeps 100 times for a seeded
+//! 1..=100 ms. Measures timer events per wall second.
+
+use std::time::{Duration, Instant};
+
+use moonpool_core::{TaskProvider, TimeProvider};
+use moonpool_sim::{SimContext, SimulationBuilder, Workload, WorkloadResult};
+
+use super::{BenchResult, SplitMix64};
+
+/// Tasks spawned.
+pub const TASKS: u64 = 1_000;
+/// Sleeps per task.
+pub const SLEEPS: u64 = 100;
+/// The peer benchmarks' seed.
+pub const SEED: u64 = 42;
+
+/// The sleep schedule of task `task`, as in the peer benchmarks.
+pub fn durations(seed: u64, task: u64, sleeps: u64) -> Vec<Duration> {
+    let mut rng = SplitMix64::new(seed ^ task.wrapping_mul(0xA24B_AED4_963E_E407));
+    (0..sleeps)
+        .map(|_| Duration::from_millis(1 + rng.next_u64() % 100))
+        .collect()
+}
+
+struct Timers {
+    tasks: u64,
+}
+
+impl Workload for Timers {
+    async fn run(&mut self, ctx: &SimContext) -> WorkloadResult {
+        let p = ctx.providers();
+        let handles: Vec<_> = (0..self.tasks)
+            .map(|t| {
+                let p2 = p.clone();
+                let schedule = durations(SEED, t, SLEEPS);
+                p.spawn("sleeper", async move {
+                    for d in schedule {
+                        p2.sleep(d).await;
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.await?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs W3 with `tasks` tasks.
+pub fn run(tasks: u64) -> BenchResult {
+    let start = Instant::now();
+    let sim = SimulationBuilder::new()
+        .workload("timers", 1, move |_| Timers { tasks })
+        .build()
+        .expect("valid simulation");
+    let report = sim.run_seed(SEED);
+    let wall = start.elapsed();
+    assert!(report.outcome.is_pass(), "W3 failed: {:?}", report.outcome);
+    BenchResult {
+        workload: "W3",
+        wall,
+        sim: report.sim_time,
+        ops: tasks * SLEEPS,
+        extra: format!(
+            "events={} fingerprint={:#018x}",
+            report.events, report.fingerprint
+        ),
+    }
+}

@@ -1,0 +1,51 @@
+//! `bench`: moonpool's benchmark workloads, one line each.
+//!
+//! `bench [WORKLOAD...]` runs the named workloads (default: all) and prints
+//! `framework=moonpool workload=W3 wall_ms=... sim_ms=... ops=... ops_per_sec=...`
+//! per workload, the format of the peer benchmarks in `shared/peer-bench`.
+//! `--repeat N` runs each workload N times (one line per run).
+
+use std::process::ExitCode;
+
+use moonpool_examples::bench;
+
+const ALL: &[&str] = &["W3"];
+
+fn main() -> ExitCode {
+    let mut names: Vec<String> = Vec::new();
+    let mut repeat = 1u32;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--repeat" {
+            match args.next().and_then(|v| v.parse().ok()) {
+                Some(n) if n > 0 => repeat = n,
+                _ => {
+                    eprintln!("bench: --repeat takes a positive count");
+                    return ExitCode::from(2);
+                }
+            }
+        } else {
+            names.push(arg);
+        }
+    }
+    if names.is_empty() {
+        names = ALL.iter().map(|s| s.to_string()).collect();
+    }
+    for name in names
+        .iter()
+        .flat_map(|n| std::iter::repeat_n(n, repeat as usize))
+    {
+        let result = match name.to_ascii_uppercase().as_str() {
+            "W3" => bench::timers::run(bench::timers::TASKS),
+            _ => {
+                eprintln!(
+                    "bench: unknown workload {name:?} (known: {})",
+                    ALL.join(", ")
+                );
+                return ExitCode::from(2);
+            }
+        };
+        println!("{}", result.line());
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,59 @@
+//! [`SimControl`]: what a workload (or a test) may do to the simulated
+//! world itself, beyond what its own process can do: kill and reboot
+//! processes, cut and clog the network. Each fault source adds its own
+//! `impl SimControl` block next to its code.
+
+use std::net::IpAddr;
+use std::rc::Rc;
+
+use crate::process::{ProcessId, ProcessInfo, ProcessKind};
+use crate::world::World;
+
+/// A handle on the simulated world for nemesis operations.
+#[derive(Clone)]
+pub struct SimControl {
+    pub(crate) world: Rc<World>,
+}
+
+impl std::fmt::Debug for SimControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimControl")
+            .field("seed", &self.world.seed)
+            .finish()
+    }
+}
+
+impl SimControl {
+    /// Every process, by id (the simulator's own process included).
+    pub fn processes(&self) -> Vec<(ProcessId, ProcessInfo)> {
+        self.world
+            .processes
+            .borrow()
+            .iter()
+            .map(|(id, p)| (id, p.clone()))
+            .collect()
+    }
+
+    /// The server processes (the system under test), by id.
+    pub fn servers(&self) -> Vec<(ProcessId, ProcessInfo)> {
+        self.processes()
+            .into_iter()
+            .filter(|(_, p)| p.kind == ProcessKind::Server)
+            .collect()
+    }
+
+    /// The process with this name.
+    pub fn process_by_name(&self, name: &str) -> Option<ProcessId> {
+        self.world
+            .processes
+            .borrow()
+            .iter()
+            .find(|(_, p)| &*p.name == name)
+            .map(|(id, _)| id)
+    }
+
+    /// The process with this IP.
+    pub fn process_by_ip(&self, ip: IpAddr) -> Option<ProcessId> {
+        self.world.processes.borrow().by_ip(ip)
+    }
+}

@@ -1,0 +1,30 @@
+//! Random draws the simulator itself makes (fault decisions, scheduling
+//! perturbation), derived exactly as the providers derive user draws.
+
+use moonpool_core::Ratio;
+use moonpool_core::random::{below as uniform_below, bool_with};
+
+use crate::world::World;
+
+/// `true` with probability `p`; draws nothing when `p` is zero or one, so a
+/// disabled fault costs no randomness and does not shift later draws.
+#[inline]
+pub(crate) fn bool(world: &World, p: Ratio) -> bool {
+    bool_with(p, || world.draw_u64())
+}
+
+/// A uniform value in `0..n` (`n > 0`).
+#[inline]
+pub(crate) fn below(world: &World, n: u64) -> u64 {
+    uniform_below(n, || world.draw_u64())
+}
+
+/// A uniform value in `lo..=hi`.
+#[inline]
+#[allow(dead_code)] // for the fault sources being built
+pub(crate) fn between(world: &World, lo: u64, hi: u64) -> u64 {
+    if hi <= lo {
+        return lo;
+    }
+    lo + uniform_below(hi - lo + 1, || world.draw_u64())
+}

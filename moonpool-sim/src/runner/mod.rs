@@ -1,0 +1,445 @@
+//! The runner: a simulation definition, and running it for one seed.
+//!
+//! # Types
+//! - [`SimulationBuilder`]: declares processes (named async mains with an
+//!   IP), workloads (with a client count) and limits; `build` validates it.
+//! - [`Simulation`]: the validated definition. [`Simulation::run_seed`]
+//!   builds a fresh world for a seed, runs it, tears it down and returns a
+//!   [`SeedReport`]; [`Simulation::check_determinism`] runs a seed twice and
+//!   compares.
+//!
+//! # One seed, step by step
+//! 1. A new world: clock at zero, generator seeded, no tasks.
+//! 2. Processes are created in declaration order: the simulator's own
+//!    (id 0), the servers, then one process per workload client.
+//! 3. Each server's `main` is spawned; then the driver task, which runs all
+//!    clients' `setup`, then all `run`, then all `check`.
+//! 4. The loop runs until the driver finishes or the seed fails: a panic,
+//!    a process or workload error, a deadlock, or a limit.
+//! 5. Everything is dropped. Nothing survives into the next seed.
+
+pub(crate) mod determinism;
+mod driver;
+pub(crate) mod panic;
+mod report;
+pub(crate) mod workload;
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr};
+use std::panic::AssertUnwindSafe;
+use std::rc::Rc;
+use std::time::Duration;
+
+use moonpool_core::Ratio;
+
+pub use determinism::Divergence;
+pub(crate) use driver::start_process;
+pub use report::{SeedOutcome, SeedReport};
+pub use workload::{ProcessRef, SimContext, Workload, WorkloadResult};
+
+use crate::failure::SeedFailure;
+use crate::network::NetworkConfig;
+use crate::process::MainFn;
+use crate::storage::StorageConfig;
+use crate::world::{World, WorldConfig};
+use workload::DynWorkload;
+
+/// Default limit on virtual time per seed: one simulated hour.
+pub const DEFAULT_TIME_LIMIT: Duration = Duration::from_secs(3600);
+/// Default limit on executor steps (polls + events) per seed.
+pub const DEFAULT_STEP_LIMIT: u64 = 200_000_000;
+
+/// What a process `main` may return: `()` or `Result<(), E: Display>`.
+pub trait ProcessResult {
+    /// `Err(message)` fails the seed.
+    fn into_result(self) -> Result<(), String>;
+}
+
+impl ProcessResult for () {
+    fn into_result(self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Names the never type `!` on stable Rust: the output of a `fn() -> !`.
+/// Server mains are often endless loops, whose futures output `!`.
+pub trait FnOutput {
+    /// The function's output type.
+    type Output;
+}
+
+impl<R> FnOutput for fn() -> R {
+    type Output = R;
+}
+
+/// The never type, `!`.
+pub type Never = <fn() -> ! as FnOutput>::Output;
+
+impl ProcessResult for Never {
+    fn into_result(self) -> Result<(), String> {
+        match self {}
+    }
+}
+
+impl<E: std::fmt::Display> ProcessResult for Result<(), E> {
+    fn into_result(self) -> Result<(), String> {
+        self.map_err(|e| e.to_string())
+    }
+}
+
+/// A simulation definition that cannot be run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// Two processes share a name.
+    #[error("two processes are named {0:?}")]
+    DuplicateName(String),
+    /// Two processes share an IP.
+    #[error("two processes have the IP {0}")]
+    DuplicateIp(IpAddr),
+    /// A process uses an IP reserved for workload clients (10.254.0.0/16).
+    #[error("process {name:?} uses {ip}, reserved for workload clients (10.254.0.0/16)")]
+    ReservedIp {
+        /// The process.
+        name: String,
+        /// The IP.
+        ip: IpAddr,
+    },
+    /// A workload with no clients, or too many.
+    #[error("workload {name:?} has {count} clients (allowed: 1..=250)")]
+    ClientCount {
+        /// The workload.
+        name: String,
+        /// The count given.
+        count: usize,
+    },
+    /// More workloads than there are client subnets.
+    #[error("at most 250 workloads are supported")]
+    TooManyWorkloads,
+    /// Nothing to run.
+    #[error("a simulation needs at least one workload (the workloads decide when a seed ends)")]
+    NoWorkload,
+    /// A limit of zero.
+    #[error("{0} must be greater than zero")]
+    ZeroLimit(&'static str),
+}
+
+pub(crate) struct ProcessSpec {
+    pub(crate) name: Rc<str>,
+    pub(crate) ip: IpAddr,
+    pub(crate) main: MainFn,
+}
+
+type WorkloadFactory = Rc<dyn Fn(usize) -> Box<dyn DynWorkload>>;
+
+pub(crate) struct WorkloadSpec {
+    pub(crate) name: Rc<str>,
+    pub(crate) count: usize,
+    pub(crate) factory: WorkloadFactory,
+}
+
+/// Declares a simulation. See the [module documentation](self).
+#[must_use]
+pub struct SimulationBuilder {
+    processes: Vec<ProcessSpec>,
+    workloads: Vec<WorkloadSpec>,
+    config: WorldConfig,
+}
+
+impl Default for SimulationBuilder {
+    fn default() -> Self {
+        SimulationBuilder::new()
+    }
+}
+
+impl SimulationBuilder {
+    /// An empty simulation with default limits and no ready-order
+    /// perturbation.
+    pub fn new() -> SimulationBuilder {
+        SimulationBuilder {
+            processes: Vec::new(),
+            workloads: Vec::new(),
+            config: WorldConfig {
+                time_limit: DEFAULT_TIME_LIMIT,
+                step_limit: DEFAULT_STEP_LIMIT,
+                perturb_ready_order: Ratio::ZERO,
+                chaos: false,
+                record_timeline: false,
+                network: NetworkConfig::default(),
+                storage: StorageConfig::default(),
+            },
+        }
+    }
+
+    /// Adds a server process named `name` at `ip`, running `main`. `main`
+    /// is called again on every reboot, with the providers of the new
+    /// incarnation. If it returns an error, the seed fails.
+    pub fn process<F, Fut>(
+        mut self,
+        name: impl Into<String>,
+        ip: impl Into<IpAddr>,
+        main: F,
+    ) -> Self
+    where
+        F: Fn(crate::SimProviders) -> Fut + 'static,
+        Fut: Future + 'static,
+        Fut::Output: ProcessResult,
+    {
+        let main: MainFn = Rc::new(move |p| {
+            let fut = main(p);
+            Box::pin(async move { fut.await.into_result() })
+        });
+        self.processes.push(ProcessSpec {
+            name: name.into().into(),
+            ip: ip.into(),
+            main,
+        });
+        self
+    }
+
+    /// Adds a workload named `name` with `count` clients; `factory(client_id)`
+    /// makes each client's fresh state for every seed.
+    pub fn workload<W, F>(mut self, name: impl Into<String>, count: usize, factory: F) -> Self
+    where
+        W: Workload,
+        F: Fn(usize) -> W + 'static,
+    {
+        self.workloads.push(WorkloadSpec {
+            name: name.into().into(),
+            count,
+            factory: Rc::new(move |id| Box::new(factory(id))),
+        });
+        self
+    }
+
+    /// Fails a seed whose virtual time would pass `limit`
+    /// (default [`DEFAULT_TIME_LIMIT`]).
+    pub fn time_limit(mut self, limit: Duration) -> Self {
+        self.config.time_limit = limit;
+        self
+    }
+
+    /// Fails a seed that takes more than `limit` executor steps
+    /// (default [`DEFAULT_STEP_LIMIT`]).
+    pub fn step_limit(mut self, limit: u64) -> Self {
+        self.config.step_limit = limit;
+        self
+    }
+
+    /// With probability `p` per poll (when several tasks are ready), runs a
+    /// random ready task instead of the oldest, to shake out code that
+    /// assumes an order the real world does not promise. Default: zero.
+    pub fn perturb_ready_order(mut self, p: Ratio) -> Self {
+        self.config.perturb_ready_order = p;
+        self
+    }
+
+    /// Turns the chaos profile on or off (default: off, the quiet
+    /// configuration: no faults at all).
+    pub fn chaos(mut self, on: bool) -> Self {
+        self.config.chaos = on;
+        self
+    }
+
+    /// Sets the simulated network's configuration.
+    pub fn network(mut self, config: NetworkConfig) -> Self {
+        self.config.network = config;
+        self
+    }
+
+    /// Sets the simulated storage's configuration.
+    pub fn storage(mut self, config: StorageConfig) -> Self {
+        self.config.storage = config;
+        self
+    }
+
+    /// Validates the definition.
+    pub fn build(self) -> Result<Simulation, ConfigError> {
+        let mut names = BTreeSet::new();
+        let mut ips = BTreeSet::new();
+        for p in &self.processes {
+            if !names.insert(p.name.to_string()) {
+                return Err(ConfigError::DuplicateName(p.name.to_string()));
+            }
+            if !ips.insert(p.ip) {
+                return Err(ConfigError::DuplicateIp(p.ip));
+            }
+            if is_client_ip(p.ip) {
+                return Err(ConfigError::ReservedIp {
+                    name: p.name.to_string(),
+                    ip: p.ip,
+                });
+            }
+        }
+        if self.workloads.is_empty() {
+            return Err(ConfigError::NoWorkload);
+        }
+        if self.workloads.len() > 250 {
+            return Err(ConfigError::TooManyWorkloads);
+        }
+        for w in &self.workloads {
+            if !(1..=250).contains(&w.count) {
+                return Err(ConfigError::ClientCount {
+                    name: w.name.to_string(),
+                    count: w.count,
+                });
+            }
+            for i in 0..w.count {
+                let name = format!("{}#{i}", w.name);
+                if !names.insert(name.clone()) {
+                    return Err(ConfigError::DuplicateName(name));
+                }
+            }
+        }
+        if self.config.time_limit.is_zero() {
+            return Err(ConfigError::ZeroLimit("time limit"));
+        }
+        if self.config.step_limit == 0 {
+            return Err(ConfigError::ZeroLimit("step limit"));
+        }
+        Ok(Simulation {
+            processes: Rc::new(self.processes),
+            workloads: Rc::new(self.workloads),
+            config: self.config,
+        })
+    }
+}
+
+/// The IP of client `client` of workload number `workload`: 10.254.w.(c+1).
+pub(crate) fn client_ip(workload: usize, client: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 254, workload as u8, client as u8 + 1))
+}
+
+fn is_client_ip(ip: IpAddr) -> bool {
+    matches!(ip, IpAddr::V4(v4) if v4.octets()[..2] == [10, 254])
+}
+
+/// A validated simulation, ready to run any number of seeds.
+pub struct Simulation {
+    pub(crate) processes: Rc<Vec<ProcessSpec>>,
+    pub(crate) workloads: Rc<Vec<WorkloadSpec>>,
+    config: WorldConfig,
+}
+
+impl Simulation {
+    /// Turns the chaos profile on or off for the seeds run from now on.
+    pub fn set_chaos(&mut self, on: bool) {
+        self.config.chaos = on;
+    }
+
+    /// Whether the chaos profile is on.
+    pub fn chaos(&self) -> bool {
+        self.config.chaos
+    }
+
+    /// Keeps the chaos timeline of the seeds run from now on (meant for
+    /// replaying one seed: it costs memory).
+    pub fn set_record_timeline(&mut self, on: bool) {
+        self.config.record_timeline = on;
+    }
+
+    /// Runs one seed in a fresh world and reports how it went. A panic in
+    /// user code fails the seed; it does not unwind out of here.
+    pub fn run_seed(&self, seed: u64) -> SeedReport {
+        self.run_world(seed, None).0
+    }
+
+    /// Runs `seed` twice and compares the executions. If the fingerprints
+    /// differ, the report fails with [`SeedFailure::Nondeterminism`] naming
+    /// the first step where the runs diverged.
+    pub fn check_determinism(&self, seed: u64) -> SeedReport {
+        let (first, recorder) = self.run_world(seed, Some(determinism::Recorder::record()));
+        let Some(recorder) = recorder else {
+            return first;
+        };
+        let (second, comparer) =
+            self.run_world(seed, Some(determinism::Recorder::compare(recorder)));
+        let divergence = comparer.and_then(determinism::Recorder::divergence);
+        if first.fingerprint == second.fingerprint && divergence.is_none() {
+            return first;
+        }
+        let detail = match divergence {
+            Some(d) => d.to_string(),
+            None => "fingerprints differ after the recorded steps".to_string(),
+        };
+        SeedReport {
+            outcome: SeedOutcome::Fail(SeedFailure::Nondeterminism(format!(
+                "fingerprint {:#018x} then {:#018x}; {detail}",
+                first.fingerprint, second.fingerprint
+            ))),
+            ..first
+        }
+    }
+
+    fn run_world(
+        &self,
+        seed: u64,
+        recorder: Option<determinism::Recorder>,
+    ) -> (SeedReport, Option<determinism::Recorder>) {
+        // Wall time is measured for the report only; it decides nothing.
+        let wall_start = std::time::Instant::now();
+        let world = World::new(seed, self.config.clone());
+        let enter = world.enter();
+        if let Some(r) = recorder {
+            world.set_recorder(r);
+        }
+        let capture = panic::CaptureGuard::new();
+        let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            driver::populate(&world, &self.processes, &self.workloads);
+            world.run()
+        }));
+        let failure = match ran {
+            Ok(_) => world.take_failure(),
+            Err(payload) => {
+                let (message, location) = capture.take().unwrap_or_else(|| {
+                    (panic::payload_message(&*payload), "<unknown>".to_string())
+                });
+                let (task, process) = match world.current() {
+                    Some((id, _)) => world
+                        .task_label(id)
+                        .and_then(|l| {
+                            l.split_once('/')
+                                .map(|(p, t)| (t.to_string(), p.to_string()))
+                        })
+                        .unwrap_or_else(|| ("?".to_string(), "?".to_string())),
+                    None => ("<event loop>".to_string(), "<simulator>".to_string()),
+                };
+                // The failure the panic interrupted (if any) is less precise.
+                world.take_failure();
+                Some(SeedFailure::Panic {
+                    message,
+                    location,
+                    task,
+                    process,
+                })
+            }
+        };
+        let recorder = world.take_recorder();
+        let report = SeedReport {
+            seed,
+            outcome: match failure {
+                None => SeedOutcome::Pass,
+                Some(f) => SeedOutcome::Fail(f),
+            },
+            fingerprint: world.fingerprint(),
+            sim_time: world.now(),
+            wall_time: std::time::Duration::ZERO,
+            events: world.steps(),
+            counters: world.counters(),
+            fault_families: world.fault_families(),
+            timeline: world.take_timeline(),
+        };
+        // Dropping user futures may panic too; that must not escape either.
+        let _ = std::panic::catch_unwind(AssertUnwindSafe(|| world.teardown()));
+        drop(capture);
+        drop(enter);
+        drop(world);
+        (
+            SeedReport {
+                wall_time: wall_start.elapsed(),
+                ..report
+            },
+            recorder,
+        )
+    }
+}

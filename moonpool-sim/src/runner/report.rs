@@ -1,0 +1,55 @@
+//! What one seed did.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::failure::SeedFailure;
+use crate::world::TimelineEntry;
+
+/// Pass or fail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SeedOutcome {
+    /// Every workload's checks passed.
+    Pass,
+    /// The seed failed, and why.
+    Fail(SeedFailure),
+}
+
+impl SeedOutcome {
+    /// Whether the seed passed.
+    pub fn is_pass(&self) -> bool {
+        matches!(self, SeedOutcome::Pass)
+    }
+
+    /// The failure, if the seed failed.
+    pub fn failure(&self) -> Option<&SeedFailure> {
+        match self {
+            SeedOutcome::Pass => None,
+            SeedOutcome::Fail(f) => Some(f),
+        }
+    }
+}
+
+/// The report of one seed.
+#[derive(Clone, Debug)]
+pub struct SeedReport {
+    /// The seed.
+    pub seed: u64,
+    /// Pass or fail.
+    pub outcome: SeedOutcome,
+    /// The execution fingerprint: equal for two runs of a seed exactly when
+    /// they made the same decisions.
+    pub fingerprint: u64,
+    /// Virtual time at the end of the seed.
+    pub sim_time: Duration,
+    /// Wall-clock time the seed took (measured, never used to decide).
+    pub wall_time: Duration,
+    /// Executor steps: task polls plus events fired.
+    pub events: u64,
+    /// Injected faults and process events, by kind (e.g. `"net.bit_flip"`).
+    pub counters: BTreeMap<&'static str, u64>,
+    /// Fault families (swarm testing) and whether this seed had each on.
+    pub fault_families: BTreeMap<&'static str, bool>,
+    /// What happened when, if the timeline was recorded.
+    pub timeline: Vec<TimelineEntry>,
+}

@@ -1,0 +1,157 @@
+//! Workloads: the clients that drive a simulated system and check it.
+//!
+//! A workload (FoundationDB's `TestWorkload`) has three phases. All
+//! instances run `setup`, then all run `run` concurrently (this is when
+//! chaos happens), then faults stop and all run `check`, which verifies the
+//! invariants against what the system now says. Each instance is one
+//! *client* (`client_id` in `0..client_count`) living in its own simulated
+//! process with its own IP, so network faults apply to it like to any node.
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::rc::Rc;
+
+use futures::future::LocalBoxFuture;
+
+use crate::providers::SimProviders;
+
+/// What a workload phase returns: any error fails the seed with its message.
+pub type WorkloadResult = Result<(), Box<dyn std::error::Error>>;
+
+/// A client that drives the system under test and checks it.
+///
+/// ```ignore
+/// struct Counter { sent: u64 }
+/// impl Workload for Counter {
+///     async fn run(&mut self, ctx: &SimContext) -> WorkloadResult {
+///         // talk to ctx.server_ip("kv") with ctx.providers()
+///         Ok(())
+///     }
+///     async fn check(&mut self, ctx: &SimContext) -> WorkloadResult {
+///         // compare what the system says with what we know
+///         Ok(())
+///     }
+/// }
+/// ```
+pub trait Workload: 'static {
+    /// Prepares the system (load initial data...). Default: nothing.
+    fn setup(&mut self, ctx: &SimContext) -> impl Future<Output = WorkloadResult> {
+        let _ = ctx;
+        async { Ok(()) }
+    }
+
+    /// Drives the system while faults are injected.
+    fn run(&mut self, ctx: &SimContext) -> impl Future<Output = WorkloadResult>;
+
+    /// Checks invariants after faults stopped. Default: nothing.
+    fn check(&mut self, ctx: &SimContext) -> impl Future<Output = WorkloadResult> {
+        let _ = ctx;
+        async { Ok(()) }
+    }
+}
+
+/// The object-safe form of [`Workload`] the runner stores.
+pub(crate) trait DynWorkload {
+    fn phase<'a>(
+        &'a mut self,
+        phase: Phase,
+        ctx: &'a SimContext,
+    ) -> LocalBoxFuture<'a, WorkloadResult>;
+}
+
+impl<W: Workload> DynWorkload for W {
+    fn phase<'a>(
+        &'a mut self,
+        phase: Phase,
+        ctx: &'a SimContext,
+    ) -> LocalBoxFuture<'a, WorkloadResult> {
+        match phase {
+            Phase::Setup => Box::pin(self.setup(ctx)),
+            Phase::Run => Box::pin(self.run(ctx)),
+            Phase::Check => Box::pin(self.check(ctx)),
+        }
+    }
+}
+
+/// The three phases, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Setup,
+    Run,
+    Check,
+}
+
+impl Phase {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Phase::Setup => "setup",
+            Phase::Run => "run",
+            Phase::Check => "check",
+        }
+    }
+}
+
+/// A server process as workloads see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcessRef {
+    /// Its name.
+    pub name: Rc<str>,
+    /// Its IP.
+    pub ip: IpAddr,
+}
+
+/// What a workload phase gets: its providers, who it is, and where the
+/// servers are.
+#[derive(Clone)]
+pub struct SimContext {
+    pub(crate) providers: SimProviders,
+    pub(crate) workload: Rc<str>,
+    pub(crate) client_id: usize,
+    pub(crate) client_count: usize,
+    pub(crate) servers: Rc<[ProcessRef]>,
+}
+
+impl SimContext {
+    /// The providers of this client's process.
+    pub fn providers(&self) -> &SimProviders {
+        &self.providers
+    }
+
+    /// This client's index, in `0..client_count()`.
+    pub fn client_id(&self) -> usize {
+        self.client_id
+    }
+
+    /// How many clients this workload has.
+    pub fn client_count(&self) -> usize {
+        self.client_count
+    }
+
+    /// The workload's name.
+    pub fn workload_name(&self) -> &str {
+        &self.workload
+    }
+
+    /// The server processes, in declaration order.
+    pub fn servers(&self) -> &[ProcessRef] {
+        &self.servers
+    }
+
+    /// The IP of the server process named `name`.
+    pub fn server_ip(&self, name: &str) -> Option<IpAddr> {
+        self.servers.iter().find(|s| &*s.name == name).map(|s| s.ip)
+    }
+
+    /// The seed being run.
+    pub fn seed(&self) -> u64 {
+        self.providers.seed()
+    }
+
+    /// A handle for nemesis operations on the simulated world (kill and
+    /// reboot processes, partition and clog the network).
+    pub fn control(&self) -> crate::SimControl {
+        crate::SimControl {
+            world: std::rc::Rc::clone(&self.providers.world),
+        }
+    }
+}

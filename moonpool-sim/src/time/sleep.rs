@@ -1,0 +1,94 @@
+//! The simulated `sleep` future.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use super::{EventId, Payload};
+use crate::world::World;
+
+/// Completes when virtual time reaches its deadline. The deadline is fixed
+/// at creation; the timer is registered on first poll (a sleep that is
+/// never polled costs nothing) and released on completion or drop.
+#[must_use = "futures do nothing unless awaited"]
+pub struct Sleep {
+    world: Rc<World>,
+    deadline_ns: u64,
+    event: Option<EventId>,
+    done: bool,
+}
+
+impl Sleep {
+    pub(crate) fn new(world: Rc<World>, deadline_ns: u64) -> Sleep {
+        Sleep {
+            world,
+            deadline_ns,
+            event: None,
+            done: false,
+        }
+    }
+
+    /// The deadline, in virtual nanoseconds.
+    pub fn deadline(&self) -> moonpool_core::Instant {
+        moonpool_core::Instant::from_nanos(self.deadline_ns)
+    }
+}
+
+impl std::fmt::Debug for Sleep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sleep")
+            .field("deadline_ns", &self.deadline_ns)
+            .field("done", &self.done)
+            .finish()
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.done {
+            return Poll::Ready(());
+        }
+        match self.event {
+            None => {
+                if self.world.now_ns() >= self.deadline_ns {
+                    self.done = true;
+                    return Poll::Ready(());
+                }
+                let id = self.world.events.borrow_mut().schedule(
+                    self.deadline_ns,
+                    Payload::Timer {
+                        waker: Some(cx.waker().clone()),
+                        fired: false,
+                    },
+                );
+                self.event = Some(id);
+                Poll::Pending
+            }
+            Some(id) => {
+                let mut events = self.world.events.borrow_mut();
+                if events.poll_timer(id, cx.waker()) {
+                    let payload = events.release(id);
+                    drop(events);
+                    drop(payload);
+                    self.event = None;
+                    self.done = true;
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        if let Some(id) = self.event.take() {
+            let payload = self.world.events.borrow_mut().release(id);
+            drop(payload);
+        }
+    }
+}

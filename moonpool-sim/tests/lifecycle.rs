@@ -1,0 +1,83 @@
+//! Killing and rebooting processes.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use moonpool_core::{JoinHandle, TaskProvider, TimeProvider};
+use moonpool_sim::{
+    ProcessError, SimContext, SimProviders, SimulationBuilder, Workload, WorkloadResult,
+};
+
+struct Nemesis<F>(F);
+impl<F, Fut> Workload for Nemesis<F>
+where
+    F: FnMut(SimContext) -> Fut + 'static,
+    Fut: std::future::Future<Output = WorkloadResult>,
+{
+    async fn run(&mut self, ctx: &SimContext) -> WorkloadResult {
+        (self.0)(ctx.clone()).await
+    }
+}
+
+#[test]
+fn a_killed_process_never_runs_again_and_a_reboot_restarts_main() {
+    let ticks = Rc::new(Cell::new(0u32));
+    let starts = Rc::new(Cell::new(0u32));
+    let (t, s) = (Rc::clone(&ticks), Rc::clone(&starts));
+    let (t2, s2) = (Rc::clone(&ticks), Rc::clone(&starts));
+    let sim = SimulationBuilder::new()
+        .process("ticker", [10, 0, 0, 1], move |p: SimProviders| {
+            let (t, s) = (Rc::clone(&t), Rc::clone(&s));
+            async move {
+                s.set(s.get() + 1);
+                let p2 = p.clone();
+                let t2 = Rc::clone(&t);
+                // A background task too: it must die with the process.
+                p.spawn("background", async move {
+                    loop {
+                        p2.sleep(Duration::from_millis(10)).await;
+                        t2.set(t2.get() + 1);
+                    }
+                })
+                .detach();
+                loop {
+                    p.sleep(Duration::from_millis(10)).await;
+                    t.set(t.get() + 1);
+                }
+            }
+        })
+        .workload("nemesis", 1, move |_| {
+            let (ticks, starts) = (Rc::clone(&t2), Rc::clone(&s2));
+            Nemesis(move |ctx: SimContext| {
+                let (ticks, starts) = (Rc::clone(&ticks), Rc::clone(&starts));
+                async move {
+                    let p = ctx.providers();
+                    let control = ctx.control();
+                    let ticker = control.process_by_name("ticker").ok_or("no ticker")?;
+                    p.sleep(Duration::from_millis(105)).await;
+                    assert_eq!(ticks.get(), 20, "two tasks ticked 10 times each");
+                    control.kill(ticker)?;
+                    assert_eq!(control.kill(ticker), Err(ProcessError::AlreadyDead(ticker)));
+                    let at_kill = ticks.get();
+                    p.sleep(Duration::from_secs(1)).await;
+                    assert_eq!(ticks.get(), at_kill, "a killed process's task ran");
+                    control.reboot(ticker)?;
+                    p.sleep(Duration::from_millis(55)).await;
+                    assert_eq!(starts.get(), 2, "main did not run again");
+                    assert_eq!(
+                        ticks.get(),
+                        at_kill + 10,
+                        "the rebooted process is not ticking"
+                    );
+                    Ok(())
+                }
+            })
+        })
+        .build()
+        .expect("valid");
+    let report = sim.run_seed(1);
+    assert!(report.outcome.is_pass(), "{:?}", report.outcome);
+    assert_eq!(report.counters.get("process.kill"), Some(&1));
+    assert_eq!(report.counters.get("process.reboot"), Some(&1));
+}

@@ -1,0 +1,333 @@
+//! The runner: determinism, isolation of seeds, and precise failures.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use moonpool_core::{RandomProvider, Ratio, TaskProvider, TimeProvider};
+use moonpool_sim::{
+    ConfigError, SeedFailure, SimContext, SimProviders, Simulation, SimulationBuilder, Workload,
+    WorkloadResult,
+};
+
+/// A workload made of a closure run in the `run` phase.
+struct Run<F>(F);
+impl<F, Fut> Workload for Run<F>
+where
+    F: FnMut(SimProviders) -> Fut + 'static,
+    Fut: std::future::Future<Output = WorkloadResult>,
+{
+    async fn run(&mut self, ctx: &SimContext) -> WorkloadResult {
+        (self.0)(ctx.providers().clone()).await
+    }
+}
+
+fn sim_of<F, Fut>(f: F) -> Simulation
+where
+    F: Fn(SimProviders) -> Fut + Clone + 'static,
+    Fut: std::future::Future<Output = WorkloadResult> + 'static,
+{
+    SimulationBuilder::new()
+        .workload("w", 1, move |_| Run(f.clone()))
+        .build()
+        .expect("valid")
+}
+
+/// Three tasks sleeping random amounts and drawing random values.
+async fn busy(p: SimProviders) -> WorkloadResult {
+    let mut handles = Vec::new();
+    for i in 0..3 {
+        let p2 = p.clone();
+        handles.push(p.spawn(&format!("worker-{i}"), async move {
+            let mut acc = 0u64;
+            for _ in 0..20 {
+                let ms = p2.random_range(1..50u64);
+                p2.sleep(Duration::from_millis(ms)).await;
+                acc = acc.wrapping_add(p2.next_u64());
+            }
+            acc
+        }));
+    }
+    for h in handles {
+        h.await?;
+    }
+    Ok(())
+}
+
+#[test]
+fn same_seed_gives_the_same_fingerprint_and_time() {
+    let sim = sim_of(busy);
+    for seed in [1, 42, 0xdead_beef] {
+        let a = sim.run_seed(seed);
+        let b = sim.run_seed(seed);
+        assert!(a.outcome.is_pass(), "{:?}", a.outcome);
+        assert_eq!(a.fingerprint, b.fingerprint);
+        assert_eq!(a.sim_time, b.sim_time);
+        assert_eq!(a.events, b.events);
+    }
+}
+
+#[test]
+fn different_seeds_give_different_fingerprints() {
+    let sim = sim_of(busy);
+    let mut prints: Vec<u64> = (0..200).map(|s| sim.run_seed(s).fingerprint).collect();
+    prints.sort_unstable();
+    prints.dedup();
+    assert!(prints.len() >= 198, "only {} distinct of 200", prints.len());
+}
+
+#[test]
+fn check_determinism_passes_for_deterministic_code() {
+    let sim = SimulationBuilder::new()
+        .workload("w", 3, |_| Run(busy))
+        .perturb_ready_order(Ratio::percent(50))
+        .build()
+        .expect("valid");
+    for seed in 0..20 {
+        let r = sim.check_determinism(seed);
+        assert!(r.outcome.is_pass(), "seed {seed}: {:?}", r.outcome);
+    }
+}
+
+static LEAKED: AtomicU64 = AtomicU64::new(0);
+
+#[test]
+fn check_determinism_names_the_first_diverging_step() {
+    // State that survives from one run to the next is exactly the kind of
+    // nondeterminism the check exists to find.
+    let sim = sim_of(|p: SimProviders| async move {
+        if LEAKED.fetch_add(1, Ordering::Relaxed) % 2 == 1 {
+            p.sleep(Duration::from_millis(3)).await;
+        }
+        p.sleep(Duration::from_millis(5)).await;
+        Ok(())
+    });
+    let r = sim.check_determinism(7);
+    match r.outcome.failure() {
+        Some(SeedFailure::Nondeterminism(msg)) => {
+            assert!(msg.contains("runs diverge at step"), "{msg}");
+        }
+        other => panic!("expected nondeterminism, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_panicking_task_fails_its_seed_with_message_and_location_and_the_next_seed_runs() {
+    let sim = sim_of(|p: SimProviders| async move {
+        let h = p.spawn("doomed-worker", async {
+            panic!("boom at the worker");
+        });
+        h.await?;
+        Ok(())
+    });
+    let r = sim.run_seed(1);
+    match r.outcome.failure() {
+        Some(SeedFailure::Panic {
+            message,
+            location,
+            task,
+            process,
+        }) => {
+            assert_eq!(message, "boom at the worker");
+            assert!(location.contains("runner.rs"), "{location}");
+            assert_eq!(task, "doomed-worker");
+            assert_eq!(process, "w#0");
+        }
+        other => panic!("expected a panic failure, got {other:?}"),
+    }
+    let ok = sim_of(busy).run_seed(2);
+    assert!(
+        ok.outcome.is_pass(),
+        "the next seed was affected: {:?}",
+        ok.outcome
+    );
+}
+
+#[test]
+fn a_deadlock_fails_the_seed_naming_the_stuck_tasks() {
+    let sim = sim_of(|p: SimProviders| async move {
+        let never = futures::future::pending::<()>();
+        let h = p.spawn("waits-forever", never);
+        h.await?;
+        Ok(())
+    });
+    let r = sim.run_seed(3);
+    match r.outcome.failure() {
+        Some(SeedFailure::Deadlock { stuck, .. }) => {
+            assert!(stuck.iter().any(|s| s == "w#0/waits-forever"), "{stuck:?}");
+            assert!(stuck.iter().any(|s| s == "w#0/run"), "{stuck:?}");
+        }
+        other => panic!("expected a deadlock, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_workload_error_fails_the_seed_with_phase_and_client() {
+    let sim = sim_of(|_p: SimProviders| async move { Err("the invariant broke".into()) });
+    match sim.run_seed(4).outcome.failure() {
+        Some(SeedFailure::WorkloadFailed {
+            workload,
+            client_id,
+            phase,
+            message,
+        }) => {
+            assert_eq!((workload.as_str(), *client_id, *phase), ("w", 0, "run"));
+            assert_eq!(message, "the invariant broke");
+        }
+        other => panic!("expected a workload failure, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_failing_process_main_fails_the_seed() {
+    let sim = SimulationBuilder::new()
+        .process("server", [10, 0, 0, 1], |p: SimProviders| async move {
+            p.sleep(Duration::from_millis(10)).await;
+            Err::<(), _>("disk on fire")
+        })
+        .workload("w", 1, |_| {
+            Run(|p: SimProviders| async move {
+                p.sleep(Duration::from_secs(1)).await;
+                Ok(())
+            })
+        })
+        .build()
+        .expect("valid");
+    match sim.run_seed(5).outcome.failure() {
+        Some(SeedFailure::ProcessFailed {
+            process, message, ..
+        }) => {
+            assert_eq!(process, "server");
+            assert_eq!(message, "disk on fire");
+        }
+        other => panic!("expected a process failure, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_time_limit_stops_a_seed_that_never_ends() {
+    let sim = SimulationBuilder::new()
+        .workload("w", 1, |_| {
+            Run(|p: SimProviders| async move {
+                loop {
+                    p.sleep(Duration::from_secs(60)).await;
+                }
+            })
+        })
+        .time_limit(Duration::from_secs(600))
+        .build()
+        .expect("valid");
+    let r = sim.run_seed(6);
+    assert!(
+        matches!(r.outcome.failure(), Some(SeedFailure::TimeLimit { alive, .. }) if alive.contains(&"w#0/run".to_string())),
+        "{:?}",
+        r.outcome
+    );
+    assert!(r.sim_time <= Duration::from_secs(600));
+}
+
+#[test]
+fn the_step_limit_stops_a_busy_loop() {
+    let sim = SimulationBuilder::new()
+        .workload("w", 1, |_| {
+            Run(|p: SimProviders| async move {
+                loop {
+                    p.yield_now().await;
+                }
+            })
+        })
+        .step_limit(10_000)
+        .build()
+        .expect("valid");
+    assert!(matches!(
+        sim.run_seed(7).outcome.failure(),
+        Some(SeedFailure::StepLimit { limit: 10_000, .. })
+    ));
+}
+
+#[test]
+fn a_finished_timeout_does_not_stretch_virtual_time() {
+    let sim = sim_of(|p: SimProviders| async move {
+        let r = p
+            .timeout(Duration::from_secs(3600), p.sleep(Duration::from_millis(5)))
+            .await;
+        assert!(r.is_ok());
+        Ok(())
+    });
+    let r = sim.run_seed(8);
+    assert!(r.outcome.is_pass());
+    assert!(
+        r.sim_time < Duration::from_secs(1),
+        "the cancelled 1h timer moved the clock to {:?}",
+        r.sim_time
+    );
+}
+
+#[test]
+fn sleeping_a_day_costs_one_event() {
+    let sim = SimulationBuilder::new()
+        .workload("w", 1, |_| {
+            Run(|p: SimProviders| async move {
+                p.sleep(Duration::from_secs(86_400)).await;
+                Ok(())
+            })
+        })
+        .time_limit(Duration::from_secs(2 * 86_400))
+        .build()
+        .expect("valid");
+    let r = sim.run_seed(9);
+    assert!(r.outcome.is_pass());
+    assert_eq!(r.sim_time, Duration::from_secs(86_400));
+    assert!(r.events < 20, "{} steps for one sleep", r.events);
+}
+
+#[test]
+fn dropping_a_handle_drops_the_future_immediately() {
+    let sim = sim_of(|p: SimProviders| async move {
+        let dropped = Rc::new(Cell::new(false));
+        struct Flag(Rc<Cell<bool>>);
+        impl Drop for Flag {
+            fn drop(&mut self) {
+                self.0.set(true);
+            }
+        }
+        let flag = Flag(Rc::clone(&dropped));
+        let p2 = p.clone();
+        let h = p.spawn("victim", async move {
+            let _f = flag;
+            p2.sleep(Duration::from_secs(10)).await;
+        });
+        p.yield_now().await;
+        assert!(!dropped.get());
+        drop(h);
+        assert!(dropped.get(), "the future outlived its handle");
+        Ok(())
+    });
+    assert!(sim.run_seed(10).outcome.is_pass());
+}
+
+#[test]
+fn invalid_definitions_are_rejected_with_typed_errors() {
+    let no_workload = SimulationBuilder::new().build();
+    assert!(matches!(no_workload, Err(ConfigError::NoWorkload)));
+    let dup = SimulationBuilder::new()
+        .process("a", [10, 0, 0, 1], |_p: SimProviders| async {})
+        .process("a", [10, 0, 0, 2], |_p: SimProviders| async {})
+        .workload("w", 1, |_| Run(busy))
+        .build();
+    assert!(matches!(dup, Err(ConfigError::DuplicateName(n)) if n == "a"));
+    let ip = SimulationBuilder::new()
+        .process("a", [10, 0, 0, 1], |_p: SimProviders| async {})
+        .process("b", [10, 0, 0, 1], |_p: SimProviders| async {})
+        .workload("w", 1, |_| Run(busy))
+        .build();
+    assert!(matches!(ip, Err(ConfigError::DuplicateIp(_))));
+    let zero = SimulationBuilder::new()
+        .workload("w", 0, |_| Run(busy))
+        .build();
+    assert!(matches!(
+        zero,
+        Err(ConfigError::ClientCount { count: 0, .. })
+    ));
+}
