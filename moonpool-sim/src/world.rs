@@ -149,6 +149,9 @@ pub(crate) struct World {
     pub(crate) net: RefCell<NetState>,
     /// The simulated disks.
     pub(crate) storage: RefCell<StorageState>,
+    /// Set when every foreground workload's `run` phase has returned.
+    run_phase_done: Cell<bool>,
+    run_phase_waiters: RefCell<Vec<std::task::Waker>>,
 }
 
 static NEXT_WORLD_ID: AtomicU64 = AtomicU64::new(1);
@@ -181,6 +184,8 @@ impl World {
             fault_families: RefCell::new(BTreeMap::new()),
             net: RefCell::new(NetState::default()),
             storage: RefCell::new(StorageState::default()),
+            run_phase_done: Cell::new(false),
+            run_phase_waiters: RefCell::new(Vec::new()),
             config,
         })
     }
@@ -348,6 +353,25 @@ impl World {
         self.note("sim.quiesce", None, || {
             "chaos stopped; checks begin".to_string()
         });
+    }
+
+    /// Whether every foreground workload's `run` phase has returned.
+    pub(crate) fn run_phase_done(&self) -> bool {
+        self.run_phase_done.get()
+    }
+
+    /// Marks the run phase done and wakes whoever waits for it.
+    pub(crate) fn end_run_phase(&self) {
+        self.run_phase_done.set(true);
+        let waiters = std::mem::take(&mut *self.run_phase_waiters.borrow_mut());
+        for w in waiters {
+            w.wake();
+        }
+    }
+
+    /// Registers `waker` to be woken when the run phase ends.
+    pub(crate) fn wait_run_phase(&self, waker: &std::task::Waker) {
+        self.run_phase_waiters.borrow_mut().push(waker.clone());
     }
 
     // ----- outcome -----

@@ -331,3 +331,49 @@ fn invalid_definitions_are_rejected_with_typed_errors() {
         Err(ConfigError::ClientCount { count: 0, .. })
     ));
 }
+
+/// Acts until the foreground is done, counting its rounds.
+struct Nemesis {
+    rounds: Rc<Cell<u32>>,
+}
+impl Workload for Nemesis {
+    async fn run(&mut self, ctx: &SimContext) -> WorkloadResult {
+        while !ctx.run_phase_done() {
+            ctx.providers().sleep(Duration::from_millis(10)).await;
+            self.rounds.set(self.rounds.get() + 1);
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_background_workload_runs_until_the_foreground_is_done() {
+    let rounds = Rc::new(Cell::new(0));
+    let r = Rc::clone(&rounds);
+    let sim = SimulationBuilder::new()
+        .workload("fg", 1, |_| {
+            Run(|p: SimProviders| async move {
+                p.sleep(Duration::from_millis(105)).await;
+                Ok(())
+            })
+        })
+        .background_workload("nemesis", 1, move |_| Nemesis {
+            rounds: Rc::clone(&r),
+        })
+        .build()
+        .expect("valid");
+    let report = sim.run_seed(11);
+    assert!(report.outcome.is_pass(), "{:?}", report.outcome);
+    assert_eq!(rounds.get(), 11, "the nemesis stopped early or ran on");
+    assert!(report.sim_time < Duration::from_millis(121));
+}
+
+#[test]
+fn only_background_workloads_is_a_config_error() {
+    let sim = SimulationBuilder::new()
+        .background_workload("nemesis", 1, |_| Nemesis {
+            rounds: Rc::new(Cell::new(0)),
+        })
+        .build();
+    assert!(matches!(sim, Err(ConfigError::NoWorkload)));
+}

@@ -45,7 +45,7 @@ pub(crate) fn populate(world: &Rc<World>, processes: &[ProcessSpec], workloads: 
     for i in 0..processes.len() {
         start_process(world, ProcessId(i as u32 + 1));
     }
-    let mut clients: Vec<(SimContext, Box<dyn DynWorkload>)> = Vec::new();
+    let mut clients: Vec<Client> = Vec::new();
     for (w, spec) in workloads.iter().enumerate() {
         for client_id in 0..spec.count {
             let pid = world.processes.borrow_mut().add(
@@ -61,7 +61,11 @@ pub(crate) fn populate(world: &Rc<World>, processes: &[ProcessSpec], workloads: 
                 client_count: spec.count,
                 servers: Rc::clone(&servers),
             };
-            clients.push((ctx, (spec.factory)(client_id)));
+            clients.push(Client {
+                ctx,
+                workload: (spec.factory)(client_id),
+                background: spec.background,
+            });
         }
     }
     world
@@ -116,42 +120,72 @@ fn main_exited(world: &World, id: ProcessId, incarnation: u32, result: Result<()
     }
 }
 
+/// One workload client and its state between phases.
+struct Client {
+    ctx: SimContext,
+    workload: Box<dyn DynWorkload>,
+    background: bool,
+}
+
 /// Runs every client through setup, run and check; fails the seed on the
 /// first error, finishes it when all checks pass.
-async fn drive(world: Rc<World>, mut clients: Vec<(SimContext, Box<dyn DynWorkload>)>) {
+async fn drive(world: Rc<World>, mut clients: Vec<Client>) {
     for phase in [Phase::Setup, Phase::Run, Phase::Check] {
         if phase == Phase::Check {
             world.quiesce();
         }
         let handles: Vec<_> = clients
             .into_iter()
-            .map(|(ctx, mut workload)| {
-                let world = Rc::clone(&world);
-                let name = phase.name();
-                let p = ctx.providers.clone();
-                world.clone().spawn(p.process, name, async move {
-                    let result = workload.phase(phase, &ctx).await;
-                    if let Err(e) = result {
-                        world.fail(SeedFailure::WorkloadFailed {
-                            workload: ctx.workload.to_string(),
-                            client_id: ctx.client_id,
-                            phase: phase.name(),
-                            message: e.to_string(),
-                        });
-                    }
-                    (ctx, workload)
-                })
+            .map(|client| {
+                let background = client.background;
+                (background, spawn_phase(&world, phase, client))
             })
             .collect();
-        let mut next = Vec::with_capacity(handles.len());
-        for handle in handles {
+        // Foreground clients first: when they are done with `run`, the
+        // background ones are told to stop.
+        let (background, foreground): (Vec<_>, Vec<_>) =
+            handles.into_iter().partition(|(bg, _)| *bg);
+        let mut next = Vec::with_capacity(foreground.len() + background.len());
+        for (_, handle) in foreground {
             match handle.await {
                 Ok(client) => next.push(client),
                 // A client process cannot be killed, so only teardown cancels.
                 Err(_) => return,
             }
         }
+        if phase == Phase::Run {
+            world.end_run_phase();
+        }
+        for (_, handle) in background {
+            match handle.await {
+                Ok(client) => next.push(client),
+                Err(_) => return,
+            }
+        }
         clients = next;
     }
     world.finish();
+}
+
+/// Spawns one phase of one client in its process; the task hands the client
+/// back for the next phase.
+fn spawn_phase(
+    world: &Rc<World>,
+    phase: Phase,
+    mut client: Client,
+) -> crate::SimJoinHandle<Client> {
+    let w = Rc::clone(world);
+    let process = client.ctx.providers.process;
+    world.spawn(process, phase.name(), async move {
+        let result = client.workload.phase(phase, &client.ctx).await;
+        if let Err(e) = result {
+            w.fail(SeedFailure::WorkloadFailed {
+                workload: client.ctx.workload.to_string(),
+                client_id: client.ctx.client_id,
+                phase: phase.name(),
+                message: e.to_string(),
+            });
+        }
+        client
+    })
 }

@@ -117,7 +117,7 @@ pub enum ConfigError {
     #[error("at most 250 workloads are supported")]
     TooManyWorkloads,
     /// Nothing to run.
-    #[error("a simulation needs at least one workload (the workloads decide when a seed ends)")]
+    #[error("a simulation needs at least one foreground workload (they decide when a seed ends)")]
     NoWorkload,
     /// A limit of zero.
     #[error("{0} must be greater than zero")]
@@ -136,6 +136,8 @@ pub(crate) struct WorkloadSpec {
     pub(crate) name: Rc<str>,
     pub(crate) count: usize,
     pub(crate) factory: WorkloadFactory,
+    /// Runs until the foreground workloads' `run` phases end (a nemesis).
+    pub(crate) background: bool,
 }
 
 /// Declares a simulation. See the [module documentation](self).
@@ -208,7 +210,32 @@ impl SimulationBuilder {
             name: name.into().into(),
             count,
             factory: Rc::new(move |id| Box::new(factory(id))),
+            background: false,
         });
+        self
+    }
+
+    /// Adds a *background* workload: its `run` phase starts with the others
+    /// but the seed does not wait for it. When every foreground workload's
+    /// `run` has returned, [`SimContext::run_phase_done`] turns true (and
+    /// [`SimContext::wait_run_phase_done`] resolves), and the background
+    /// `run` must return soon after. Chaos nemeses (partitioners, process
+    /// attrition) are background workloads. `setup` and `check` run as for
+    /// any workload.
+    pub fn background_workload<W, F>(
+        mut self,
+        name: impl Into<String>,
+        count: usize,
+        factory: F,
+    ) -> Self
+    where
+        W: Workload,
+        F: Fn(usize) -> W + 'static,
+    {
+        self = self.workload(name, count, factory);
+        if let Some(last) = self.workloads.last_mut() {
+            last.background = true;
+        }
         self
     }
 
@@ -271,7 +298,7 @@ impl SimulationBuilder {
                 });
             }
         }
-        if self.workloads.is_empty() {
+        if self.workloads.iter().all(|w| w.background) {
             return Err(ConfigError::NoWorkload);
         }
         if self.workloads.len() > 250 {

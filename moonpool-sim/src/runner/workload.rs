@@ -147,6 +147,25 @@ impl SimContext {
         self.providers.seed()
     }
 
+    /// Whether every foreground workload's `run` phase has returned: a
+    /// background workload's `run` should return once this is true.
+    pub fn run_phase_done(&self) -> bool {
+        self.providers.world.run_phase_done()
+    }
+
+    /// Resolves when every foreground workload's `run` phase has returned.
+    pub fn wait_run_phase_done(&self) -> impl Future<Output = ()> + 'static {
+        let world = std::rc::Rc::clone(&self.providers.world);
+        std::future::poll_fn(move |cx| {
+            if world.run_phase_done() {
+                std::task::Poll::Ready(())
+            } else {
+                world.wait_run_phase(cx.waker());
+                std::task::Poll::Pending
+            }
+        })
+    }
+
     /// A handle for nemesis operations on the simulated world (kill and
     /// reboot processes, partition and clog the network).
     pub fn control(&self) -> crate::SimControl {
