@@ -1,7 +1,13 @@
 //! # moonpool-sim
 //!
 //! The deterministic simulator. (Crate documentation in progress.)
+//!
+//! Running seeds: [`Simulation::run_seed`] runs one, [`Simulation::sweep`]
+//! runs a [`SweepPlan`], and [`cli::SimCli`] gives a binary the `sim`
+//! subcommand with every runner flag (see `docs/runner.md`). [`trace`]
+//! stamps `tracing` events with the seed, simulated time and task.
 
+pub mod cli;
 mod control;
 mod draw;
 mod executor;
@@ -11,9 +17,11 @@ mod lifecycle;
 pub mod network;
 mod process;
 mod providers;
+pub mod report;
 pub mod runner;
 pub mod storage;
 mod time;
+pub mod trace;
 mod world;
 
 pub use control::SimControl;
@@ -26,6 +34,9 @@ pub use providers::SimProviders;
 pub use runner::{
     ConfigError, ProcessRef, ProcessResult, SeedOutcome, SeedReport, SimContext, Simulation,
     SimulationBuilder, Workload, WorkloadResult,
+};
+pub use runner::{
+    SeedPlan, Shard, StopCondition, StopReason, SweepObserver, SweepPlan, SweepReport,
 };
 pub use time::sleep::Sleep;
 pub use world::TimelineEntry;
