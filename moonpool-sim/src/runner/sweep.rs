@@ -236,7 +236,16 @@ impl SweepPlan {
     /// `MOONPOOL_SEED=0x2a cargo test my_test`. A malformed variable, or a
     /// trace file that cannot be created, is an error.
     pub fn from_env_or(default: SweepPlan) -> Result<SweepPlan, crate::cli::CliError> {
-        crate::cli::plan_from_env(default, &|name| std::env::var(name).ok())
+        SweepPlan::from_env_with(default, &|name| std::env::var(name).ok())
+    }
+
+    /// [`SweepPlan::from_env_or`] reading variables through `env` (for
+    /// tests, which should not mutate the process environment).
+    pub fn from_env_with(
+        default: SweepPlan,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<SweepPlan, crate::cli::CliError> {
+        crate::cli::plan_from_env(default, env)
     }
 
     /// How many seeds this plan runs at most (after sharding).
