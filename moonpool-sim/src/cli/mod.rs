@@ -456,11 +456,8 @@ impl SimCli {
             text.push_str(&format!("{name}: {}\n\n", self.about));
         }
         text.push_str("usage:\n");
-        text.push_str(&format!(
-            "  {name} sim [FLAGS]{:width$}run seeds in the simulator\n",
-            "",
-            width = 26usize.saturating_sub(name.len() + 11)
-        ));
+        let left = format!("{name} sim [FLAGS]");
+        text.push_str(&format!("  {left:<28} run seeds in the simulator\n"));
         for (sub, about, _) in &self.subcommands {
             let left = format!("{name} {sub} ...");
             text.push_str(&format!("  {left:<28} {about}\n"));
