@@ -37,7 +37,13 @@ fn rerun_flags(plan: &SweepPlan) -> String {
 const ROW_HEADER: &str = "seed                outcome  fingerprint          sim time        wall          events   events/s  faults\n";
 
 /// The lines printed before the first seed.
-pub(crate) fn header(title: &str, plan: &SweepPlan, chaos: bool, fresh: bool) -> String {
+pub(crate) fn header(
+    title: &str,
+    plan: &SweepPlan,
+    chaos: bool,
+    fresh: bool,
+    pass_rows: bool,
+) -> String {
     let mut text = String::new();
     match plan.seeds {
         SeedPlan::One(seed) => {
@@ -74,6 +80,13 @@ pub(crate) fn header(title: &str, plan: &SweepPlan, chaos: bool, fresh: bool) ->
     }
     if plan.check_determinism {
         let _ = writeln!(text, "{title}: checking determinism (each seed runs twice)");
+    }
+    if !pass_rows {
+        let _ = writeln!(
+            text,
+            "{title}: more than {} seeds planned: only failed seeds get a row (--json lists every seed)",
+            super::PASS_ROWS_MAX
+        );
     }
     text.push_str(ROW_HEADER);
     text

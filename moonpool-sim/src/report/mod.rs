@@ -6,7 +6,8 @@
 //!   finishes (a table row, or one JSON object per line) and, at the end,
 //!   the summary ([`Reporter::finish`]). Progress lines go to the error
 //!   stream every [`PROGRESS_INTERVAL`] once a sweep has run for
-//!   [`PROGRESS_AFTER`], unless quiet or JSON.
+//!   [`PROGRESS_AFTER`], unless quiet or JSON. Passing seeds get a row
+//!   only in plans of at most [`PASS_ROWS_MAX`] seeds.
 //! - [`Format`]: human or JSON.
 //!
 //! Output errors (a closed pipe) are ignored: a report never fails a run.
@@ -23,6 +24,10 @@ use crate::runner::SeedReport;
 use crate::runner::sweep::{SweepObserver, SweepPlan, SweepReport};
 
 pub use progress::{PROGRESS_AFTER, PROGRESS_INTERVAL};
+
+/// The human table lists passing seeds only for plans of at most this many
+/// seeds; larger sweeps list failed seeds only (JSON lists every seed).
+pub const PASS_ROWS_MAX: u64 = 1_000;
 
 /// How a sweep is printed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +47,7 @@ pub struct Reporter<'a> {
     out: &'a mut dyn Write,
     err: &'a mut dyn Write,
     progress: progress::Progress,
+    pass_rows: bool,
 }
 
 impl<'a> Reporter<'a> {
@@ -63,6 +69,7 @@ impl<'a> Reporter<'a> {
             out,
             err,
             progress: progress::Progress::new(Instant::now()),
+            pass_rows: true,
         }
     }
 
@@ -92,8 +99,15 @@ impl<'a> Reporter<'a> {
 impl SweepObserver for Reporter<'_> {
     fn sweep_started(&mut self, plan: &SweepPlan, chaos: bool) {
         self.progress = progress::Progress::new(Instant::now());
+        self.pass_rows = plan.seeds_planned() <= PASS_ROWS_MAX;
         if self.format == Format::Human && !self.quiet {
-            let text = human::header(&self.title, plan, chaos, self.first_seed_fresh);
+            let text = human::header(
+                &self.title,
+                plan,
+                chaos,
+                self.first_seed_fresh,
+                self.pass_rows,
+            );
             let _ = self.out.write_all(text.as_bytes());
         }
     }
@@ -104,7 +118,7 @@ impl SweepObserver for Reporter<'_> {
                 let line = json::seed(report, sweep);
                 let _ = writeln!(self.out, "{line}");
             }
-            Format::Human if !self.quiet => {
+            Format::Human if !self.quiet && (self.pass_rows || !report.outcome.is_pass()) => {
                 let text = human::row(report, sweep);
                 let _ = self.out.write_all(text.as_bytes());
             }
