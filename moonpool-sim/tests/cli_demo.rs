@@ -544,7 +544,7 @@ fn a_trace_stamps_events_and_does_not_change_the_execution() {
     let text = std::fs::read_to_string(&path).expect("trace file");
     let _ = std::fs::remove_file(&path);
     assert!(
-        text.contains("INFO moonpool_sim::runner: seed 0x99 starts"),
+        text.contains("DEBUG moonpool_sim::runner: seed 0x99 starts"),
         "{text}"
     );
     let sent = text

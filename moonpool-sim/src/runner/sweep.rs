@@ -596,13 +596,13 @@ impl Simulation {
                     sweep.stopped = StopReason::TimeBudget(budget);
                     break;
                 }
-                tracing::info!(target: "moonpool_sim::runner", "seed {seed:#x} starts");
+                tracing::debug!(target: "moonpool_sim::runner", "seed {seed:#x} starts");
                 let report = if plan.check_determinism {
                     self.check_determinism_in(seed, &config)
                 } else {
                     self.run_seed_in(seed, &config)
                 };
-                tracing::info!(
+                tracing::debug!(
                     target: "moonpool_sim::runner",
                     "seed {seed:#x} {} with fingerprint {:#018x}",
                     if report.outcome.is_pass() { "passed" } else { "failed" },
@@ -622,11 +622,7 @@ impl Simulation {
             sweep
         };
         match &plan.trace {
-            Some(sink) => {
-                let report = crate::trace::with_sink(sink, run);
-                sink.flush();
-                report
-            }
+            Some(sink) => crate::trace::with_sink(sink, run),
             None => run(),
         }
     }
