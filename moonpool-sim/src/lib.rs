@@ -72,6 +72,15 @@
 //! simulated-time and step limits. A failed seed never takes the runner
 //! down: the next seed starts in a fresh world.
 //!
+//! ## Running many seeds
+//!
+//! [`Simulation::run_seed`] runs one seed, [`Simulation::sweep`] runs a
+//! [`SweepPlan`] (which `cargo test` can override from `MOONPOOL_*`
+//! environment variables to replay a failure), and [`cli::SimCli`] gives a
+//! binary the `sim` subcommand with every runner flag: `--seed`, `--seeds`,
+//! `--check-determinism`, `--json`, `--trace` (see `docs/runner.md`).
+//! [`trace`] stamps `tracing` events with the seed, simulated time and task.
+//!
 //! ## Where to go next
 //!
 //! - [`SimulationBuilder`]: processes, workloads, background workloads
@@ -80,6 +89,7 @@
 //! - `docs/` in the repository: the runner and its command line, the fault
 //!   reference, assertions and buggify.
 
+pub mod cli;
 mod control;
 mod draw;
 mod executor;
@@ -89,9 +99,11 @@ mod lifecycle;
 pub mod network;
 mod process;
 mod providers;
+pub mod report;
 pub mod runner;
 pub mod storage;
 mod time;
+pub mod trace;
 mod world;
 
 pub use control::SimControl;
@@ -104,6 +116,9 @@ pub use providers::SimProviders;
 pub use runner::{
     ConfigError, ProcessRef, ProcessResult, SeedOutcome, SeedReport, SimContext, Simulation,
     SimulationBuilder, Workload, WorkloadResult,
+};
+pub use runner::{
+    SeedPlan, Shard, StopCondition, StopReason, SweepObserver, SweepPlan, SweepReport,
 };
 pub use time::sleep::Sleep;
 pub use world::TimelineEntry;

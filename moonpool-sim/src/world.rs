@@ -288,24 +288,32 @@ impl World {
         detail: impl FnOnce() -> String,
     ) {
         *self.counters.borrow_mut().entry(kind).or_insert(0) += 1;
-        let mut timeline = self.timeline.borrow_mut();
-        if let Some(entries) = timeline.as_mut()
-            && entries.len() < TIMELINE_ENTRIES_MAX
-        {
-            let process = match process {
-                Some(p) => self
-                    .processes
-                    .try_borrow()
-                    .ok()
-                    .and_then(|t| t.get(p).map(|i| i.name.to_string()))
-                    .unwrap_or_else(|| "?".to_string()),
-                None => "-".to_string(),
-            };
+        let keep = matches!(&*self.timeline.borrow(), Some(e) if e.len() < TIMELINE_ENTRIES_MAX);
+        // With a trace installed (`--trace`), every fault is also a trace
+        // event stamped with simulated time; otherwise this costs one check.
+        let traced = tracing::enabled!(target: "moonpool_sim::chaos", tracing::Level::DEBUG);
+        if !keep && !traced {
+            return;
+        }
+        let process = match process {
+            Some(p) => self
+                .processes
+                .try_borrow()
+                .ok()
+                .and_then(|t| t.get(p).map(|i| i.name.to_string()))
+                .unwrap_or_else(|| "?".to_string()),
+            None => "-".to_string(),
+        };
+        let detail = detail();
+        if traced {
+            tracing::debug!(target: "moonpool_sim::chaos", kind, affected = %process, "{detail}");
+        }
+        if keep && let Some(entries) = self.timeline.borrow_mut().as_mut() {
             entries.push(TimelineEntry {
                 time: self.now(),
                 process,
                 kind,
-                detail: detail(),
+                detail,
             });
         }
     }

@@ -22,6 +22,7 @@ pub(crate) mod determinism;
 mod driver;
 pub(crate) mod panic;
 mod report;
+pub mod sweep;
 pub(crate) mod workload;
 
 use std::collections::BTreeSet;
@@ -36,6 +37,9 @@ use moonpool_core::Ratio;
 pub use determinism::Divergence;
 pub(crate) use driver::start_process;
 pub use report::{SeedOutcome, SeedReport};
+pub use sweep::{
+    SeedPlan, Shard, StopCondition, StopReason, SweepObserver, SweepPlan, SweepReport,
+};
 pub use workload::{ProcessRef, SimContext, Workload, WorkloadResult};
 
 use crate::failure::SeedFailure;
@@ -368,19 +372,25 @@ impl Simulation {
     /// Runs one seed in a fresh world and reports how it went. A panic in
     /// user code fails the seed; it does not unwind out of here.
     pub fn run_seed(&self, seed: u64) -> SeedReport {
-        self.run_world(seed, None).0
+        self.run_world(seed, &self.config, None).0
     }
 
     /// Runs `seed` twice and compares the executions. If the fingerprints
     /// differ, the report fails with [`SeedFailure::Nondeterminism`] naming
     /// the first step where the runs diverged.
     pub fn check_determinism(&self, seed: u64) -> SeedReport {
-        let (first, recorder) = self.run_world(seed, Some(determinism::Recorder::record()));
+        self.check_determinism_in(seed, &self.config)
+    }
+
+    /// [`Simulation::check_determinism`] with `config` instead of the
+    /// simulation's own (the sweep overrides chaos and the timeline).
+    pub(crate) fn check_determinism_in(&self, seed: u64, config: &WorldConfig) -> SeedReport {
+        let (first, recorder) = self.run_world(seed, config, Some(determinism::Recorder::record()));
         let Some(recorder) = recorder else {
             return first;
         };
         let (second, comparer) =
-            self.run_world(seed, Some(determinism::Recorder::compare(recorder)));
+            self.run_world(seed, config, Some(determinism::Recorder::compare(recorder)));
         let divergence = comparer.and_then(determinism::Recorder::divergence);
         if first.fingerprint == second.fingerprint && divergence.is_none() {
             return first;
@@ -398,14 +408,20 @@ impl Simulation {
         }
     }
 
+    /// Runs one seed with `config` instead of the simulation's own.
+    pub(crate) fn run_seed_in(&self, seed: u64, config: &WorldConfig) -> SeedReport {
+        self.run_world(seed, config, None).0
+    }
+
     fn run_world(
         &self,
         seed: u64,
+        config: &WorldConfig,
         recorder: Option<determinism::Recorder>,
     ) -> (SeedReport, Option<determinism::Recorder>) {
         // Wall time is measured for the report only; it decides nothing.
         let wall_start = std::time::Instant::now();
-        let world = World::new(seed, self.config.clone());
+        let world = World::new(seed, config.clone());
         let enter = world.enter();
         if let Some(r) = recorder {
             world.set_recorder(r);

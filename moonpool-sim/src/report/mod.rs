@@ -1,0 +1,159 @@
+//! Reports of a sweep: a table for humans, JSON lines for machines, and
+//! progress on stderr.
+//!
+//! # Types
+//! - [`Reporter`]: a [`SweepObserver`] that prints each seed as it
+//!   finishes (a table row, or one JSON object per line) and, at the end,
+//!   the summary ([`Reporter::finish`]). Progress lines go to the error
+//!   stream every [`PROGRESS_INTERVAL`] once a sweep has run for
+//!   [`PROGRESS_AFTER`], unless quiet or JSON. Passing seeds get a row
+//!   only in plans of at most [`PASS_ROWS_MAX`] seeds.
+//! - [`Format`]: human or JSON.
+//!
+//! Output errors (a closed pipe) are ignored: a report never fails a run.
+//! The JSON schema is documented in `docs/runner.md` and in [`json`].
+
+mod human;
+pub mod json;
+mod progress;
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use crate::runner::SeedReport;
+use crate::runner::sweep::{SweepObserver, SweepPlan, SweepReport};
+
+pub use progress::{PROGRESS_AFTER, PROGRESS_INTERVAL};
+
+/// The human table lists passing seeds only for plans of at most this many
+/// seeds; larger sweeps list failed seeds only (JSON lists every seed).
+pub const PASS_ROWS_MAX: u64 = 1_000;
+
+/// How a sweep is printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// A table on stdout, progress on stderr.
+    Human,
+    /// One JSON object per seed, then `{"summary": {...}}`, on stdout.
+    Json,
+}
+
+/// Prints a sweep. See the [module documentation](self).
+pub struct Reporter<'a> {
+    title: String,
+    format: Format,
+    quiet: bool,
+    first_seed_fresh: bool,
+    out: &'a mut dyn Write,
+    err: &'a mut dyn Write,
+    progress: progress::Progress,
+    pass_rows: bool,
+}
+
+impl<'a> Reporter<'a> {
+    /// A reporter for the binary (or test) `title`, writing results to
+    /// `out` and progress to `err`. `quiet` drops the per-seed rows, the
+    /// timeline and the progress.
+    pub fn new(
+        title: &str,
+        format: Format,
+        quiet: bool,
+        out: &'a mut dyn Write,
+        err: &'a mut dyn Write,
+    ) -> Reporter<'a> {
+        Reporter {
+            title: title.to_string(),
+            format,
+            quiet,
+            first_seed_fresh: false,
+            out,
+            err,
+            progress: progress::Progress::new(Instant::now()),
+            pass_rows: true,
+        }
+    }
+
+    /// Says the first seed was picked fresh, so the report prints how to
+    /// rerun the same seeds.
+    pub fn first_seed_fresh(mut self, fresh: bool) -> Reporter<'a> {
+        self.first_seed_fresh = fresh;
+        self
+    }
+
+    /// Prints the summary (and every kept failure with its replay line).
+    pub fn finish(&mut self, sweep: &SweepReport) {
+        match self.format {
+            Format::Json => {
+                let line = json::summary(sweep, self.first_seed_fresh);
+                let _ = writeln!(self.out, "{line}");
+            }
+            Format::Human => {
+                let text = human::summary(&self.title, sweep, self.first_seed_fresh);
+                let _ = self.out.write_all(text.as_bytes());
+            }
+        }
+        let _ = self.out.flush();
+    }
+}
+
+impl SweepObserver for Reporter<'_> {
+    fn sweep_started(&mut self, plan: &SweepPlan, chaos: bool) {
+        self.progress = progress::Progress::new(Instant::now());
+        self.pass_rows = plan.seeds_planned() <= PASS_ROWS_MAX;
+        if self.format == Format::Human && !self.quiet {
+            let text = human::header(
+                &self.title,
+                plan,
+                chaos,
+                self.first_seed_fresh,
+                self.pass_rows,
+            );
+            let _ = self.out.write_all(text.as_bytes());
+        }
+    }
+
+    fn seed_done(&mut self, report: &SeedReport, sweep: &SweepReport) {
+        match self.format {
+            Format::Json => {
+                let line = json::seed(report, sweep);
+                let _ = writeln!(self.out, "{line}");
+            }
+            Format::Human if !self.quiet && (self.pass_rows || !report.outcome.is_pass()) => {
+                let text = human::row(report, sweep);
+                let _ = self.out.write_all(text.as_bytes());
+            }
+            Format::Human => {}
+        }
+        if self.format == Format::Human
+            && !self.quiet
+            && let Some(line) = self.progress.tick(Instant::now(), sweep)
+        {
+            let _ = writeln!(self.err, "{}: {line}", self.title);
+        }
+    }
+}
+
+/// `12.345ms`, `1.234s`: wall durations for humans.
+pub(crate) fn wall(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{:.3}ms", d.as_secs_f64() * 1e3)
+    } else {
+        format!("{:.3}s", d.as_secs_f64())
+    }
+}
+
+/// `12.000350s`: simulated durations, to the microsecond.
+pub(crate) fn sim(d: Duration) -> String {
+    moonpool_core::Instant::from_nanos(d.as_nanos().min(u64::MAX as u128) as u64).to_string()
+}
+
+/// `1.23M`, `45.6k`, `789`: rates for humans.
+pub(crate) fn rate(x: f64) -> String {
+    if x >= 1e6 {
+        format!("{:.2}M", x / 1e6)
+    } else if x >= 1e3 {
+        format!("{:.1}k", x / 1e3)
+    } else {
+        format!("{x:.0}")
+    }
+}
