@@ -2,6 +2,7 @@
 //!
 //! The deterministic simulator. (Crate documentation in progress.)
 
+pub mod attrition;
 mod control;
 mod draw;
 mod executor;
@@ -16,6 +17,7 @@ pub mod storage;
 mod time;
 mod world;
 
+pub use attrition::Attrition;
 pub use control::SimControl;
 pub use executor::TaskId;
 pub use executor::join::SimJoinHandle;
@@ -27,5 +29,6 @@ pub use runner::{
     ConfigError, ProcessRef, ProcessResult, SeedOutcome, SeedReport, SimContext, Simulation,
     SimulationBuilder, Workload, WorkloadResult,
 };
+pub use storage::{SimFile, StorageConfig};
 pub use time::sleep::Sleep;
 pub use world::TimelineEntry;
