@@ -82,9 +82,9 @@ pub enum WalBug {
     /// end of the file, after the garbage: the next recovery never reaches
     /// them.
     AppendAfterTornTail,
-    /// Recovery trusts records without checking their checksum, so a torn
-    /// record is replayed as data.
-    NoChecksum,
+    /// The sync is issued together with the record's write instead of
+    /// after it completes, so it need not cover the record.
+    UnorderedSync,
 }
 
 /// An unknown bug name.
@@ -96,8 +96,8 @@ impl WalBug {
     /// Every planted bug.
     pub const ALL: [WalBug; 3] = [
         WalBug::SkipSync,
+        WalBug::UnorderedSync,
         WalBug::AppendAfterTornTail,
-        WalBug::NoChecksum,
     ];
 
     /// The command-line name (`--bug NAME`).
@@ -105,7 +105,7 @@ impl WalBug {
         match self {
             WalBug::SkipSync => "skip-sync",
             WalBug::AppendAfterTornTail => "append-after-torn-tail",
-            WalBug::NoChecksum => "no-checksum",
+            WalBug::UnorderedSync => "unordered-sync",
         }
     }
 
@@ -118,8 +118,8 @@ impl WalBug {
             WalBug::AppendAfterTornTail => {
                 "recovery stops at a torn record but appends after it, at the end of the file: later records are unreachable after the next crash"
             }
-            WalBug::NoChecksum => {
-                "recovery does not verify record checksums: a torn record is replayed as data"
+            WalBug::UnorderedSync => {
+                "issues the sync concurrently with the record's write instead of after it: the sync may not cover the record it acknowledges"
             }
         }
     }
@@ -217,8 +217,8 @@ pub struct Record {
 }
 
 /// Parses the record at the start of `buf`; `None` if it is short, of an
-/// impossible length, or (when `check_crc`) fails its checksum.
-pub fn parse_record(buf: &[u8], check_crc: bool) -> Option<Record> {
+/// impossible length, or fails its checksum.
+pub fn parse_record(buf: &[u8]) -> Option<Record> {
     let header = buf.get(..RECORD_HEADER_BYTES)?;
     let len = u32::from_le_bytes(header[..4].try_into().ok()?) as usize;
     let crc = u32::from_le_bytes(header[4..].try_into().ok()?);
@@ -226,7 +226,7 @@ pub fn parse_record(buf: &[u8], check_crc: bool) -> Option<Record> {
         return None;
     }
     let body = buf.get(RECORD_HEADER_BYTES..RECORD_HEADER_BYTES + len)?;
-    if check_crc && crc32fast::hash(body) != crc {
+    if crc32fast::hash(body) != crc {
         return None;
     }
     Some(Record {
@@ -304,19 +304,18 @@ impl<P: Providers> WalStore<P> {
         let file = retry(p, || p.storage().open(LOG_PATH, OpenMode::OpenOrCreate)).await?;
         let len = retry(p, || file.len()).await?;
         let mut log = retry(p, || read_exact_at(&file, 0, len as usize)).await?;
-        let check_crc = bug != Some(WalBug::NoChecksum);
         let mut map = BTreeMap::new();
         let mut offset = 0usize;
         let mut records = 0;
         while offset < log.len() {
-            let mut parsed = parse_record(&log[offset..], check_crc);
+            let mut parsed = parse_record(&log[offset..]);
             // A failed checksum may be a corrupted read: read it again.
             let mut rereads = 0;
             while parsed.is_none() && rereads < REREADS_MAX {
                 rereads += 1;
                 let window = RECORD_BYTES_MAX.min(log.len() - offset);
                 let fresh = retry(p, || read_exact_at(&file, offset as u64, window)).await?;
-                parsed = parse_record(&fresh, check_crc);
+                parsed = parse_record(&fresh);
                 if parsed.is_some() {
                     log[offset..offset + fresh.len()].copy_from_slice(&fresh);
                 }
@@ -370,11 +369,18 @@ impl<P: Providers> WalStore<P> {
         let offset = {
             let _writer = self.append.lock().await;
             let offset = self.state.borrow().end;
-            self.file.write_at(&record, offset).await?;
+            if self.bug == Some(WalBug::UnorderedSync) {
+                let (written, synced) =
+                    futures::join!(self.file.write_at(&record, offset), self.file.sync());
+                written?;
+                synced?;
+            } else {
+                self.file.write_at(&record, offset).await?;
+            }
             self.state.borrow_mut().end = offset + record.len() as u64;
             offset
         };
-        if self.bug != Some(WalBug::SkipSync) {
+        if self.bug.is_none() || self.bug == Some(WalBug::AppendAfterTornTail) {
             self.file.sync().await?;
         }
         let mut state = self.state.borrow_mut();
@@ -731,7 +737,7 @@ mod tests {
     #[test]
     fn records_round_trip_and_damage_is_detected() {
         let record = encode_record(7, 3, b"value");
-        let parsed = parse_record(&record, true).expect("valid");
+        let parsed = parse_record(&record).expect("valid");
         assert_eq!(parsed.key, 7);
         assert_eq!(parsed.entry.version, 3);
         assert_eq!(parsed.entry.value, b"value");
@@ -740,15 +746,12 @@ mod tests {
             let mut bad = record.clone();
             bad[i] ^= 0x40;
             assert!(
-                parse_record(&bad, true) != Some(parsed.clone()),
+                parse_record(&bad) != Some(parsed.clone()),
                 "a flip at byte {i} went unnoticed"
             );
         }
-        assert!(parse_record(&record[..record.len() - 1], true).is_none());
-        assert!(
-            parse_record(&[0u8; 64], true).is_none(),
-            "zeros are not a record"
-        );
+        assert!(parse_record(&record[..record.len() - 1]).is_none());
+        assert!(parse_record(&[0u8; 64]).is_none(), "zeros are not a record");
     }
 
     #[test]

@@ -80,8 +80,8 @@ fn append_after_torn_tail_is_caught_within_500_seeds_and_replays() {
 }
 
 #[test]
-fn no_checksum_is_caught_within_500_seeds_and_replays() {
-    caught_and_replayed(WalBug::NoChecksum, "data");
+fn unordered_sync_is_caught_within_500_seeds_and_replays() {
+    caught_and_replayed(WalBug::UnorderedSync, "acknowledged write lost");
 }
 
 #[test]
