@@ -112,8 +112,22 @@ fn io_errors_fail_operations_without_effect_and_are_counted() {
             Ok(())
         }
     });
+    let mut sim = sim;
+    sim.set_record_timeline(true);
     let report = pass(&sim, 1);
     let injected = count(&report, "disk.io_error");
+    // Each is on the chaos timeline, with its process and what failed.
+    let on_timeline: Vec<_> = report
+        .timeline
+        .iter()
+        .filter(|e| e.kind == "disk.io_error")
+        .collect();
+    assert_eq!(on_timeline.len() as u64, injected);
+    assert!(
+        on_timeline
+            .iter()
+            .all(|e| e.process == "w#0" && e.detail.contains("of f at"))
+    );
     assert_eq!(
         injected,
         *seen.borrow(),
