@@ -28,7 +28,7 @@
 //! | `max_down` | 1 |
 //! | wipe probability | 0 (a wipe loses data a single-copy system cannot recover) |
 //! | targets | every server process |
-//! | kills per seed | at most 1 000 |
+//! | rounds (kill attempts) per seed | at most 1 000 |
 
 use std::time::Duration;
 
@@ -38,7 +38,7 @@ use moonpool_core::{RandomProvider, Ratio, TimeProvider};
 use crate::process::{ProcessId, ProcessState};
 use crate::runner::{SimContext, Workload, WorkloadResult};
 
-/// Kills per seed, at most (a limit on the loop).
+/// Rounds (kill attempts) per seed, at most: a limit on the loop.
 pub const ATTRITION_KILLS_MAX: u32 = 1_000;
 
 /// The attrition chaos workload. See the [module documentation](self).

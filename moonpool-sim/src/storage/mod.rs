@@ -21,7 +21,7 @@
 //! On a kill, each file's unsynced operations survive whole, are lost, or
 //! are torn at 512-byte sector granularity, chosen by the seed
 //! (FoundationDB's `AsyncFileNonDurable`); synced data always survives. See
-//! [`crash`] for the exact rules. A *wipe* replaces the disk with an empty
+//! `crash.rs` for the exact rules. A *wipe* replaces the disk with an empty
 //! one.
 //!
 //! # Faults (chaos or explicit configuration; all off when quiet)
