@@ -89,6 +89,7 @@
 //! - `docs/` in the repository: the runner and its command line, the fault
 //!   reference, assertions and buggify.
 
+pub mod attrition;
 pub mod cli;
 mod control;
 mod draw;
@@ -106,6 +107,7 @@ mod time;
 pub mod trace;
 mod world;
 
+pub use attrition::Attrition;
 pub use control::SimControl;
 pub use executor::TaskId;
 pub use executor::join::SimJoinHandle;
@@ -120,5 +122,6 @@ pub use runner::{
 pub use runner::{
     SeedPlan, Shard, StopCondition, StopReason, SweepObserver, SweepPlan, SweepReport,
 };
+pub use storage::{SimFile, StorageConfig};
 pub use time::sleep::Sleep;
 pub use world::TimelineEntry;

@@ -38,6 +38,7 @@ use crate::executor::join::{self, SimJoinHandle};
 use crate::executor::{TaskFuture, TaskId, TaskTable};
 use crate::failure::SeedFailure;
 use crate::fingerprint::{Fingerprint, Fold};
+use crate::lifecycle::LifecycleState;
 use crate::network::{NetState, NetworkConfig};
 use crate::process::{ProcessId, ProcessTable};
 use crate::runner::determinism::Recorder;
@@ -80,6 +81,8 @@ pub(crate) struct WorldConfig {
     pub(crate) record_timeline: bool,
     pub(crate) network: NetworkConfig,
     pub(crate) storage: StorageConfig,
+    /// The fault model: server processes that may be down at once.
+    pub(crate) max_down: Option<usize>,
 }
 
 /// One line of the chaos timeline: a fault or process event.
@@ -149,6 +152,8 @@ pub(crate) struct World {
     pub(crate) net: RefCell<NetState>,
     /// The simulated disks.
     pub(crate) storage: RefCell<StorageState>,
+    /// Process lifecycle settings (the fault model).
+    pub(crate) lifecycle: RefCell<LifecycleState>,
     /// Set when every foreground workload's `run` phase has returned.
     run_phase_done: Cell<bool>,
     run_phase_waiters: RefCell<Vec<std::task::Waker>>,
@@ -184,6 +189,7 @@ impl World {
             fault_families: RefCell::new(BTreeMap::new()),
             net: RefCell::new(NetState::default()),
             storage: RefCell::new(StorageState::default()),
+            lifecycle: RefCell::new(LifecycleState::new(config.max_down)),
             run_phase_done: Cell::new(false),
             run_phase_waiters: RefCell::new(Vec::new()),
             config,

@@ -126,6 +126,9 @@ pub enum ConfigError {
     /// A limit of zero.
     #[error("{0} must be greater than zero")]
     ZeroLimit(&'static str),
+    /// The storage configuration is inconsistent.
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageConfigError),
 }
 
 pub(crate) struct ProcessSpec {
@@ -173,6 +176,7 @@ impl SimulationBuilder {
                 record_timeline: false,
                 network: NetworkConfig::default(),
                 storage: StorageConfig::default(),
+                max_down: None,
             },
         }
     }
@@ -284,6 +288,15 @@ impl SimulationBuilder {
         self
     }
 
+    /// Declares the system's fault model: at most `max_down` server
+    /// processes may be down at once. Kills beyond it (by any nemesis, or
+    /// by [`SimControl::kill`](crate::SimControl::kill)) are refused and
+    /// counted as `process.kill_refused`. Default: no limit.
+    pub fn max_down(mut self, max_down: usize) -> Self {
+        self.config.max_down = Some(max_down);
+        self
+    }
+
     /// Validates the definition.
     pub fn build(self) -> Result<Simulation, ConfigError> {
         let mut names = BTreeSet::new();
@@ -328,6 +341,7 @@ impl SimulationBuilder {
         if self.config.step_limit == 0 {
             return Err(ConfigError::ZeroLimit("step limit"));
         }
+        self.config.storage.validate()?;
         Ok(Simulation {
             processes: Rc::new(self.processes),
             workloads: Rc::new(self.workloads),

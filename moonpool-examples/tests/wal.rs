@@ -1,0 +1,220 @@
+//! The `wal` example: the correct store survives attrition and disk chaos;
+//! each planted bug is caught within a bounded number of seeds, and the
+//! failing seed replays exactly.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use moonpool_core::{OpenMode, Ratio, StorageFile, StorageProvider, TimeProvider};
+use moonpool_examples::wal::{self, LOG_PATH, WalBug, WalStore, encode_record};
+use moonpool_sim::storage::{DiskFaults, StorageConfig};
+use moonpool_sim::{SimContext, SimProviders, SimulationBuilder, Workload, WorkloadResult};
+
+#[test]
+fn two_hundred_seeds_pass_without_a_bug() {
+    let sim = wal::simulation(None).expect("valid");
+    let mut kills = 0;
+    let mut lost_or_torn = 0;
+    for seed in 0..200 {
+        let report = sim.run_seed(seed);
+        assert!(
+            report.outcome.is_pass(),
+            "seed {seed}: {:?}",
+            report.outcome
+        );
+        let c = |k: &str| report.counters.get(k).copied().unwrap_or(0);
+        kills += c("process.kill");
+        lost_or_torn += c("disk.crash_lost") + c("disk.crash_torn");
+    }
+    // The sweep is only evidence if the store was really crashed and
+    // really lost unsynced data.
+    assert!(kills >= 200, "{kills} kills in 200 seeds");
+    assert!(
+        lost_or_torn >= 50,
+        "{lost_or_torn} unsynced writes lost or torn"
+    );
+}
+
+/// Sweeps seeds from `first` until one fails; returns it and its report.
+fn first_failure(bug: WalBug, first: u64, budget: u64) -> Option<(u64, moonpool_sim::SeedReport)> {
+    let sim = wal::simulation(Some(bug)).expect("valid");
+    (first..first + budget)
+        .map(|seed| (seed, sim.run_seed(seed)))
+        .find(|(_, r)| !r.outcome.is_pass())
+}
+
+fn caught_and_replayed(bug: WalBug, expect: &str) {
+    let (seed, report) =
+        first_failure(bug, 0, 500).unwrap_or_else(|| panic!("{bug} not caught in 500 seeds"));
+    let message = report
+        .outcome
+        .failure()
+        .map(|f| f.to_string())
+        .unwrap_or_default();
+    assert!(
+        message.contains(expect),
+        "{bug} failed for another reason: {message}"
+    );
+    println!("{bug}: caught at seed {seed}: {message}");
+    let sim = wal::simulation(Some(bug)).expect("valid");
+    let replay = sim.run_seed(seed);
+    assert_eq!(
+        replay.outcome, report.outcome,
+        "the replay failed differently"
+    );
+    assert_eq!(replay.fingerprint, report.fingerprint);
+    assert_eq!(replay.counters, report.counters);
+    let checked = sim.check_determinism(seed);
+    assert_eq!(checked.outcome, report.outcome, "{:?}", checked.outcome);
+}
+
+#[test]
+fn skip_sync_is_caught_within_500_seeds_and_replays() {
+    caught_and_replayed(WalBug::SkipSync, "acknowledged write lost");
+}
+
+#[test]
+fn append_after_torn_tail_is_caught_within_500_seeds_and_replays() {
+    caught_and_replayed(WalBug::AppendAfterTornTail, "acknowledged write lost");
+}
+
+#[test]
+fn unordered_sync_is_caught_within_500_seeds_and_replays() {
+    caught_and_replayed(WalBug::UnorderedSync, "acknowledged write lost");
+}
+
+#[test]
+fn without_chaos_there_is_no_attrition_and_even_the_bugs_pass() {
+    let mut sim = wal::simulation(Some(WalBug::SkipSync)).expect("valid");
+    sim.set_chaos(false);
+    for seed in 0..20 {
+        let report = sim.run_seed(seed);
+        assert!(
+            report.outcome.is_pass(),
+            "seed {seed}: {:?}",
+            report.outcome
+        );
+        assert_eq!(report.counters.get("process.kill"), None);
+    }
+}
+
+type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T>>>;
+type Body<T> = Rc<dyn Fn(SimProviders) -> BoxFuture<T>>;
+
+/// Runs `body` once in a workload process; returns what it returned and
+/// the seed's report.
+fn run_in_sim<T: 'static>(
+    storage: StorageConfig,
+    body: impl Fn(SimProviders) -> BoxFuture<T> + 'static,
+) -> (T, moonpool_sim::SeedReport) {
+    struct Once<T> {
+        body: Body<T>,
+        out: Rc<RefCell<Option<T>>>,
+    }
+    impl<T: 'static> Workload for Once<T> {
+        async fn run(&mut self, ctx: &SimContext) -> WorkloadResult {
+            let value = (self.body)(ctx.providers().clone()).await;
+            *self.out.borrow_mut() = Some(value);
+            Ok(())
+        }
+    }
+    let out = Rc::new(RefCell::new(None));
+    let body: Body<T> = Rc::new(body);
+    let o = Rc::clone(&out);
+    let sim = SimulationBuilder::new()
+        .storage(storage)
+        .workload("w", 1, move |_| Once {
+            body: Rc::clone(&body),
+            out: Rc::clone(&o),
+        })
+        .build()
+        .expect("valid");
+    let report = sim.run_seed(1);
+    assert!(report.outcome.is_pass(), "{:?}", report.outcome);
+    let value = out.borrow_mut().take().expect("ran");
+    (value, report)
+}
+
+#[test]
+fn recovery_replays_valid_records_and_cuts_a_torn_tail() {
+    let ((records, cut, len, got), _) = run_in_sim(StorageConfig::default(), |p| {
+        Box::pin(async move {
+            let store = WalStore::open(&p, None).await.expect("open");
+            store.put(1, 1, b"one").await.expect("put");
+            store.put(2, 1, b"two").await.expect("put");
+            store.put(1, 2, b"uno").await.expect("put");
+            drop(store);
+            // A torn record at the end: its header promises more than is there.
+            let f = p.open(LOG_PATH, OpenMode::Open).await.expect("open");
+            let end = f.len().await.expect("len");
+            let torn = encode_record(3, 1, &[7u8; 100]);
+            f.write_at(&torn[..50], end).await.expect("write");
+            f.sync().await.expect("sync");
+            let store = WalStore::open(&p, None).await.expect("recover");
+            let len = f.len().await.expect("len");
+            (
+                store.recovered_records(),
+                store.cut_bytes(),
+                (len, end),
+                (store.get(1), store.get(2), store.get(3)),
+            )
+        })
+    });
+    assert_eq!(records, 3);
+    assert_eq!(cut, 50);
+    assert_eq!(len.0, len.1, "the torn tail was not cut");
+    assert_eq!(
+        got.0.map(|e| (e.version, e.value)),
+        Some((2, b"uno".to_vec()))
+    );
+    assert_eq!(got.1.map(|e| e.value), Some(b"two".to_vec()));
+    assert_eq!(got.2, None);
+}
+
+#[test]
+fn recovery_rereads_records_a_rotten_read_damaged() {
+    let storage = StorageConfig {
+        faults: DiskFaults {
+            bit_rot: Ratio::new(1, 4),
+            ..DiskFaults::default()
+        },
+        ..StorageConfig::default()
+    };
+    let (recovered, report) = run_in_sim(storage, |p| {
+        Box::pin(async move {
+            let store = WalStore::open(&p, None).await.expect("open");
+            for k in 0..20 {
+                store.put(k, 1, &[k as u8; 40]).await.expect("put");
+            }
+            drop(store);
+            let mut counts = Vec::new();
+            for _ in 0..30 {
+                let store = WalStore::open(&p, None).await.expect("recover");
+                counts.push(store.recovered_records());
+                p.sleep(Duration::from_millis(1)).await;
+            }
+            counts
+        })
+    });
+    assert_eq!(recovered, vec![20; 30], "a corrupted read cut the log");
+    assert!(report.counters.get("disk.bit_rot").copied().unwrap_or(0) >= 3);
+}
+
+#[test]
+fn the_store_runs_unchanged_on_real_files() {
+    let dir = std::env::temp_dir().join(format!("moonpool-wal-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let providers =
+        moonpool_core::tokio_providers::TokioProviders::with_seed(1).with_storage_root(&dir);
+    let got = moonpool_core::tokio_providers::run_with(providers, |p| async move {
+        let store = WalStore::open(&p, None).await.expect("open");
+        store.put(5, 1, b"durable").await.expect("put");
+        drop(store);
+        let store = WalStore::open(&p, None).await.expect("reopen");
+        store.get(5)
+    })
+    .expect("runtime");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(got.map(|e| e.value), Some(b"durable".to_vec()));
+}
