@@ -151,8 +151,9 @@ impl Comparison {
 }
 
 /// A value compared by a numeric assertion, kept for the report.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
-#[serde(untagged)]
+/// Serializes as a plain number (an `i64` or `u64` when it fits, else a
+/// float), so JSON readers need no 128-bit support.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Number {
     /// Any integer that fits an `i128` (durations are nanoseconds).
     Int(i128),
@@ -166,6 +167,23 @@ impl Number {
         match self {
             Number::Int(i) => i as f64,
             Number::Float(f) => f,
+        }
+    }
+}
+
+impl serde::Serialize for Number {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match *self {
+            Number::Int(i) => {
+                if let Ok(v) = i64::try_from(i) {
+                    serializer.serialize_i64(v)
+                } else if let Ok(v) = u64::try_from(i) {
+                    serializer.serialize_u64(v)
+                } else {
+                    serializer.serialize_f64(i as f64)
+                }
+            }
+            Number::Float(f) => serializer.serialize_f64(f),
         }
     }
 }

@@ -126,3 +126,81 @@ fn log_violation(site: &'static AssertionSite, event: &AssertionEvent<'_>) {
         "assertion violated"
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use super::*;
+
+    thread_local! {
+        static SEEN: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    }
+
+    fn fake_buggify(site: &'static BuggifySite, p: Option<Ratio>) -> bool {
+        SEEN.with(|s| {
+            s.borrow_mut()
+                .push(format!("buggify {:?} {p:?}", site.kind))
+        });
+        true
+    }
+
+    fn fake_assertion(site: &'static AssertionSite, event: &AssertionEvent<'_>) {
+        let details = event.details.map(|d| d.to_string());
+        SEEN.with(|s| {
+            s.borrow_mut().push(format!(
+                "{} {} {:?} {details:?}",
+                site.message, event.condition, event.values
+            ))
+        });
+    }
+
+    static FAKE: SimHook = SimHook {
+        buggify: fake_buggify,
+        assertion: fake_assertion,
+    };
+
+    fn other_buggify(_: &'static BuggifySite, _: Option<Ratio>) -> bool {
+        false
+    }
+
+    static OTHER: SimHook = SimHook {
+        buggify: other_buggify,
+        assertion: fake_assertion,
+    };
+
+    #[test]
+    fn the_macros_dispatch_to_the_installed_hook_and_the_guard_restores() {
+        assert!(current().is_none());
+        {
+            let _outer = install(&FAKE);
+            assert!(crate::buggify!());
+            assert!(crate::buggify_with_prob!(Ratio::new(1, 3)));
+            assert_eq!(crate::buggify_knob!(1, 2), 2);
+            crate::always!(1 + 1 == 3, "arithmetic", "got {}", 2);
+            crate::sometimes!(true, "often");
+            crate::always_less_than!(5u8, 3u8, "five below three");
+            {
+                let _inner = install(&OTHER);
+                assert!(!crate::buggify!());
+            }
+            // The outer hook is back.
+            assert!(crate::buggify!());
+        }
+        assert!(current().is_none());
+        assert!(!crate::buggify!());
+        let seen = SEEN.with(|s| s.borrow().clone());
+        assert_eq!(
+            seen,
+            [
+                "buggify Default None",
+                "buggify WithProbability Some(Ratio { numerator: 1, denominator: 3 })",
+                "buggify Knob None",
+                "arithmetic false None Some(\"got 2\")",
+                "often true None None",
+                "five below three false Some((Int(5), Int(3))) None",
+                "buggify Default None",
+            ]
+        );
+    }
+}

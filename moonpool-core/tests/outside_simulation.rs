@@ -183,3 +183,35 @@ fn sites_of_this_crate_are_registered_including_never_called_ones() {
     );
     assert!(buggify_here.len() >= 4, "{buggify_here:?}");
 }
+
+/// Prints what buggify and a passing assertion cost with no simulator (a
+/// figure, not a check): `cargo test --release -p moonpool-core --test
+/// outside_simulation -- --ignored --nocapture cost`.
+#[test]
+#[ignore = "benchmark: prints figures"]
+fn cost_outside_a_simulation() {
+    use std::hint::black_box;
+    const N: u64 = 50_000_000;
+    let start = std::time::Instant::now();
+    let mut fired = 0u64;
+    for _ in 0..N {
+        fired += black_box(buggify!()) as u64;
+    }
+    let buggify_ns = start.elapsed().as_nanos() as f64 / N as f64;
+    let start = std::time::Instant::now();
+    for i in 0..N {
+        always!(black_box(i) < N, "in range");
+    }
+    let always_ns = start.elapsed().as_nanos() as f64 / N as f64;
+    let start = std::time::Instant::now();
+    let mut sum = 0u64;
+    for i in 0..N {
+        sum = sum.wrapping_add(black_box(i));
+    }
+    let loop_ns = start.elapsed().as_nanos() as f64 / N as f64;
+    assert_eq!(fired, 0);
+    black_box(sum);
+    println!(
+        "outside simulation: buggify!() {buggify_ns:.2} ns/call, passing always!() {always_ns:.2} ns/call, empty loop {loop_ns:.2} ns/iteration"
+    );
+}

@@ -362,3 +362,28 @@ fn an_until_all_sometimes_sweep_stops_once_every_goal_is_met() {
         .expect("met");
     assert_eq!(last_met + 1, seeds_run);
 }
+
+mod big_numbers {
+    use super::*;
+
+    pub async fn step(_p: SimProviders) -> WorkloadResult {
+        always_less_than!(1u64 << 63, u64::MAX, "u64 beyond i64 range");
+        always_less_than!(-1.5f64, 2.5f64, "floats");
+        Ok(())
+    }
+}
+
+#[test]
+fn numeric_values_of_any_size_serialize_to_json() {
+    let sim = sim_of(big_numbers::step);
+    let mut coverage = Coverage::for_modules(&["assertions::big_numbers"]);
+    coverage.observe(&sim.run_seed(1));
+    let json = coverage.to_json();
+    let sites = json["sites"].as_array().expect("sites");
+    let big = &sites[0]["numeric"]["worst"];
+    assert_eq!(big["left"], serde_json::json!(1u64 << 63));
+    assert_eq!(big["right"], serde_json::json!(u64::MAX));
+    let floats = &sites[1]["numeric"]["best"];
+    assert_eq!(floats["left"], serde_json::json!(-1.5));
+    assert_eq!(floats["margin"], serde_json::json!(4.0));
+}
