@@ -121,7 +121,7 @@ macro_rules! __buggify_site {
 
 /// `true` when this call site injects a fault now (FoundationDB's
 /// `BUGGIFY`). Always `false` outside a simulation. See the
-/// [module documentation](crate::buggify).
+/// [module documentation](mod@crate::buggify).
 ///
 /// ```
 /// if moonpool_core::buggify!() {

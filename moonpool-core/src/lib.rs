@@ -76,7 +76,7 @@
 //! checks and accumulates across seeds. They are defined here so that any
 //! crate built on these traits can use them; a simulator plugs in through
 //! [`sim_hook`]. Outside a simulation `buggify!()` is `false` and a violated
-//! assertion is logged at `error` (never a panic). See [`buggify`] and
+//! assertion is logged at `error` (never a panic). See [`buggify`](mod@buggify) and
 //! [`assertions`].
 
 pub mod assertions;

@@ -28,7 +28,7 @@
 //! site, a probability of zero or one.
 //!
 //! # State
-//! [`BuggifyState`] lives in the world: whether buggify is on, and per site
+//! `BuggifyState` lives in the world: whether buggify is on, and per site
 //! (indexed by the site's position in the registry) its activation and
 //! evaluation and firing counts. Firings are also counted as
 //! `"buggify.fire"` and knob activations as `"buggify.knob"` in the seed's
@@ -194,7 +194,7 @@ pub(crate) fn stats(world: &World) -> Vec<BuggifyStats> {
 }
 
 /// `moonpool_core::buggify!()`: `true` when this call site injects a fault
-/// now. See the [module documentation](crate::buggify) for the model.
+/// now. See the [module documentation](mod@crate::buggify) for the model.
 #[macro_export]
 macro_rules! buggify {
     () => {

@@ -91,7 +91,7 @@ impl SiteCoverage {
         }
     }
 
-    /// Where the property stands. See the [module documentation](self).
+    /// Where the property stands: see [`SiteStatus`].
     pub fn status(&self) -> SiteStatus {
         let reached = self.evaluations > 0;
         match self.site.kind {
@@ -132,7 +132,7 @@ pub struct BuggifyCoverage {
 }
 
 /// Assertion and buggify coverage across seeds. See the
-/// [module documentation](self).
+/// [module documentation](crate::assertions) for site statuses.
 ///
 /// ```
 /// use moonpool_sim::Simulation;

@@ -4,8 +4,8 @@
 //! The macros (`always!`, `sometimes!`, `reachable!`,
 //! `assert_unreachable!`, the numeric forms) live in `moonpool-core` and
 //! are re-exported by this crate. While a world is current, every
-//! evaluation reaches [`hook`], which
-//! - counts it for its site in the world's [`AssertionState`]: evaluations,
+//! evaluation reaches this module's hook, which
+//! - counts it for its site in the world's assertion state: evaluations,
 //!   how often the condition was true and false, and for numeric forms the
 //!   evaluations that held with the least room and the most (the closest a
 //!   `sometimes` came to being satisfied);
@@ -17,7 +17,20 @@
 //!
 //! At the end of a seed the counts become [`SeedReport::assertions`]
 //! (sites evaluated in that seed only); [`Coverage`] merges reports across
-//! seeds and adds every registered site that never ran.
+//! seeds and adds every registered site that never ran. A site's
+//! [`SiteStatus`] follows the Antithesis semantics of its kind:
+//!
+//! | kind | satisfied when | otherwise |
+//! |---|---|---|
+//! | `always` | evaluated, never false | `violated`, or `never reached` |
+//! | `always_or_unreachable` | never false | `violated` |
+//! | `sometimes` | true at least once | `never true`, or `never reached` |
+//! | `reachable` | evaluated at least once | `never reached` |
+//! | `unreachable` | never evaluated | `violated` |
+//!
+//! [`Coverage::all_sometimes_satisfied`] (every `sometimes` and
+//! `reachable` satisfied) is the stop condition of an until-all-sometimes
+//! sweep. Guide: `docs/assertions.md`.
 //!
 //! # Invariants
 //! - Sites are identified by their index in the link-time registry
