@@ -67,19 +67,35 @@
 //! - no iteration over a `std::collections::HashMap`/`HashSet` with the
 //!   default random hasher where the order matters: use `BTreeMap`, or a
 //!   hasher with a fixed seed.
+//!
+//! ## Buggify and assertions
+//!
+//! The [`buggify!`] family injects faults from inside the code under test,
+//! and the assertion macros ([`always!`], [`sometimes!`], [`reachable!`],
+//! [`assert_unreachable!`], numeric forms) state properties the simulator
+//! checks and accumulates across seeds. They are defined here so that any
+//! crate built on these traits can use them; a simulator plugs in through
+//! [`sim_hook`]. Outside a simulation `buggify!()` is `false` and a violated
+//! assertion is logged at `error` (never a panic). See [`buggify`](mod@buggify) and
+//! [`assertions`].
 
+pub mod assertions;
+pub mod buggify;
 pub mod codec;
 #[cfg(feature = "contract")]
 pub mod contract;
 pub mod network;
 pub mod providers;
 pub mod random;
+pub mod sim_hook;
 pub mod storage;
 pub mod task;
 pub mod time;
 #[cfg(feature = "tokio")]
 pub mod tokio_providers;
 
+pub use assertions::{AssertionKind, AssertionSite, Comparison, Number, assertion_sites};
+pub use buggify::{BuggifyKind, BuggifySite, buggify_sites};
 pub use codec::{Codec, CodecError, PostcardCodec};
 pub use network::{Listener, NetStream, NetworkProvider};
 pub use providers::Providers;
@@ -87,3 +103,9 @@ pub use random::{RandomProvider, Ratio, RatioError, SeedParseError, UniformInt, 
 pub use storage::{OpenMode, StorageError, StorageFile, StorageProvider, validate_path};
 pub use task::{JoinError, JoinHandle, TaskProvider, YieldNow};
 pub use time::{Elapsed, Instant, TimeProvider};
+
+/// Re-exports the macros need; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use linkme;
+}

@@ -70,7 +70,7 @@ pub enum SeedFailure {
     Assertion {
         /// The assertion's message/name.
         name: String,
-        /// `file:line` of the assertion.
+        /// `file:line:column` of the assertion.
         location: String,
         /// Details (values compared...).
         message: String,

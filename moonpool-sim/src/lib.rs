@@ -89,7 +89,9 @@
 //! - `docs/` in the repository: the runner and its command line, the fault
 //!   reference, assertions and buggify.
 
+pub mod assertions;
 pub mod attrition;
+pub mod buggify;
 pub mod cli;
 mod control;
 mod draw;
@@ -125,3 +127,22 @@ pub use runner::{
 pub use storage::{SimFile, StorageConfig};
 pub use time::sleep::Sleep;
 pub use world::TimelineEntry;
+
+pub use assertions::{AssertionStats, Coverage};
+pub use buggify::BuggifyStats;
+
+// The buggify and assertion macros are defined in `moonpool-core` (so code
+// that depends only on the provider traits can use them) and re-exported
+// here for convenience. The buggify ones are forwarded by `buggify.rs`
+// (a `use` would also import core's `buggify` module, whose name this
+// crate's own `buggify` module takes).
+pub use moonpool_core::{
+    always, always_greater_than, always_greater_than_or_equal_to, always_less_than,
+    always_less_than_or_equal_to, always_or_unreachable, assert_unreachable, reachable, sometimes,
+    sometimes_greater_than, sometimes_greater_than_or_equal_to, sometimes_less_than,
+    sometimes_less_than_or_equal_to,
+};
+
+/// `moonpool-core`, for the forwarding macros.
+#[doc(hidden)]
+pub use moonpool_core as __core;

@@ -7,7 +7,8 @@
 //!   outcome. Shared as `Rc<World>` by every simulated provider; one per
 //!   seed, thrown away afterwards, so nothing leaks from seed to seed.
 //! - [`EnterGuard`]: makes a world the thread's *current* world (what
-//!   wakers, `buggify!` and the tracing layer reach) for its lifetime.
+//!   wakers, `buggify!` and the tracing layer reach) for its lifetime, and
+//!   installs the simulator's buggify/assertion hook in `moonpool-core`.
 //!
 //! # The loop ([`World::run`])
 //! Poll ready tasks, one at a time, until none is ready; then pop the next
@@ -54,9 +55,11 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&Rc<World>) -> R) -> Option<R> {
     CURRENT.with(|c| c.borrow().as_ref().map(f))
 }
 
-/// Restores the previous current world when dropped.
+/// Restores the previous current world (and buggify/assertion hook) when
+/// dropped.
 pub(crate) struct EnterGuard {
     previous: Option<Rc<World>>,
+    _hook: moonpool_core::sim_hook::HookGuard,
 }
 
 impl Drop for EnterGuard {
@@ -154,6 +157,10 @@ pub(crate) struct World {
     pub(crate) storage: RefCell<StorageState>,
     /// Process lifecycle settings (the fault model).
     pub(crate) lifecycle: RefCell<LifecycleState>,
+    /// Buggify: on or off for the seed, per-site activation and counts.
+    pub(crate) buggify: RefCell<crate::buggify::BuggifyState>,
+    /// Assertion counts of the seed, per site.
+    pub(crate) assertions: RefCell<crate::assertions::AssertionState>,
     /// Set when every foreground workload's `run` phase has returned.
     run_phase_done: Cell<bool>,
     run_phase_waiters: RefCell<Vec<std::task::Waker>>,
@@ -190,6 +197,8 @@ impl World {
             net: RefCell::new(NetState::default()),
             storage: RefCell::new(StorageState::default()),
             lifecycle: RefCell::new(LifecycleState::new(config.max_down)),
+            buggify: RefCell::new(Default::default()),
+            assertions: RefCell::new(Default::default()),
             run_phase_done: Cell::new(false),
             run_phase_waiters: RefCell::new(Vec::new()),
             config,
@@ -199,7 +208,10 @@ impl World {
     /// Makes this world the thread's current one until the guard drops.
     pub(crate) fn enter(self: &Rc<World>) -> EnterGuard {
         let previous = CURRENT.with(|c| c.borrow_mut().replace(Rc::clone(self)));
-        EnterGuard { previous }
+        EnterGuard {
+            previous,
+            _hook: moonpool_core::sim_hook::install(&crate::assertions::HOOK),
+        }
     }
 
     // ----- clock -----

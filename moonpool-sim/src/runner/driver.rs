@@ -18,6 +18,7 @@ pub(crate) fn populate(world: &Rc<World>, processes: &[ProcessSpec], workloads: 
     // seed and the configuration.
     crate::network::init_seed(world);
     crate::storage::init_seed(world);
+    crate::buggify::init_seed(world);
     {
         let mut table = world.processes.borrow_mut();
         table.add(

@@ -461,14 +461,18 @@ impl Simulation {
                         .unwrap_or_else(|| ("?".to_string(), "?".to_string())),
                     None => ("<event loop>".to_string(), "<simulator>".to_string()),
                 };
-                // The failure the panic interrupted (if any) is less precise.
-                world.take_failure();
-                Some(SeedFailure::Panic {
-                    message,
-                    location,
-                    task,
-                    process,
-                })
+                // The failure the panic interrupted (if any) is less precise,
+                // except a violated assertion: the panic is then most likely
+                // a consequence of the state the assertion caught.
+                match world.take_failure() {
+                    Some(f @ SeedFailure::Assertion { .. }) => Some(f),
+                    _ => Some(SeedFailure::Panic {
+                        message,
+                        location,
+                        task,
+                        process,
+                    }),
+                }
             }
         };
         let recorder = world.take_recorder();
@@ -485,6 +489,8 @@ impl Simulation {
             counters: world.counters(),
             fault_families: world.fault_families(),
             timeline: world.take_timeline(),
+            assertions: crate::assertions::stats(&world),
+            buggify: crate::buggify::stats(&world),
         };
         // Dropping user futures may panic too; that must not escape either.
         let _ = std::panic::catch_unwind(AssertUnwindSafe(|| world.teardown()));

@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::assertions::AssertionStats;
+use crate::buggify::BuggifyStats;
 use crate::failure::SeedFailure;
 use crate::world::TimelineEntry;
 
@@ -52,4 +54,9 @@ pub struct SeedReport {
     pub fault_families: BTreeMap<&'static str, bool>,
     /// What happened when, if the timeline was recorded.
     pub timeline: Vec<TimelineEntry>,
+    /// Every assertion site evaluated in this seed, with its counts
+    /// (sites not evaluated are absent; `assertions::Coverage` adds them).
+    pub assertions: Vec<AssertionStats>,
+    /// Every buggify site evaluated in this seed: active or not, firings.
+    pub buggify: Vec<BuggifyStats>,
 }
