@@ -90,6 +90,9 @@ async fn exchange<P: Providers>(p: &P, bug: Option<Bug>) -> Result<Totals, Strin
                 }
                 p2.time().sleep(Duration::from_millis(ms)).await;
                 let value = p2.random().random_range(0..1_000u64);
+                // Rare (about one seed in four): `--until-all-sometimes` sweeps
+                // until some seed has seen it.
+                moonpool_sim::sometimes!(value >= 995, "a worker sends a value of at least 995");
                 sent += value;
                 if planted && w == 1 && round == ROUNDS / 2 {
                     match bug {
@@ -120,6 +123,7 @@ async fn exchange<P: Providers>(p: &P, bug: Option<Bug>) -> Result<Totals, Strin
                 None => break,
             }
         }
+        moonpool_sim::reachable!("the collector finished collecting");
         tracing::debug!(received, "collector done");
         received
     });
@@ -183,10 +187,12 @@ impl Workload for Nemesis {
 }
 
 fn build(bug: Option<Bug>, chaos: bool) -> Result<Simulation, String> {
-    let mut builder = SimulationBuilder::new().workload("demo", 2, move |_| Demo {
-        bug,
-        totals: Totals::default(),
-    });
+    let mut builder = SimulationBuilder::new()
+        .assertion_scope(&["sim_demo"])
+        .workload("demo", 2, move |_| Demo {
+            bug,
+            totals: Totals::default(),
+        });
     if chaos {
         builder = builder
             .process("ticker", [10, 0, 0, 1], |p| async move {

@@ -223,6 +223,12 @@ pub(crate) fn summary(title: &str, sweep: &SweepReport, fresh: bool) -> String {
             );
         }
     }
+    if !sweep.coverage.sites().is_empty() || !sweep.coverage.buggify_sites().is_empty() {
+        let _ = writeln!(text, "assertions");
+        for line in sweep.coverage.render().lines() {
+            let _ = writeln!(text, "  {line}");
+        }
+    }
     if sweep.failed > 0 {
         let _ = writeln!(text, "failures ({}):", sweep.failed);
         for f in &sweep.failures {

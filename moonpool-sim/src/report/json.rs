@@ -122,6 +122,7 @@ pub fn seed(report: &SeedReport, sweep: &SweepReport) -> Value {
 /// | `stopped` | `completed`, `time_budget` or `condition`; `stop_condition` says which |
 /// | `faults` | `{kind: {"total": n, "seeds": m}}` over the sweep |
 /// | `fault_families` | `{family: seeds in which it was on}` |
+/// | `assertions` | the coverage report: every assertion and buggify site in scope with its counts and status (see `docs/assertions.md`) |
 pub fn summary(sweep: &SweepReport, first_seed_fresh: bool) -> Value {
     let plan = &sweep.plan;
     let planned = plan.seeds_planned();
@@ -176,6 +177,7 @@ pub fn summary(sweep: &SweepReport, first_seed_fresh: bool) -> Value {
             "stop_condition": condition,
             "faults": faults,
             "fault_families": families,
+            "assertions": sweep.coverage.to_json(),
         }
     })
 }

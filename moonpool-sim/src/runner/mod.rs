@@ -150,6 +150,7 @@ pub(crate) struct WorkloadSpec {
 /// Declares a simulation. See the [module documentation](self).
 #[must_use]
 pub struct SimulationBuilder {
+    assertion_scope: Vec<String>,
     processes: Vec<ProcessSpec>,
     workloads: Vec<WorkloadSpec>,
     config: WorldConfig,
@@ -166,6 +167,7 @@ impl SimulationBuilder {
     /// perturbation.
     pub fn new() -> SimulationBuilder {
         SimulationBuilder {
+            assertion_scope: Vec::new(),
             processes: Vec::new(),
             workloads: Vec::new(),
             config: WorldConfig {
@@ -297,6 +299,16 @@ impl SimulationBuilder {
         self
     }
 
+    /// Limits the assertion coverage of sweep reports (and the goal of
+    /// `--until-all-sometimes`) to sites whose module path is one of
+    /// `prefixes` or inside one (`"kv"` covers `kv::store`). A binary links
+    /// the sites of every crate it uses; this keeps the report to the system
+    /// under test. Default: every site.
+    pub fn assertion_scope(mut self, prefixes: &[&str]) -> Self {
+        self.assertion_scope = prefixes.iter().map(|p| p.to_string()).collect();
+        self
+    }
+
     /// Validates the definition.
     pub fn build(self) -> Result<Simulation, ConfigError> {
         let mut names = BTreeSet::new();
@@ -343,6 +355,7 @@ impl SimulationBuilder {
         }
         self.config.storage.validate()?;
         Ok(Simulation {
+            assertion_scope: self.assertion_scope,
             processes: Rc::new(self.processes),
             workloads: Rc::new(self.workloads),
             config: self.config,
@@ -361,12 +374,21 @@ fn is_client_ip(ip: IpAddr) -> bool {
 
 /// A validated simulation, ready to run any number of seeds.
 pub struct Simulation {
+    /// Module-path prefixes of the assertion and buggify sites its reports
+    /// cover (empty: every site linked into the binary).
+    pub(crate) assertion_scope: Vec<String>,
     pub(crate) processes: Rc<Vec<ProcessSpec>>,
     pub(crate) workloads: Rc<Vec<WorkloadSpec>>,
     config: WorldConfig,
 }
 
 impl Simulation {
+    /// A fresh coverage accumulator over this simulation's assertion scope.
+    pub fn coverage(&self) -> crate::assertions::Coverage {
+        let prefixes: Vec<&str> = self.assertion_scope.iter().map(String::as_str).collect();
+        crate::assertions::Coverage::for_modules(&prefixes)
+    }
+
     /// Turns the chaos profile on or off for the seeds run from now on.
     pub fn set_chaos(&mut self, on: bool) {
         self.config.chaos = on;

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::{FAILURES_KEPT_MAX, RESULTS_KEPT_MAX, SweepPlan};
+use crate::assertions::Coverage;
 use crate::runner::SeedReport;
 
 /// Why a sweep stopped.
@@ -66,6 +67,9 @@ pub struct SweepReport {
     pub fault_families: BTreeMap<&'static str, u64>,
     /// Why the sweep stopped.
     pub stopped: StopReason,
+    /// Assertion and buggify coverage over the seeds run, within the
+    /// simulation's assertion scope.
+    pub coverage: Coverage,
 }
 
 /// Whether a counter kind is an injected fault or process event (reported
@@ -77,8 +81,9 @@ pub fn is_fault_kind(kind: &str) -> bool {
 }
 
 impl SweepReport {
-    pub(super) fn new(plan: &SweepPlan, chaos: bool) -> SweepReport {
+    pub(super) fn new(plan: &SweepPlan, chaos: bool, coverage: Coverage) -> SweepReport {
         SweepReport {
+            coverage,
             plan: plan.clone(),
             chaos,
             seeds_run: 0,
@@ -97,11 +102,12 @@ impl SweepReport {
 
     #[cfg(test)]
     pub(crate) fn empty_for_tests(plan: &SweepPlan) -> SweepReport {
-        SweepReport::new(plan, false)
+        SweepReport::new(plan, false, Coverage::new())
     }
 
     pub(super) fn add(&mut self, report: &SeedReport) {
         self.seeds_run += 1;
+        self.coverage.observe(report);
         let passed = report.outcome.is_pass();
         if passed {
             self.passed += 1;

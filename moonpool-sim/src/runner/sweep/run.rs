@@ -27,27 +27,17 @@ impl<F: FnMut(&SeedReport, &SweepReport) -> bool> StopCondition for F {
     }
 }
 
-/// The goal of `--until-all-sometimes`: every `sometimes` assertion seen
-/// satisfied in at least one seed.
-///
-/// SEAM(assertions): the assertion registry (issue 4) is not merged yet.
-/// When it lands, this type accumulates the `sometimes` coverage of each
-/// [`SeedReport`] (e.g. a `BTreeMap<name, bool>` merged from the report's
-/// assertion fields) and `is_met` returns true when every `sometimes`
-/// assertion known so far was satisfied. Until then no seed reports any
-/// `sometimes` assertion, so the goal is vacuously met after the first
-/// seed.
+/// The goal of `--until-all-sometimes`: every `sometimes` and `reachable`
+/// assertion in the simulation's assertion scope satisfied in at least one
+/// seed. Registered sites count even if no seed has reached them yet, so
+/// the goal is not met while any of them stays unreached. (With no such
+/// site in scope, it is met after the first seed.)
 #[derive(Debug, Default)]
-pub struct AllSometimesSatisfied {
-    seeds_seen: u64,
-}
+pub struct AllSometimesSatisfied;
 
 impl StopCondition for AllSometimesSatisfied {
-    fn is_met(&mut self, _report: &SeedReport, _sweep: &SweepReport) -> bool {
-        self.seeds_seen += 1;
-        // SEAM(assertions): merge `_report`'s sometimes coverage here and
-        // answer "no sometimes assertion is still unsatisfied".
-        true
+    fn is_met(&mut self, _report: &SeedReport, sweep: &SweepReport) -> bool {
+        sweep.coverage.all_sometimes_satisfied()
     }
 
     fn describe(&self) -> String {
@@ -120,7 +110,7 @@ impl Simulation {
         };
         let mut run = || -> SweepReport {
             let started = Instant::now();
-            let mut sweep = SweepReport::new(plan, config.chaos);
+            let mut sweep = SweepReport::new(plan, config.chaos, self.coverage());
             observer.sweep_started(plan, config.chaos);
             for seed in plan.iter_seeds() {
                 if let Some(budget) = plan.time_budget
