@@ -174,7 +174,7 @@ impl Until {
     /// The stop condition that implements this goal.
     pub fn condition(self) -> Box<dyn StopCondition> {
         match self {
-            Until::AllSometimes => Box::new(AllSometimesSatisfied::default()),
+            Until::AllSometimes => Box::new(AllSometimesSatisfied),
         }
     }
 }
