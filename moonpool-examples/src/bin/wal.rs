@@ -1,94 +1,37 @@
-//! `wal`: run the write-ahead-log example under simulation.
+//! `wal`: the write-ahead-logged store under simulation.
 //!
 //! ```text
-//! wal sim [--seed S | --seeds N [--first-seed S]] [--bug NAME] [--no-chaos]
-//! wal --list-bugs
+//! wal sim [runner flags] [--bug NAME]    sweep seeds (chaos and attrition on by default)
+//! wal --list-bugs                        list the bugs --bug can plant
 //! ```
 //!
-//! Runs seeds until one fails; a failure prints its replay command and
-//! exits with 1. Bad usage exits with 2. (A stopgap: the shared simulation
-//! command line will replace this parser.)
+//! The store acknowledges a write only after `sync`; the client remembers
+//! every acknowledged write and checks, after the chaos, that each one is
+//! still there. `--bug skip-sync` acknowledges before syncing: a crash then
+//! loses acknowledged data, the seed fails, and its replay line reproduces
+//! it. Runner flags: `wal --help` (and `docs/runner.md`).
 
 use std::process::ExitCode;
 
-use moonpool_core::parse_seed;
 use moonpool_examples::wal::{self, WalBug};
-
-const USAGE: &str = "usage: wal sim [--seed S | --seeds N [--first-seed S]] [--bug NAME] [--no-chaos]\n       wal --list-bugs";
-
-fn usage(problem: &str) -> ExitCode {
-    eprintln!("wal: {problem}\n{USAGE}");
-    ExitCode::from(2)
-}
+use moonpool_sim::cli::SimCli;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--list-bugs") {
-        for bug in WalBug::ALL {
-            println!("{:<24} {}", bug.name(), bug.description());
-        }
-        return ExitCode::SUCCESS;
-    }
-    if args.first().map(String::as_str) != Some("sim") {
-        return usage("expected `sim` or `--list-bugs`");
-    }
-    let mut first_seed = 0u64;
-    let mut seeds = 1u64;
-    let mut bug = None;
-    let mut chaos = true;
-    let mut rest = args[1..].iter();
-    while let Some(flag) = rest.next() {
-        let mut value = || rest.next().cloned().unwrap_or_default();
-        match flag.as_str() {
-            "--seed" => match parse_seed(&value()) {
-                Ok(s) => (first_seed, seeds) = (s, 1),
-                Err(e) => return usage(&e.to_string()),
-            },
-            "--first-seed" => match parse_seed(&value()) {
-                Ok(s) => first_seed = s,
-                Err(e) => return usage(&e.to_string()),
-            },
-            "--seeds" => match value().parse::<u64>() {
-                Ok(n) if n > 0 => seeds = n,
-                _ => return usage("--seeds takes a positive count"),
-            },
-            "--bug" => match value().parse::<WalBug>() {
-                Ok(b) => bug = Some(b),
-                Err(e) => return usage(&e.to_string()),
-            },
-            "--no-chaos" => chaos = false,
-            other => return usage(&format!("unknown flag {other:?}")),
-        }
-    }
-    let mut sim = match wal::simulation(bug) {
-        Ok(sim) => sim,
-        Err(e) => {
-            eprintln!("wal: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    sim.set_chaos(chaos);
-    let started = std::time::Instant::now();
-    for seed in first_seed..first_seed.saturating_add(seeds) {
-        let report = sim.run_seed(seed);
-        if let Some(failure) = report.outcome.failure() {
-            let bug_flag = bug.map(|b| format!(" --bug {b}")).unwrap_or_default();
-            let chaos_flag = if chaos { "" } else { " --no-chaos" };
-            eprintln!(
-                "wal sim: seed {seed:#x} FAILED after {} passing seed(s): {failure}",
-                seed - first_seed
-            );
-            eprintln!(
-                "  fingerprint {:#018x}, counters {:?}",
-                report.fingerprint, report.counters
-            );
-            eprintln!("  replay: wal sim --seed {seed:#x}{bug_flag}{chaos_flag}");
-            return ExitCode::from(1);
-        }
-    }
-    println!(
-        "wal sim: {seeds} seed(s) passed from {first_seed:#x} in {} ms",
-        started.elapsed().as_millis()
-    );
-    ExitCode::SUCCESS
+    SimCli::new("wal")
+        .about("a write-ahead-logged store under process attrition, checked against what it acknowledged")
+        .default_chaos(true)
+        .option("bug", "NAME", "plant a bug (see --list-bugs)")
+        .action_flag("list-bugs", "list the bugs --bug can plant", || {
+            for bug in WalBug::ALL {
+                println!("{:<24} {}", bug.name(), bug.description());
+            }
+        })
+        .run(|args| {
+            let bug = args
+                .option("bug")
+                .map(str::parse::<WalBug>)
+                .transpose()
+                .map_err(|e| e.to_string())?;
+            wal::simulation(bug).map_err(|e| e.to_string())
+        })
 }
