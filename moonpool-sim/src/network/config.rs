@@ -176,6 +176,20 @@ pub(crate) mod family {
     /// Drifting local clocks.
     pub const CLOCK_DRIFT: &str = "net.clock_drift";
 
+    /// Every network family with the counters it increments.
+    pub const COUNTERS: [(&str, &[&str]); 10] = [
+        (LATENCY_TAIL, &["net.latency_tail"]),
+        (PAIR_LATENCY, &["net.pair_latency"]),
+        (CONNECT_FAIL, &["net.connect_refused", "net.connect_hang"]),
+        (BIND_FAIL, &["net.bind_fail"]),
+        (CLOG, &["net.clog"]),
+        (PARTITION, &["net.partition"]),
+        (DISCONNECT, &["net.random_close", "net.connection_kill"]),
+        (BIT_FLIP, &["net.bit_flip"]),
+        (PARTIAL_IO, &["net.short_read", "net.short_write"]),
+        (CLOCK_DRIFT, &["net.clock_drift"]),
+    ];
+
     /// Every network family, in the order they are decided.
     pub const ALL: [&str; 10] = [
         LATENCY_TAIL,

@@ -47,6 +47,10 @@ use std::time::Duration;
 use moonpool_core::{NetworkProvider, TimeProvider};
 
 pub use config::{ChaosProfile, NetworkConfig, NetworkFaults, OneIn, Range};
+
+/// The network's fault families (swarm testing units, as the report names
+/// them) and, for each, the fault counters it increments.
+pub const FAULT_FAMILIES: [(&str, &[&str]); 10] = config::family::COUNTERS;
 pub use control::{ClogDirection, ConnectionId, ConnectionInfo, KillMode, PartitionId};
 pub use listener::SimListener;
 pub use stream::SimTcpStream;
