@@ -63,7 +63,7 @@ impl Workload for HttpClient {
         let stream = p.connect(SocketAddr::from((SERVER_IP, 80))).await?;
         let (mut sender, conn) =
             hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream)).await?;
-        let driver = p.spawn("http-client-conn", async move { conn.await });
+        let driver = p.spawn("http-client-conn", conn);
         for i in 0..REQUESTS {
             // Bodies large enough to need several reads and writes.
             let body: Vec<u8> = (0..(100 + i * 997)).map(|k| (k % 253) as u8).collect();
