@@ -280,3 +280,38 @@ fn streams_work_with_generic_tokio_io_code() {
     });
     run_and_replay(&sim, 1);
 }
+
+#[test]
+fn a_writer_blocked_on_a_full_buffer_learns_when_its_reader_is_reset() {
+    let config = NetworkConfig {
+        send_buffer_bytes: 1_000,
+        ..NetworkConfig::default()
+    };
+    let sim = solo(config, |ctx: SimContext| async move {
+        let p = ctx.providers();
+        let listener = p.bind(SocketAddr::new(p.ip(), 0)).await?;
+        let mut c = p.connect(listener.local_addr()?).await?;
+        let (_s, _) = listener.accept().await?;
+        c.write_all(&[1u8; 1_000]).await?;
+        let control = ctx.control();
+        let id = control.connections()[0].id;
+        let p2 = p.clone();
+        let killer = p.spawn("killer", async move {
+            p2.sleep(Duration::from_millis(5)).await;
+            control.kill_connection(id, moonpool_sim::KillMode::ServerOnly)
+        });
+        // Blocked until the reader's end is reset; then the write goes into
+        // the void and the RST comes back a round trip later.
+        within(p, Duration::from_secs(1), c.write_all(&[2u8; 10])).await??;
+        assert!(killer.await?);
+        p.sleep(Duration::from_millis(1)).await;
+        let err = c
+            .write_all(&[3u8; 10])
+            .await
+            .err()
+            .ok_or("write succeeded")?;
+        assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
+        Ok(())
+    });
+    run_and_replay(&sim, 1);
+}

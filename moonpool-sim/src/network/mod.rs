@@ -273,7 +273,8 @@ pub(crate) fn release_held(world: &World) {
 pub(crate) fn on_event(world: &World, token: u64) {
     let (key, kind) = ConnKey::from_token(token);
     let now = world.now_ns();
-    let (a, b) = {
+    let mut wakes = Vec::new();
+    let reader = {
         let mut net = world.net.borrow_mut();
         let Some(conn) = net.conns.get_mut(key) else {
             return;
@@ -284,15 +285,20 @@ pub(crate) fn on_event(world: &World, token: u64) {
                 if pipe.wake_at <= now {
                     pipe.wake_at = NEVER;
                 }
-                (pipe.reader.take(), None)
+                pipe.reader.take()
             }
-            EventKind::Reset(s) => (conn.pipes[1 - s].reader.take(), conn.pipes[s].writer.take()),
+            EventKind::Reset(s) => {
+                if conn.ends[s].reset_at <= now {
+                    learn_reset(conn, s, &mut wakes);
+                }
+                None
+            }
         }
     };
-    if let Some(w) = a {
+    if let Some(w) = reader {
         w.wake();
     }
-    if let Some(w) = b {
+    for w in wakes {
         w.wake();
     }
 }
@@ -313,15 +319,21 @@ pub(crate) fn reset_end(
         return;
     }
     end.reset_at = at;
-    conn.pipes[1 - s].discard();
     if at <= world.now_ns() {
-        wakes.extend(conn.pipes[1 - s].reader.take());
-        wakes.extend(conn.pipes[s].writer.take());
-        // The peer's blocked writer now writes into the void (and learns).
-        wakes.extend(conn.pipes[1 - s].writer.take());
+        learn_reset(conn, s, wakes);
     } else {
         schedule(world, at, key, EventKind::Reset(s));
     }
+}
+
+/// End `s` has learned of its reset: what it had not read is gone, and
+/// whoever waits on it is woken to see the error. The peer's writer, if
+/// blocked on a full buffer, is woken too: its writes now go into the void.
+fn learn_reset(conn: &mut Conn, s: usize, wakes: &mut Vec<Waker>) {
+    conn.pipes[1 - s].discard();
+    wakes.extend(conn.pipes[1 - s].reader.take());
+    wakes.extend(conn.pipes[s].writer.take());
+    wakes.extend(conn.pipes[1 - s].writer.take());
 }
 
 /// One-way latency from side `s` of `conn` to the other side (for RSTs).
