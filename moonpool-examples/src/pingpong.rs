@@ -254,6 +254,11 @@ pub async fn run_client_paced<P: Providers>(
 pub const SIM_SERVER_IP: [u8; 4] = [10, 0, 1, 1];
 /// Pause between a simulated client's pings.
 pub const SIM_PING_INTERVAL: Duration = Duration::from_millis(10);
+/// Clients of the standard simulation (`pingpong sim`).
+pub const SIM_CLIENTS: usize = 3;
+/// Pings per client in the standard simulation: 300 pings 10 ms apart keep
+/// the run phase going ~3 simulated seconds, long enough for the nemeses.
+pub const SIM_PINGS: u64 = 300;
 
 /// A workload client of [`simulation`]: sends its pings and fails the seed
 /// unless every one was answered.

@@ -6,12 +6,12 @@ use std::collections::BTreeSet;
 use moonpool_examples::pingpong;
 use moonpool_sim::network::FAULT_FAMILIES;
 
-const CLIENTS: usize = 3;
-const PINGS: u64 = 300;
+const CLIENTS: usize = pingpong::SIM_CLIENTS;
+const PINGS: u64 = pingpong::SIM_PINGS;
 
 #[test]
 fn without_chaos_no_fault_is_injected() {
-    let sim = pingpong::simulation(CLIENTS, 50).expect("valid");
+    let sim = pingpong::simulation(CLIENTS, PINGS).expect("valid");
     for seed in 0..1000 {
         let r = sim.run_seed(seed);
         assert!(r.outcome.is_pass(), "seed {seed}: {:?}", r.outcome);
