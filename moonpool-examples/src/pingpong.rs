@@ -31,6 +31,10 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 pub const RECONNECT_DELAY: Duration = Duration::from_millis(50);
 /// After this many attempts at one ping, the client gives up.
 pub const ATTEMPTS_MAX: u32 = 1_000;
+/// The server's pause between attempts to bind its port.
+pub const BIND_RETRY_DELAY: Duration = Duration::from_millis(50);
+/// After this many failed binds in a row, the server gives up.
+pub const BIND_ATTEMPTS_MAX: u32 = 1_000;
 
 /// What can go wrong in ping-pong.
 #[derive(Debug, thiserror::Error)]
@@ -110,7 +114,18 @@ pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Result<Vec<u8>, Ping
 /// connection, each echoing valid frames and dropping the connection on the
 /// first bad one.
 pub async fn serve<P: Providers>(p: P, listen: SocketAddr) -> io::Result<()> {
-    let listener = p.network().bind(listen).await?;
+    // A bind can fail transiently (a port still held after a restart): retry.
+    let mut attempts = 0;
+    let listener = loop {
+        match p.network().bind(listen).await {
+            Ok(l) => break l,
+            Err(e) if attempts + 1 >= BIND_ATTEMPTS_MAX => return Err(e),
+            Err(_) => {
+                attempts += 1;
+                p.time().sleep(BIND_RETRY_DELAY).await;
+            }
+        }
+    };
     // Connection tasks are owned here: cancelling the server cancels them.
     let mut connections = Vec::new();
     loop {
@@ -149,14 +164,29 @@ pub async fn run_client<P: Providers>(
     client: u64,
     count: u64,
 ) -> Result<ClientReport, PingError> {
+    run_client_paced(p, server, client, count, Duration::ZERO).await
+}
+
+/// [`run_client`], pausing `interval` after each answered ping (a
+/// periodic pinger). Round-trip times are measured on the local clock.
+pub async fn run_client_paced<P: Providers>(
+    p: &P,
+    server: SocketAddr,
+    client: u64,
+    count: u64,
+    interval: Duration,
+) -> Result<ClientReport, PingError> {
     let mut report = ClientReport::default();
     let mut stream: Option<<P::Network as NetworkProvider>::Stream> = None;
     for seq in 0..count {
+        if seq > 0 && !interval.is_zero() {
+            p.time().sleep(interval).await;
+        }
         let ping = ping_payload(client, seq);
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let started = p.time().now();
+            let started = p.time().timer();
             let result = match stream.as_mut() {
                 Some(s) => p
                     .time()
@@ -183,7 +213,7 @@ pub async fn run_client<P: Providers>(
             };
             match result {
                 Ok(pong) if pong.as_slice() == ping.as_slice() => {
-                    let rtt = p.time().now() - started;
+                    let rtt = p.time().timer() - started;
                     report.round_trips += 1;
                     report.rtt_total += rtt;
                     report.rtt_max = report.rtt_max.max(rtt);
@@ -218,6 +248,62 @@ pub async fn run_client<P: Providers>(
         }
     }
     Ok(report)
+}
+
+/// The simulation's server address.
+pub const SIM_SERVER_IP: [u8; 4] = [10, 0, 1, 1];
+/// Pause between a simulated client's pings.
+pub const SIM_PING_INTERVAL: Duration = Duration::from_millis(10);
+/// Clients of the standard simulation (`pingpong sim`).
+pub const SIM_CLIENTS: usize = 3;
+/// Pings per client in the standard simulation: 300 pings 10 ms apart keep
+/// the run phase going ~3 simulated seconds, long enough for the nemeses.
+pub const SIM_PINGS: u64 = 300;
+
+/// A workload client of [`simulation`]: sends its pings and fails the seed
+/// unless every one was answered.
+struct PingWorkload {
+    pings: u64,
+}
+
+impl moonpool_sim::Workload for PingWorkload {
+    async fn run(&mut self, ctx: &moonpool_sim::SimContext) -> moonpool_sim::WorkloadResult {
+        let server = SocketAddr::from((SIM_SERVER_IP, PORT));
+        let client = ctx.client_id() as u64;
+        let report = run_client_paced(
+            ctx.providers(),
+            server,
+            client,
+            self.pings,
+            SIM_PING_INTERVAL,
+        )
+        .await?;
+        if report.round_trips != self.pings {
+            return Err(format!(
+                "client {client}: {} of {} pings answered",
+                report.round_trips, self.pings
+            )
+            .into());
+        }
+        Ok(())
+    }
+}
+
+/// Ping-pong under simulation: a server process and `clients` workload
+/// clients sending `pings` pings each (10 ms apart), over simulated TCP.
+/// The network nemeses (clogging, partitions, connection kills) are added
+/// and act when chaos is turned on (`Simulation::set_chaos`).
+pub fn simulation(
+    clients: usize,
+    pings: u64,
+) -> Result<moonpool_sim::Simulation, moonpool_sim::ConfigError> {
+    moonpool_sim::SimulationBuilder::new()
+        .process("server", SIM_SERVER_IP, |p: moonpool_sim::SimProviders| {
+            serve(p, SocketAddr::from((SIM_SERVER_IP, PORT)))
+        })
+        .workload("client", clients, move |_| PingWorkload { pings })
+        .network_nemeses()
+        .build()
 }
 
 /// Runs a server and one client in one process over real loopback TCP.

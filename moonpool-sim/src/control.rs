@@ -52,6 +52,28 @@ impl SimControl {
             .map(|(id, _)| id)
     }
 
+    /// Whether this seed runs the chaos profile (faults sampled per seed),
+    /// as opposed to the quiet configuration.
+    pub fn chaos_enabled(&self) -> bool {
+        self.world.config.chaos
+    }
+
+    /// Whether faults may be injected now: chaos is enabled and the
+    /// workloads' run phase is not over. Nemeses act only while this holds.
+    pub fn chaos_active(&self) -> bool {
+        self.world.config.chaos && self.world.chaos_active()
+    }
+
+    /// Whether fault family `family` (e.g. `"net.partition"`) is on for
+    /// this seed (swarm testing turns families off per seed).
+    pub fn fault_family_on(&self, family: &str) -> bool {
+        self.world
+            .fault_families()
+            .get(family)
+            .copied()
+            .unwrap_or(false)
+    }
+
     /// The process with this IP.
     pub fn process_by_ip(&self, ip: IpAddr) -> Option<ProcessId> {
         self.world.processes.borrow().by_ip(ip)

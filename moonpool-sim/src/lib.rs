@@ -115,6 +115,11 @@ pub use executor::TaskId;
 pub use executor::join::SimJoinHandle;
 pub use failure::SeedFailure;
 pub use lifecycle::ProcessError;
+pub use network::nemesis;
+pub use network::{
+    ChaosProfile, ClogDirection, ConnectionId, ConnectionInfo, KillMode, NetworkConfig,
+    NetworkFaults, OneIn, PartitionId, SimListener, SimTcpStream,
+};
 pub use process::{ProcessId, ProcessInfo, ProcessKind, ProcessState};
 pub use providers::SimProviders;
 pub use runner::{

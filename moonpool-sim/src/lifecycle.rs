@@ -313,15 +313,4 @@ impl crate::SimControl {
     pub fn set_reboot_dead_at_quiesce(&self, on: bool) {
         self.world.lifecycle.borrow_mut().reboot_dead_at_quiesce = on;
     }
-
-    /// Whether this seed runs the chaos profile.
-    pub fn chaos_enabled(&self) -> bool {
-        self.world.config.chaos
-    }
-
-    /// Whether faults may still be injected: false once the workloads' run
-    /// phase is over and the checks begin.
-    pub fn chaos_active(&self) -> bool {
-        self.world.chaos_active()
-    }
 }

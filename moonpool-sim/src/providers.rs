@@ -114,6 +114,12 @@ impl TimeProvider for SimProviders {
         Instant::from_nanos(self.world.now_ns())
     }
 
+    /// The process's local clock: ahead of `now` by a per-process drift
+    /// when the seed has clock drift on (`net.clock_drift`), else `now`.
+    fn timer(&self) -> Instant {
+        Instant::from_nanos(crate::network::timer_ns(&self.world, self.process))
+    }
+
     fn sleep(&self, duration: Duration) -> Sleep {
         let nanos = duration.as_nanos().min(u64::MAX as u128) as u64;
         Sleep::new(

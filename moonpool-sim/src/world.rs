@@ -590,6 +590,7 @@ impl World {
                 Due::Timer(Some(waker)) => waker.wake(),
                 Due::Timer(None) => {}
                 Due::Callback(callback) => callback(self),
+                Due::Net(token) => crate::network::on_event(self, token),
             }
             if self.stop.get() {
                 return self.stop_reason();

@@ -61,4 +61,4 @@ impl Harness for SimHarness {
     }
 }
 
-moonpool_core::provider_contract_tests!(SimHarness; time, task, random, storage);
+moonpool_core::provider_contract_tests!(SimHarness);

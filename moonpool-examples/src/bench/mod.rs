@@ -6,6 +6,7 @@
 //! as one line: `framework=moonpool workload=W3 wall_ms=... sim_ms=...
 //! ops=... ops_per_sec=...`.
 
+pub mod network;
 pub mod timers;
 
 use std::time::Duration;

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use moonpool_examples::bench;
 
-const ALL: &[&str] = &["W3"];
+const ALL: &[&str] = &["W1", "W2", "W3", "W4"];
 
 fn main() -> ExitCode {
     let mut names: Vec<String> = Vec::new();
@@ -36,7 +36,10 @@ fn main() -> ExitCode {
         .flat_map(|n| std::iter::repeat_n(n, repeat as usize))
     {
         let result = match name.to_ascii_uppercase().as_str() {
+            "W1" => bench::network::w1(),
+            "W2" => bench::network::w2(),
             "W3" => bench::timers::run(bench::timers::TASKS),
+            "W4" => bench::network::w4(),
             _ => {
                 eprintln!(
                     "bench: unknown workload {name:?} (known: {})",

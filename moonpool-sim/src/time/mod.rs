@@ -39,6 +39,10 @@ pub(crate) enum Payload {
     /// Run a closure.
     #[allow(dead_code)]
     Callback(Callback),
+    /// A network event (`crate::network::on_event`): the token names the
+    /// connection and what to wake. No allocation, unlike a callback: the
+    /// network schedules one per delivery on its hot path.
+    Net(u64),
 }
 
 struct EventSlot {
@@ -88,6 +92,8 @@ pub(crate) enum Due {
     /// Run this callback.
     #[allow(dead_code)]
     Callback(Callback),
+    /// Hand this token to the network.
+    Net(u64),
 }
 
 /// The queue of future events.
@@ -206,6 +212,12 @@ impl EventQueue {
                     self.free.push(slot);
                     return Some((deadline, seq, Due::Callback(f)));
                 }
+                Some(Payload::Net(token)) => {
+                    let token = *token;
+                    s.payload = None;
+                    self.free.push(slot);
+                    return Some((deadline, seq, Due::Net(token)));
+                }
                 None => unreachable!("is_pending checked the payload"),
             }
         }
@@ -251,7 +263,7 @@ fn is_pending(slots: &[EventSlot], slot: u32, seq: u64) -> bool {
     match slots.get(slot as usize) {
         Some(s) if s.seq == seq => match &s.payload {
             Some(Payload::Timer { fired, .. }) => !fired,
-            Some(Payload::Callback(_)) => true,
+            Some(Payload::Callback(_)) | Some(Payload::Net(_)) => true,
             None => false,
         },
         _ => false,
