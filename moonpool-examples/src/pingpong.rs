@@ -234,6 +234,20 @@ pub async fn run_client_paced<P: Providers>(
                     });
                 }
                 Err(e) => {
+                    // Coverage goals: under chaos, each of these paths must
+                    // be exercised by some seed (`--until-all-sometimes`).
+                    moonpool_core::sometimes!(
+                        matches!(e, PingError::Checksum),
+                        "a corrupted frame was caught by its CRC"
+                    );
+                    moonpool_core::sometimes!(
+                        matches!(&e, PingError::Io(io) if io.kind() == io::ErrorKind::TimedOut),
+                        "a ping timed out and was retried"
+                    );
+                    moonpool_core::sometimes!(
+                        matches!(&e, PingError::Io(io) if io.kind() != io::ErrorKind::TimedOut),
+                        "a connection failed and the client reconnected"
+                    );
                     if attempts >= ATTEMPTS_MAX {
                         return Err(PingError::GaveUp {
                             seq,
@@ -303,6 +317,7 @@ pub fn simulation(
         })
         .workload("client", clients, move |_| PingWorkload { pings })
         .network_nemeses()
+        .assertion_scope(&["moonpool_examples::pingpong"])
         .build()
 }
 

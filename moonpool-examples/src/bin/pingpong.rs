@@ -1,29 +1,44 @@
-//! `pingpong`: run the ping-pong example.
+//! `pingpong`: the ping-pong example, simulated or real.
 //!
-//! `pingpong real [--count N]` runs a server and a client in this process
-//! over real loopback TCP and prints what the client saw.
+//! ```text
+//! pingpong sim [runner flags]       sweep seeds: a server and clients over simulated TCP,
+//!                                   with network chaos on by default
+//! pingpong real [--count N]         a server and a client in this process, real loopback TCP
+//! ```
+//!
+//! Under simulation every client sends its pings through latency, clogs,
+//! partitions, resets, bit flips, short reads and writes and clock drift,
+//! and the seed fails unless every ping is answered by its own pong. Runner
+//! flags: `pingpong --help` (and `docs/runner.md`).
 
 use std::process::ExitCode;
 
 use moonpool_examples::pingpong;
-
-fn usage() -> ExitCode {
-    eprintln!("usage: pingpong real [--count N]");
-    ExitCode::from(2)
-}
+use moonpool_sim::cli::SimCli;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("real") => {}
-        _ => return usage(),
-    }
+    SimCli::new("pingpong")
+        .about("a checksummed echo service and clients that must see every ping answered, whatever the network does")
+        .default_chaos(true)
+        .subcommand(
+            "real",
+            "run a server and a client over real loopback TCP: real [--count N]",
+            real,
+        )
+        .run(|_args| pingpong::simulation(pingpong::SIM_CLIENTS, pingpong::SIM_PINGS))
+}
+
+/// `pingpong real [--count N]`.
+fn real(args: &[String]) -> ExitCode {
     let mut count = 1_000u64;
-    let mut rest = args[1..].iter();
+    let mut rest = args.iter();
     while let Some(flag) = rest.next() {
         match (flag.as_str(), rest.next().map(|v| v.parse::<u64>())) {
             ("--count", Some(Ok(n))) if n > 0 => count = n,
-            _ => return usage(),
+            _ => {
+                eprintln!("pingpong real: expected `--count N` with N > 0, got {flag:?}");
+                return ExitCode::from(2);
+            }
         }
     }
     let outcome = moonpool_core::tokio_providers::run(|p| async move {
