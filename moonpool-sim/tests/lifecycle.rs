@@ -81,3 +81,58 @@ fn a_killed_process_never_runs_again_and_a_reboot_restarts_main() {
     assert_eq!(report.counters.get("process.kill"), Some(&1));
     assert_eq!(report.counters.get("process.reboot"), Some(&1));
 }
+
+#[test]
+fn peers_of_a_killed_process_see_connection_errors() {
+    use moonpool_core::{Listener, NetworkProvider};
+    use std::net::SocketAddr;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let server: SocketAddr = ([10, 0, 0, 1], 7000).into();
+    let sim = SimulationBuilder::new()
+        .process("server", [10, 0, 0, 1], move |p: SimProviders| async move {
+            let listener = p.bind(server).await?;
+            loop {
+                let (mut s, _) = listener.accept().await?;
+                p.spawn("conn", async move {
+                    let mut buf = [0u8; 1];
+                    while s.read_exact(&mut buf).await.is_ok() {
+                        if s.write_all(&buf).await.is_err() {
+                            break;
+                        }
+                    }
+                })
+                .detach();
+            }
+            #[allow(unreachable_code)]
+            std::io::Result::Ok(())
+        })
+        .workload("client", 1, move |_| {
+            Nemesis(move |ctx: SimContext| async move {
+                let p = ctx.providers();
+                p.sleep(Duration::from_millis(1)).await;
+                let mut c = p.connect(server).await?;
+                c.write_all(b"x").await?;
+                let mut b = [0u8; 1];
+                c.read_exact(&mut b).await?;
+                let control = ctx.control();
+                control.kill(control.process_by_name("server").ok_or("no server")?)?;
+                // The next read (blocked, then woken by the reset) fails:
+                // the peer learns its connection died with the process.
+                let read = p.timeout(Duration::from_secs(5), c.read(&mut b)).await;
+                match read {
+                    Ok(Err(e)) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset),
+                    other => panic!("expected a reset, got {other:?}"),
+                }
+                // And a new connection is refused: nobody listens any more.
+                let again = p.connect(server).await.err().ok_or("connected to a dead process")?;
+                assert_eq!(again.kind(), std::io::ErrorKind::ConnectionRefused);
+                Ok(())
+            })
+        })
+        .build()
+        .expect("valid");
+    let report = sim.run_seed(3);
+    assert!(report.outcome.is_pass(), "{:?}", report.outcome);
+    assert_eq!(report.counters.get("process.kill"), Some(&1));
+}
