@@ -28,7 +28,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::Context;
+use std::task::{Context, RawWakerVTable, Waker};
 use std::time::Duration;
 
 use moonpool_core::Ratio;
@@ -36,7 +36,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 
 use crate::executor::join::{self, SimJoinHandle};
-use crate::executor::{TaskFuture, TaskId, TaskTable};
+use crate::executor::{TaskFuture, TaskId, TaskTable, WakeTarget};
 use crate::failure::SeedFailure;
 use crate::fingerprint::{Fingerprint, Fold};
 use crate::lifecycle::LifecycleState;
@@ -135,6 +135,9 @@ pub(crate) struct World {
     pub(crate) processes: RefCell<ProcessTable>,
     /// The task being polled, and its process.
     current: Cell<Option<(TaskId, ProcessId)>>,
+    /// Identity (data and vtable pointers, never dereferenced) of the waker
+    /// of the task being polled: see [`WakeTarget`].
+    current_waker: Cell<(*const (), *const RawWakerVTable)>,
     failure: RefCell<Option<SeedFailure>>,
     finished: Cell<bool>,
     /// Set once `failure` or `finished` is: the loop checks one flag.
@@ -184,6 +187,7 @@ impl World {
             steps: Cell::new(0),
             processes: RefCell::new(ProcessTable::default()),
             current: Cell::new(None),
+            current_waker: Cell::new((std::ptr::null(), std::ptr::null())),
             failure: RefCell::new(None),
             finished: Cell::new(false),
             stop: Cell::new(false),
@@ -499,6 +503,51 @@ impl World {
             .collect()
     }
 
+    /// Whether `waker` is the waker of the task being polled.
+    #[inline]
+    fn is_current_waker(&self, waker: &Waker) -> bool {
+        let (data, vtable) = self.current_waker.get();
+        !data.is_null() && waker.data() == data && std::ptr::eq(waker.vtable(), vtable)
+    }
+
+    /// How to wake whoever is polling with `waker`: the task itself when it
+    /// is the current task's own waker, else a clone of `waker`.
+    #[inline]
+    pub(crate) fn wake_target(&self, waker: &Waker) -> WakeTarget {
+        match self.current.get() {
+            Some((id, _)) if self.is_current_waker(waker) => WakeTarget::Task(id),
+            _ => WakeTarget::Waker(waker.clone()),
+        }
+    }
+
+    /// Whether `target` would wake the same task as `waker`.
+    #[inline]
+    pub(crate) fn same_target(&self, target: &WakeTarget, waker: &Waker) -> bool {
+        match target {
+            WakeTarget::Task(id) => {
+                self.current.get().map(|(c, _)| c) == Some(*id) && self.is_current_waker(waker)
+            }
+            WakeTarget::Waker(w) => w.will_wake(waker),
+        }
+    }
+
+    /// Wakes `target`.
+    #[inline]
+    pub(crate) fn wake(&self, target: WakeTarget) {
+        match target {
+            WakeTarget::Task(id) => {
+                let tasks = self.tasks.borrow();
+                if let Some(entry) = tasks.get(id)
+                    && !entry.flag.queued.load(Ordering::Relaxed)
+                {
+                    entry.flag.queued.store(true, Ordering::Relaxed);
+                    self.ready.borrow_mut().push_back(id);
+                }
+            }
+            WakeTarget::Waker(waker) => waker.wake(),
+        }
+    }
+
     fn next_ready(&self) -> Option<TaskId> {
         let mut ready = self.ready.borrow_mut();
         let perturb = self.config.perturb_ready_order;
@@ -531,8 +580,10 @@ impl World {
         };
         self.fold(Fold::Poll, id.as_u64());
         self.current.set(Some((id, process)));
+        self.current_waker.set((waker.data(), waker.vtable()));
         let poll = future.as_mut().poll(&mut Context::from_waker(&waker));
         self.current.set(None);
+        self.current_waker.set((std::ptr::null(), std::ptr::null()));
         let mut tasks = self.tasks.borrow_mut();
         if poll.is_pending()
             && let Some(entry) = tasks.get_mut(id)
@@ -587,7 +638,7 @@ impl World {
             self.steps.set(self.steps.get() + 1);
             self.fold(Fold::Event, seq);
             match due {
-                Due::Timer(Some(waker)) => waker.wake(),
+                Due::Timer(Some(target)) => self.wake(target),
                 Due::Timer(None) => {}
                 Due::Callback(callback) => callback(self),
                 Due::Net(token) => crate::network::on_event(self, token),

@@ -125,7 +125,11 @@ fn peers_of_a_killed_process_see_connection_errors() {
                     other => panic!("expected a reset, got {other:?}"),
                 }
                 // And a new connection is refused: nobody listens any more.
-                let again = p.connect(server).await.err().ok_or("connected to a dead process")?;
+                let again = p
+                    .connect(server)
+                    .await
+                    .err()
+                    .ok_or("connected to a dead process")?;
                 assert_eq!(again.kind(), std::io::ErrorKind::ConnectionRefused);
                 Ok(())
             })

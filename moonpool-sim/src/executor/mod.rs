@@ -40,6 +40,20 @@ use std::task::Waker;
 use crate::process::ProcessId;
 use waker::TaskWaker;
 
+/// Whom to wake when an awaited event happens.
+///
+/// A task that awaits a timer (or a socket) directly is polled with its own
+/// waker; the event then records just the task id, and waking it is a
+/// ready-queue push — no reference-count traffic, no virtual call, no
+/// thread-local lookup. Wakers of other shapes (a combinator's, a foreign
+/// executor's) are kept and woken as wakers.
+pub(crate) enum WakeTarget {
+    /// The task itself.
+    Task(TaskId),
+    /// Any other waker.
+    Waker(Waker),
+}
+
 /// A boxed, type-erased task body.
 pub(crate) type TaskFuture = Pin<Box<dyn Future<Output = ()>>>;
 

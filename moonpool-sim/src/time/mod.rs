@@ -27,6 +27,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::task::Waker;
 
+use crate::executor::WakeTarget;
 use crate::world::World;
 
 /// A closure run by the event loop at its deadline.
@@ -35,7 +36,10 @@ pub(crate) type Callback = Box<dyn FnOnce(&World)>;
 /// What a scheduled event does.
 pub(crate) enum Payload {
     /// Wake whoever polled the timer last.
-    Timer { waker: Option<Waker>, fired: bool },
+    Timer {
+        target: Option<WakeTarget>,
+        fired: bool,
+    },
     /// Run a closure.
     #[allow(dead_code)]
     Callback(Callback),
@@ -87,8 +91,8 @@ pub(crate) struct EventId {
 
 /// An event taken off the queue, ready to fire.
 pub(crate) enum Due {
-    /// A timer fired; wake this waker (if any).
-    Timer(Option<Waker>),
+    /// A timer fired; wake this target (if any).
+    Timer(Option<WakeTarget>),
     /// Run this callback.
     #[allow(dead_code)]
     Callback(Callback),
@@ -142,13 +146,13 @@ impl EventQueue {
     }
 
     /// Whether the timer `id` has fired. Stores `waker` if it has not.
-    pub(crate) fn poll_timer(&mut self, id: EventId, waker: &Waker) -> bool {
+    pub(crate) fn poll_timer(&mut self, id: EventId, world: &World, waker: &Waker) -> bool {
         match self.slot_mut(id).and_then(|s| s.payload.as_mut()) {
             Some(Payload::Timer { fired: true, .. }) => true,
-            Some(Payload::Timer { waker: w, .. }) => {
-                match w {
-                    Some(old) if old.will_wake(waker) => {}
-                    _ => *w = Some(waker.clone()),
+            Some(Payload::Timer { target, .. }) => {
+                match target {
+                    Some(old) if world.same_target(old, waker) => {}
+                    _ => *target = Some(world.wake_target(waker)),
                 }
                 false
             }
@@ -200,10 +204,10 @@ impl EventQueue {
             }
             let s = &mut self.slots[slot as usize];
             match s.payload.as_mut() {
-                Some(Payload::Timer { waker, fired }) => {
+                Some(Payload::Timer { target, fired }) => {
                     // The slot stays allocated until the Sleep sees `fired`.
                     *fired = true;
-                    return Some((deadline, seq, Due::Timer(waker.take())));
+                    return Some((deadline, seq, Due::Timer(target.take())));
                 }
                 Some(Payload::Callback(_)) => {
                     let Some(Payload::Callback(f)) = s.payload.take() else {
@@ -276,7 +280,7 @@ mod tests {
 
     fn timer() -> Payload {
         Payload::Timer {
-            waker: None,
+            target: None,
             fired: false,
         }
     }

@@ -57,10 +57,11 @@ impl Future for Sleep {
                     self.done = true;
                     return Poll::Ready(());
                 }
+                let target = self.world.wake_target(cx.waker());
                 let id = self.world.events.borrow_mut().schedule(
                     self.deadline_ns,
                     Payload::Timer {
-                        waker: Some(cx.waker().clone()),
+                        target: Some(target),
                         fired: false,
                     },
                 );
@@ -69,7 +70,7 @@ impl Future for Sleep {
             }
             Some(id) => {
                 let mut events = self.world.events.borrow_mut();
-                if events.poll_timer(id, cx.waker()) {
+                if events.poll_timer(id, &self.world, cx.waker()) {
                     let payload = events.release(id);
                     drop(events);
                     drop(payload);
