@@ -130,13 +130,26 @@ impl fmt::Display for BenchLine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "framework=moonpool workload={} wall_ms={:.1} sim_ms={:.1} ops={} ops_per_sec={:.0}",
+            "framework=moonpool workload={} wall_ms={:.1} sim_ms={} ops={} ops_per_sec={:.0}",
             self.workload,
             self.wall_ms,
-            self.sim_ms,
+            Ms(self.sim_ms),
             self.ops,
             self.ops_per_sec()
         )
+    }
+}
+
+/// Milliseconds: `0` when zero, else one decimal.
+struct Ms(f64);
+
+impl fmt::Display for Ms {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 == 0.0 {
+            write!(f, "0")
+        } else {
+            write!(f, "{:.1}", self.0)
+        }
     }
 }
 
@@ -185,4 +198,32 @@ pub fn run_tokio(workload: TokioWorkload, ops: u64) -> Result<BenchLine, String>
         sim_ms: 0.0,
         ops: result.ops,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bench_line_has_the_shared_format() {
+        let line = BenchLine {
+            workload: "rpc-tokio".into(),
+            wall_ms: 2000.0,
+            sim_ms: 0.0,
+            ops: 50_000,
+        };
+        assert_eq!(
+            line.to_string(),
+            "framework=moonpool workload=rpc-tokio wall_ms=2000.0 sim_ms=0 ops=50000 ops_per_sec=25000"
+        );
+    }
+
+    #[test]
+    fn tokio_workloads_complete_every_round_trip() {
+        for w in [TokioWorkload::Sequential, TokioWorkload::InFlight64] {
+            let line = run_tokio(w, 300).expect("workload");
+            assert_eq!(line.ops, 300, "{line}");
+            assert_eq!(line.workload, w.name());
+        }
+    }
 }

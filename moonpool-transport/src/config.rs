@@ -42,6 +42,10 @@ pub struct TransportConfig {
     /// to it for this long even with nothing queued, so that a failed
     /// address is noticed when it recovers (default 10 s).
     pub probe_window_ms: u64,
+    /// A peer with no connection and nothing to send, receive or probe for
+    /// this long is forgotten (default 60 s), so peers and failure-monitor
+    /// entries stay bounded by the addresses in recent use.
+    pub peer_idle_ms: u64,
     /// Bytes that may wait in one peer's outgoing queue (default 64 MiB).
     /// Calls that would exceed it wait (back-pressure); fire-and-forget
     /// sends fail with `QueueFull`.
@@ -73,6 +77,7 @@ impl Default for TransportConfig {
             ping_timeout_ms: 2_000,
             failed_after_ms: 4_000,
             probe_window_ms: 10_000,
+            peer_idle_ms: 60_000,
             peer_queue_bytes_max: 64 * 1024 * 1024,
             peer_queue_frames_max: 65_536,
             request_queue_max: 4_096,
@@ -96,6 +101,7 @@ impl TransportConfig {
             ping_timeout_ms: 300,
             failed_after_ms: 400,
             probe_window_ms: 2_000,
+            peer_idle_ms: 6_000,
             ..TransportConfig::default()
         }
     }

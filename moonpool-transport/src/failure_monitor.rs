@@ -105,6 +105,11 @@ impl FailureMonitor {
         h.failing_since.get_or_insert(now);
     }
 
+    /// Drops what is known about `addr` (its peer was forgotten).
+    pub(crate) fn forget(&self, addr: SocketAddr) {
+        self.addrs.borrow_mut().remove(&addr);
+    }
+
     /// `endpoint` does not exist at its address.
     pub(crate) fn endpoint_not_found(&self, endpoint: Endpoint) {
         if endpoint.token.is_well_known() || self.endpoints_max == 0 {

@@ -29,8 +29,12 @@ pub struct PeerMetrics {
     pub disconnects: u64,
     /// Frames or handshakes that failed their checksum.
     pub checksum_failures: u64,
-    /// Other wire violations (oversize length, bad magic, bad version,
-    /// closed mid-frame).
+    /// Frames whose announced length exceeded the maximum.
+    pub oversize_frames: u64,
+    /// Connections closed by the peer in the middle of a frame.
+    pub closed_mid_frame: u64,
+    /// Other wire violations (bad magic, bad version, bad address family,
+    /// undecodable control messages).
     pub decode_errors: u64,
     /// Unreliable frames dropped (queue full, or connection lost).
     pub unreliable_dropped: u64,
@@ -64,7 +68,11 @@ pub struct TransportMetrics {
     /// All checksum failures: frames and handshakes, on connections with a
     /// known peer or not. Compare with injected bit flips.
     pub checksum_failures: u64,
-    /// All other wire violations, including rejected handshakes.
+    /// All frames announcing more than the maximum length.
+    pub oversize_frames: u64,
+    /// All connections closed by the peer in the middle of a frame.
+    pub closed_mid_frame: u64,
+    /// All other wire violations (bad magic, version, address family).
     pub decode_errors: u64,
     /// Handshakes rejected (bad magic, version, checksum, timeout, self).
     pub handshakes_rejected: u64,
@@ -91,6 +99,8 @@ pub(crate) struct PeerStats {
     pub(crate) connect_failures: Cell<u64>,
     pub(crate) disconnects: Cell<u64>,
     pub(crate) checksum_failures: Cell<u64>,
+    pub(crate) oversize_frames: Cell<u64>,
+    pub(crate) closed_mid_frame: Cell<u64>,
     pub(crate) decode_errors: Cell<u64>,
     pub(crate) unreliable_dropped: Cell<u64>,
     pub(crate) reliable_resent: Cell<u64>,
@@ -117,6 +127,8 @@ impl PeerStats {
             connect_failures: self.connect_failures.get(),
             disconnects: self.disconnects.get(),
             checksum_failures: self.checksum_failures.get(),
+            oversize_frames: self.oversize_frames.get(),
+            closed_mid_frame: self.closed_mid_frame.get(),
             decode_errors: self.decode_errors.get(),
             unreliable_dropped: self.unreliable_dropped.get(),
             reliable_resent: self.reliable_resent.get(),
@@ -133,6 +145,7 @@ pub(crate) struct GlobalStats {
     /// Checksum failures on connections whose peer is not known yet
     /// (handshakes) or no longer tracked.
     pub(crate) checksum_failures: Cell<u64>,
+    pub(crate) oversize_frames: Cell<u64>,
     pub(crate) decode_errors: Cell<u64>,
     pub(crate) handshakes_rejected: Cell<u64>,
     pub(crate) connections_accepted: Cell<u64>,
@@ -151,9 +164,20 @@ impl TransportMetrics {
         self.reconnects += m.reconnects;
         self.connect_failures += m.connect_failures;
         self.checksum_failures += m.checksum_failures;
+        self.oversize_frames += m.oversize_frames;
+        self.closed_mid_frame += m.closed_mid_frame;
         self.decode_errors += m.decode_errors;
         self.unreliable_dropped += m.unreliable_dropped;
         self.ping_timeouts += m.ping_timeouts;
+    }
+
+    /// Wire errors that only corrupted bytes can cause: checksum failures,
+    /// oversize lengths, and malformed handshakes. On a network whose only
+    /// byte-level fault is bit flips, each detection is one corrupted
+    /// connection caught; a mid-frame close is not counted (it is a cut,
+    /// not a corruption).
+    pub fn corruptions_detected(&self) -> u64 {
+        self.checksum_failures + self.oversize_frames + self.decode_errors
     }
 }
 
@@ -169,6 +193,8 @@ impl PeerMetrics {
         self.connect_failures += o.connect_failures;
         self.disconnects += o.disconnects;
         self.checksum_failures += o.checksum_failures;
+        self.oversize_frames += o.oversize_frames;
+        self.closed_mid_frame += o.closed_mid_frame;
         self.decode_errors += o.decode_errors;
         self.unreliable_dropped += o.unreliable_dropped;
         self.reliable_resent += o.reliable_resent;

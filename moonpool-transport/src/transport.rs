@@ -27,7 +27,7 @@ use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 use moonpool_core::{
-    Codec, CodecError, Instant, Listener, NetworkProvider, PostcardCodec, Providers,
+    Codec, CodecError, Instant, JoinHandle, Listener, NetworkProvider, PostcardCodec, Providers,
     RandomProvider, TaskProvider, TimeProvider,
 };
 use serde::{Deserialize, Serialize};
@@ -234,6 +234,7 @@ impl<P: Providers, C: Codec> Transport<P, C> {
         let g = &self.inner.stats;
         m.accumulate(&g.retired.get());
         m.checksum_failures += g.checksum_failures.get();
+        m.oversize_frames += g.oversize_frames.get();
         m.decode_errors += g.decode_errors.get();
         m.handshakes_rejected = g.handshakes_rejected.get();
         m.connections_accepted = g.connections_accepted.get();
@@ -393,18 +394,42 @@ impl<P: Providers, C: Codec> Inner<P, C> {
     pub(crate) fn remove_peer(&self, addr: SocketAddr) {
         let removed = self.peers.borrow_mut().remove(&addr);
         if let Some(p) = removed {
+            if p.connectable {
+                self.failure.forget(addr);
+            }
             let retired = self.stats.retired.get().plus(&p.stats.snapshot());
             self.stats.retired.set(retired);
         }
     }
 
+    /// Forgets a connectable peer from inside its own keeper task: the
+    /// keeper's handle is detached (the task is finishing by itself).
+    pub(crate) fn forget_peer(&self, peer: &Rc<Peer<P>>) {
+        let same = self
+            .peers
+            .borrow()
+            .get(&peer.addr)
+            .is_some_and(|p| Rc::ptr_eq(p, peer));
+        if !same {
+            return;
+        }
+        let keeper = peer.state.borrow_mut().keeper.take();
+        if let Some(k) = keeper {
+            k.detach();
+        }
+        self.remove_peer(peer.addr);
+    }
+
     /// Counts a wire error against `peer` (or globally).
     pub(crate) fn count_wire_error(&self, peer: Option<&Peer<P>>, e: &WireError) {
-        let c = match (peer, e.is_checksum()) {
-            (Some(p), true) => &p.stats.checksum_failures,
-            (Some(p), false) => &p.stats.decode_errors,
-            (None, true) => &self.stats.checksum_failures,
-            (None, false) => &self.stats.decode_errors,
+        let oversize = matches!(e, WireError::FrameTooLarge { .. });
+        let c = match (peer, e.is_checksum(), oversize) {
+            (Some(p), true, _) => &p.stats.checksum_failures,
+            (Some(p), _, true) => &p.stats.oversize_frames,
+            (Some(p), _, _) => &p.stats.decode_errors,
+            (None, true, _) => &self.stats.checksum_failures,
+            (None, _, true) => &self.stats.oversize_frames,
+            (None, _, _) => &self.stats.decode_errors,
         };
         add(c, 1);
     }
@@ -506,7 +531,7 @@ impl<P: Providers, C: Codec> Inner<P, C> {
             };
         }
         let peer = self.peer(dest.addr);
-        peer.touch(self.probe_deadline());
+        peer.touch(self.now(), self.probe_deadline());
         if self.address_state(dest.addr) == AddressState::Failed {
             return Err(RpcError::Unreachable);
         }
@@ -544,7 +569,7 @@ impl<P: Providers, C: Codec> Inner<P, C> {
             return poll_fn(|cx| slot.poll_take(cx)).await;
         }
         let peer = self.peer(dest.addr);
-        peer.touch(self.probe_deadline());
+        peer.touch(self.now(), self.probe_deadline());
         if self.address_state(dest.addr) == AddressState::Failed {
             return Err(RpcError::Unreachable);
         }

@@ -103,7 +103,7 @@ impl<P: Providers, C: Codec> Driver<P, C> {
             if n == 0 {
                 let buffered = self.decoder.buffered();
                 if buffered > 0 {
-                    add(&self.peer.stats.decode_errors, 1);
+                    add(&self.peer.stats.closed_mid_frame, 1);
                     return Err(ConnectionError::ClosedMidFrame { buffered });
                 }
                 return Err(ConnectionError::Closed);

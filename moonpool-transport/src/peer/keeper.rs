@@ -22,7 +22,7 @@
 //!
 //! [`Backoff`]: super::backoff::Backoff
 
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::task::Poll;
@@ -77,22 +77,37 @@ pub(crate) async fn exchange_handshake<P: Providers, C: Codec, S: NetStream>(
 /// The connect loop of one peer.
 pub(crate) async fn keeper<P: Providers, C: Codec>(inner: Rc<Inner<P, C>>, peer: Rc<Peer<P>>) {
     let mut delay_next = false;
+    let idle = Duration::from_millis(inner.config.peer_idle_ms);
     loop {
-        poll_fn(|cx| {
+        // Park until a connection is wanted, or the idle timer says the
+        // peer may be forgotten.
+        let mut idle_timer = Box::pin(inner.p.time().sleep(idle));
+        let woke_idle = poll_fn(|cx| {
             if inner.is_shut_down() {
-                return Poll::Ready(());
+                return Poll::Ready(false);
             }
             let now = inner.now();
             let mut st = peer.state.borrow_mut();
             let wanted = !st.queue.is_empty() || !st.reliable.is_empty() || now < st.probe_until;
             if st.conn.is_none() && wanted {
-                Poll::Ready(())
-            } else {
-                st.keeper_waker = Some(cx.waker().clone());
-                Poll::Pending
+                return Poll::Ready(false);
+            }
+            st.keeper_waker = Some(cx.waker().clone());
+            drop(st);
+            match idle_timer.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(true),
+                Poll::Pending => Poll::Pending,
             }
         })
         .await;
+        if woke_idle {
+            if peer.is_idle(inner.now(), idle) {
+                tracing::debug!(peer = %peer.addr, "forgetting idle peer");
+                inner.forget_peer(&peer);
+                return;
+            }
+            continue;
+        }
         if inner.is_shut_down() {
             return;
         }
@@ -264,6 +279,7 @@ fn after_disconnect<P: Providers, C: Codec>(
     let now = inner.now();
     let waiters = {
         let mut st = peer.state.borrow_mut();
+        st.last_activity = now;
         let lived = now.saturating_duration_since(conn.established_at);
         if lived >= Duration::from_millis(inner.config.reconnect_reset_after_ms) {
             st.backoff.reset();
@@ -302,8 +318,13 @@ fn connect_failed<P: Providers, C: Codec>(
         // The remote connected to us meanwhile: nothing is lost.
         return;
     }
-    inner.failure.failed(peer.addr, inner.now());
-    let waiters = Peer::drop_unreliable(&mut peer.state.borrow_mut(), &peer.stats);
+    let now = inner.now();
+    inner.failure.failed(peer.addr, now);
+    let waiters = {
+        let mut st = peer.state.borrow_mut();
+        st.last_activity = now;
+        Peer::drop_unreliable(&mut st, &peer.stats)
+    };
     peer.fail_calls(false, RpcError::MaybeDelivered);
     for w in waiters {
         w.wake();

@@ -59,6 +59,14 @@ pub(crate) enum Outgoing {
     Reliable(u64),
 }
 
+/// An outstanding reliable frame.
+pub(crate) struct ReliableFrame {
+    frame: Rc<Vec<u8>>,
+    /// Whether a `Reliable(seq)` entry for it is in the queue (its bytes
+    /// count in `queued_bytes`).
+    queued: bool,
+}
+
 /// A request waiting for its reply from this peer.
 pub(crate) struct PendingCall {
     /// The token the request was sent to (for "endpoint not found").
@@ -82,7 +90,7 @@ pub(crate) struct ActiveConn<P: Providers> {
 pub(crate) struct PeerState<P: Providers> {
     pub(crate) queue: VecDeque<Outgoing>,
     pub(crate) queued_bytes: usize,
-    pub(crate) reliable: BTreeMap<u64, Rc<Vec<u8>>>,
+    pub(crate) reliable: BTreeMap<u64, ReliableFrame>,
     pub(crate) next_seq: u64,
     pub(crate) conn: Option<ActiveConn<P>>,
     pub(crate) keeper: Option<TaskHandle<P>>,
@@ -92,6 +100,9 @@ pub(crate) struct PeerState<P: Providers> {
     pub(crate) remote_incarnation: Option<u64>,
     pub(crate) backoff: Backoff,
     pub(crate) probe_until: Instant,
+    /// Last time something happened that should keep an unconnected peer
+    /// around (a send, a disconnection, a failed attempt).
+    pub(crate) last_activity: Instant,
 }
 
 /// A remote transport, as seen from here.
@@ -122,6 +133,7 @@ impl<P: Providers> Peer<P> {
                 remote_incarnation: None,
                 backoff: Backoff::from_config(config),
                 probe_until: Instant::ZERO,
+                last_activity: Instant::ZERO,
             }),
         }
     }
@@ -168,7 +180,13 @@ impl<P: Providers> Peer<P> {
         let seq = st.next_seq;
         st.next_seq += 1;
         st.queued_bytes += frame.len();
-        st.reliable.insert(seq, Rc::new(frame));
+        st.reliable.insert(
+            seq,
+            ReliableFrame {
+                frame: Rc::new(frame),
+                queued: true,
+            },
+        );
         st.queue.push_back(Outgoing::Reliable(seq));
         Self::wake_sender(&mut st);
         seq
@@ -176,7 +194,12 @@ impl<P: Providers> Peer<P> {
 
     /// Stops resending reliable frame `seq`.
     pub(crate) fn release_reliable(&self, seq: u64) {
-        self.state.borrow_mut().reliable.remove(&seq);
+        let mut st = self.state.borrow_mut();
+        if let Some(r) = st.reliable.remove(&seq)
+            && r.queued
+        {
+            st.queued_bytes = st.queued_bytes.saturating_sub(r.frame.len());
+        }
     }
 
     /// Wakes whoever moves the queue: the connection, or the keeper.
@@ -191,8 +214,9 @@ impl<P: Providers> Peer<P> {
     }
 
     /// Extends the probe window to `until` and wakes the keeper.
-    pub(crate) fn touch(&self, until: Instant) {
+    pub(crate) fn touch(&self, now: Instant, until: Instant) {
         let mut st = self.state.borrow_mut();
+        st.last_activity = now;
         if st.probe_until < until {
             st.probe_until = until;
         }
@@ -221,7 +245,9 @@ impl<P: Providers> Peer<P> {
                     frames += 1;
                 }
                 Outgoing::Reliable(seq) => {
-                    if let Some(frame) = st.reliable.get(&seq).cloned() {
+                    if let Some(r) = st.reliable.get_mut(&seq) {
+                        r.queued = false;
+                        let frame = r.frame.clone();
                         st.queued_bytes = st.queued_bytes.saturating_sub(frame.len());
                         out.extend_from_slice(&frame);
                         frames += 1;
@@ -255,7 +281,7 @@ impl<P: Providers> Peer<P> {
             .queue
             .iter()
             .map(|o| match o {
-                Outgoing::Reliable(seq) => reliable.get(seq).map_or(0, |f| f.len()),
+                Outgoing::Reliable(seq) => reliable.get(seq).map_or(0, |r| r.frame.len()),
                 Outgoing::Unreliable(f) => f.len(),
             })
             .sum();
@@ -271,8 +297,9 @@ impl<P: Providers> Peer<P> {
             .filter(|o| matches!(o, Outgoing::Unreliable(_)))
             .collect();
         let mut bytes = 0;
-        for (seq, frame) in &st.reliable {
-            bytes += frame.len();
+        for (seq, r) in st.reliable.iter_mut() {
+            bytes += r.frame.len();
+            r.queued = true;
             st.queue.push_back(Outgoing::Reliable(*seq));
         }
         if stats.connections.get() > 0 {
@@ -319,6 +346,19 @@ impl<P: Providers> Peer<P> {
         }
     }
 
+    /// Whether the peer has nothing to do: no connection, nothing queued,
+    /// no reliable frame, no pending call, no probe, and no activity for
+    /// `idle`.
+    pub(crate) fn is_idle(&self, now: Instant, idle: std::time::Duration) -> bool {
+        let st = self.state.borrow();
+        st.conn.is_none()
+            && st.queue.is_empty()
+            && st.reliable.is_empty()
+            && st.pending.is_empty()
+            && now >= st.probe_until
+            && now.saturating_duration_since(st.last_activity) >= idle
+    }
+
     /// Aborts the peer's tasks (shutdown).
     pub(crate) fn abort_tasks(&self) {
         let (conn, keeper) = {
@@ -333,5 +373,105 @@ impl<P: Providers> Peer<P> {
         if let Some(k) = keeper {
             k.abort();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use moonpool_core::tokio_providers::TokioProviders;
+    use std::task::Waker;
+
+    type TestPeer = Peer<TokioProviders>;
+
+    fn peer() -> TestPeer {
+        Peer::new("10.0.0.1:1".parse().expect("addr"), true, &config())
+    }
+
+    fn config() -> TransportConfig {
+        TransportConfig {
+            peer_queue_frames_max: 4,
+            peer_queue_bytes_max: 100,
+            ..TransportConfig::default()
+        }
+    }
+
+    fn drain(p: &TestPeer) -> Vec<u8> {
+        let mut out = Vec::new();
+        while p.take_batch(&mut out, 1, Waker::noop()) {}
+        out
+    }
+
+    #[test]
+    fn unreliable_frames_beyond_the_frame_limit_are_refused() {
+        let p = peer();
+        for i in 0..4u8 {
+            assert!(p.push_unreliable(vec![i], &config()).is_ok());
+        }
+        assert_eq!(
+            p.push_unreliable(vec![9], &config()),
+            Err(RpcError::QueueFull)
+        );
+        assert_eq!(p.stats.unreliable_dropped.get(), 1);
+        assert_eq!(drain(&p), vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn unreliable_frames_beyond_the_byte_limit_are_refused() {
+        let p = peer();
+        assert!(p.push_unreliable(vec![0; 60], &config()).is_ok());
+        assert_eq!(
+            p.push_unreliable(vec![0; 60], &config()),
+            Err(RpcError::QueueFull)
+        );
+        // A single frame larger than the limit still goes through an empty queue.
+        drain(&p);
+        assert!(p.push_unreliable(vec![0; 150], &config()).is_ok());
+    }
+
+    #[test]
+    fn a_failure_drops_unreliable_frames_but_keeps_reliable_ones() {
+        let p = peer();
+        p.push_unreliable(vec![1], &config()).expect("room");
+        p.push_reliable(vec![2]);
+        p.push_unreliable(vec![3], &config()).expect("room");
+        let mut st = p.state.borrow_mut();
+        Peer::drop_unreliable(&mut st, &p.stats);
+        assert_eq!(st.queued_bytes, 1);
+        drop(st);
+        assert_eq!(drain(&p), vec![2]);
+        assert_eq!(p.stats.unreliable_dropped.get(), 2);
+    }
+
+    #[test]
+    fn reliable_frames_are_requeued_in_order_until_released() {
+        let p = peer();
+        let a = p.push_reliable(vec![10]);
+        let _b = p.push_reliable(vec![11]);
+        let c = p.push_reliable(vec![12]);
+        assert_eq!(drain(&p), vec![10, 11, 12], "first connection sends all");
+        p.release_reliable(a);
+        p.push_unreliable(vec![99], &config()).expect("room");
+        p.stats.connections.set(1);
+        Peer::requeue_reliable(&mut p.state.borrow_mut(), &p.stats);
+        assert_eq!(
+            drain(&p),
+            vec![11, 12, 99],
+            "reconnect resends unreleased, in order"
+        );
+        assert_eq!(p.stats.reliable_resent.get(), 2);
+        p.release_reliable(c);
+        Peer::requeue_reliable(&mut p.state.borrow_mut(), &p.stats);
+        assert_eq!(drain(&p), vec![11]);
+    }
+
+    #[test]
+    fn a_released_reliable_frame_still_queued_is_not_sent_nor_counted() {
+        let p = peer();
+        let s = p.push_reliable(vec![5; 7]);
+        assert_eq!(p.state.borrow().queued_bytes, 7);
+        p.release_reliable(s);
+        assert_eq!(p.state.borrow().queued_bytes, 0);
+        assert!(drain(&p).is_empty());
     }
 }

@@ -643,3 +643,45 @@ pub async fn dead_peer_is_detected_by_ping_timeout<H: Harness>(p: H::P) {
 fn _uses<P: Providers>(h: <P::Task as TaskProvider>::Handle<()>) {
     h.detach();
 }
+
+/// A peer with no connection and nothing to do is forgotten after the idle
+/// time, keeping its counters in the transport's totals; calling again
+/// recreates it.
+pub async fn idle_peers_are_forgotten<H: Harness>(p: H::P) {
+    let config = TransportConfig {
+        peer_idle_ms: 200,
+        probe_window_ms: 50,
+        ..H::config()
+    };
+    let server = server::<H>(&p).await;
+    let addr = server.addr();
+    let client_t = bind_retrying(&H::node(&p, 1), H::listen_addr(&p, 1), config).await;
+    let c = echo_service::Client::new(&client_t, server.interface);
+    let r = within(
+        &p,
+        SOON,
+        "call",
+        c.echo.get_reply(&echo(1, EchoMode::Echo), CALL_TIMEOUT),
+    )
+    .await;
+    assert_eq!(r.expect("reply").id, 1);
+    let sent = client_t.metrics().frames_sent;
+    // While connected, the peer stays however long it is idle.
+    p.time().sleep(Duration::from_millis(400)).await;
+    assert!(
+        client_t.peer_metrics(addr).is_some(),
+        "a connected peer was forgotten"
+    );
+    drop(server);
+    let ct = client_t.clone();
+    eventually(&p, SOON, "peer forgotten", || {
+        ct.peer_metrics(addr).is_none()
+    })
+    .await;
+    assert!(
+        client_t.metrics().frames_sent >= sent,
+        "forgetting a peer lost its counters"
+    );
+    assert_eq!(client_t.address_state(addr), AddressState::Available);
+    client_t.shutdown();
+}

@@ -92,6 +92,7 @@ macro_rules! transport_scenario_tests {
             oversized_frame_length_closes_the_connection,
             connection_closed_mid_frame_delivers_nothing,
             dead_peer_is_detected_by_ping_timeout,
+            idle_peers_are_forgotten,
         );
     };
     (@cases $harness:ty; $($name:ident),* $(,)?) => {$(

@@ -147,15 +147,15 @@ pub async fn oversized_frame_length_closes_the_connection<H: Harness>(p: H::P) {
     s.write_all(&header).await.expect("write");
     expect_closed(&p, &mut s, "close after an oversized length").await;
     let t = server.transport.clone();
-    eventually(&p, SOON, "decode error counted", || {
-        t.metrics().decode_errors == 1
+    eventually(&p, SOON, "oversize frame counted", || {
+        t.metrics().oversize_frames == 1
     })
     .await;
     assert_eq!(server.received.get(), 0);
 }
 
 /// A connection closed in the middle of a frame delivers nothing and is
-/// counted as a decode error.
+/// counted as a mid-frame close, not as a corruption.
 pub async fn connection_closed_mid_frame_delivers_nothing<H: Harness>(p: H::P) {
     let server = server::<H>(&p).await;
     let mut s = raw_session(&p, server.addr()).await;
@@ -164,9 +164,14 @@ pub async fn connection_closed_mid_frame_delivers_nothing<H: Harness>(p: H::P) {
     s.shutdown().await.expect("shutdown");
     let t = server.transport.clone();
     eventually(&p, SOON, "mid-frame close counted", || {
-        t.metrics().decode_errors == 1
+        t.metrics().closed_mid_frame == 1
     })
     .await;
+    assert_eq!(
+        t.metrics().corruptions_detected(),
+        0,
+        "a cut is not a corruption"
+    );
     assert_eq!(server.received.get(), 0);
 }
 
