@@ -442,27 +442,27 @@ pub async fn reliable_requests_sent_while_disconnected_arrive_after_reconnect<H:
     client_t.shutdown();
 }
 
-/// Two listening transports calling each other at the same moment end up
-/// with working connections both ways (the duplicate connection is
-/// resolved the same way on both sides).
+/// Two listening transports calling each other at the same moment open a
+/// connection each; both sides keep the same one (the one opened by the
+/// smaller listen address), so at most one connection is ever replaced, and
+/// calls work both ways.
 pub async fn simultaneous_connect_keeps_both_directions_working<H: Harness>(p: H::P) {
     let a = EchoServer::start(&H::node(&p, 0), H::listen_addr(&p, 0), H::config(), false).await;
     let b = EchoServer::start(&H::node(&p, 1), H::listen_addr(&p, 1), H::config(), false).await;
     let a_to_b = echo_service::Client::new(&a.transport, b.interface);
     let b_to_a = echo_service::Client::new(&b.transport, a.interface);
     for round in 0..5u64 {
+        // Both directions start in the same instant: in round 0 each side
+        // opens a connection to the other.
         let calls = (0..20u64).map(|i| {
             let (x, y) = (a_to_b.clone(), b_to_a.clone());
             async move {
                 let id = round * 100 + i;
-                let r1 = x
-                    .echo
-                    .get_reply(&echo(id, EchoMode::Echo), CALL_TIMEOUT)
-                    .await;
-                let r2 = y
-                    .echo
-                    .get_reply(&echo(id, EchoMode::Echo), CALL_TIMEOUT)
-                    .await;
+                let req = echo(id, EchoMode::Echo);
+                let (r1, r2) = futures::join!(
+                    x.echo.get_reply(&req, CALL_TIMEOUT),
+                    y.echo.get_reply(&req, CALL_TIMEOUT)
+                );
                 (id, r1, r2)
             }
         });
@@ -479,11 +479,17 @@ pub async fn simultaneous_connect_keeps_both_directions_working<H: Harness>(p: H
         }
     }
     let (ab, ba) = (a.transport.clone(), b.transport.clone());
-    let (aa, ba_addr) = (a.addr(), b.addr());
+    let (a_addr, b_addr) = (a.addr(), b.addr());
     eventually(&p, SOON, "both sides connected", || {
-        ab.is_connected(ba_addr) && ba.is_connected(aa)
+        ab.is_connected(b_addr) && ba.is_connected(a_addr)
     })
     .await;
+    let ma = a.transport.peer_metrics(b_addr).expect("peer b");
+    let mb = b.transport.peer_metrics(a_addr).expect("peer a");
+    assert!(
+        ma.disconnects + mb.disconnects <= 1,
+        "the two sides disagreed on which connection to keep: {ma:?} {mb:?}"
+    );
 }
 
 /// A request stream at its queue limit answers `Overloaded` instead of
