@@ -94,16 +94,30 @@ pub(crate) struct Inner<P: Providers, C: Codec> {
 
 /// FoundationDB-style transport: peers, endpoints, request/reply.
 ///
-/// A cheap handle (`Rc`); clones share one transport. See the crate
-/// documentation for an example.
+/// A cheap handle (`Rc`); clones share one transport. When the last handle
+/// (including those inside [`RequestSender`]s) is dropped, the transport
+/// shuts down. See the crate documentation for an example.
 pub struct Transport<P: Providers, C: Codec = PostcardCodec> {
     pub(crate) inner: Rc<Inner<P, C>>,
+    _owner: Rc<Owner<P, C>>,
+}
+
+/// Shuts the transport down when the last user handle goes. (The
+/// transport's own tasks hold `Inner`, never a `Transport`, so they do not
+/// keep it alive.)
+struct Owner<P: Providers, C: Codec>(Rc<Inner<P, C>>);
+
+impl<P: Providers, C: Codec> Drop for Owner<P, C> {
+    fn drop(&mut self) {
+        self.0.shutdown();
+    }
 }
 
 impl<P: Providers, C: Codec> Clone for Transport<P, C> {
     fn clone(&self) -> Self {
         Transport {
             inner: self.inner.clone(),
+            _owner: self._owner.clone(),
         }
     }
 }
@@ -161,22 +175,24 @@ impl<P: Providers, C: Codec> Transport<P, C> {
             Duration::from_millis(config.failed_after_ms),
             config.failed_endpoints_max,
         );
+        let inner = Rc::new(Inner {
+            p,
+            codec,
+            config,
+            listen_addr,
+            incarnation,
+            endpoints: RefCell::new(EndpointMap::default()),
+            peers: RefCell::new(BTreeMap::new()),
+            failure,
+            stats: GlobalStats::default(),
+            accept_task: RefCell::new(None),
+            handshakes: RefCell::new(BTreeMap::new()),
+            next_id: Cell::new(1),
+            shut_down: Cell::new(false),
+        });
         Transport {
-            inner: Rc::new(Inner {
-                p,
-                codec,
-                config,
-                listen_addr,
-                incarnation,
-                endpoints: RefCell::new(EndpointMap::default()),
-                peers: RefCell::new(BTreeMap::new()),
-                failure,
-                stats: GlobalStats::default(),
-                accept_task: RefCell::new(None),
-                handshakes: RefCell::new(BTreeMap::new()),
-                next_id: Cell::new(1),
-                shut_down: Cell::new(false),
-            }),
+            _owner: Rc::new(Owner(inner.clone())),
+            inner,
         }
     }
 

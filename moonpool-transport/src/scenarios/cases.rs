@@ -691,3 +691,19 @@ pub async fn idle_peers_are_forgotten<H: Harness>(p: H::P) {
     assert_eq!(client_t.address_state(addr), AddressState::Available);
     client_t.shutdown();
 }
+
+/// Dropping the last handle of a transport shuts it down: its request
+/// streams end and its address can be bound again.
+pub async fn dropping_the_transport_shuts_it_down<H: Harness>(p: H::P) {
+    let node = H::node(&p, 0);
+    let t = bind_retrying(&node, H::listen_addr(&p, 0), H::config()).await;
+    let addr = t.listen_addr().expect("bound");
+    let stream = t.request_stream::<EchoReq>();
+    drop(t);
+    assert!(
+        within(&p, SOON, "stream end", stream.next()).await.is_none(),
+        "the stream outlived its transport"
+    );
+    let again = within(&p, SOON, "rebind", bind_retrying(&node, addr, H::config())).await;
+    assert_eq!(again.listen_addr(), Some(addr));
+}

@@ -93,6 +93,7 @@ macro_rules! transport_scenario_tests {
             connection_closed_mid_frame_delivers_nothing,
             dead_peer_is_detected_by_ping_timeout,
             idle_peers_are_forgotten,
+            dropping_the_transport_shuts_it_down,
         );
     };
     (@cases $harness:ty; $($name:ident),* $(,)?) => {$(
