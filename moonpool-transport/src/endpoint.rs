@@ -26,9 +26,22 @@ use std::rc::Rc;
 use moonpool_core::RandomProvider;
 use serde::{Deserialize, Serialize};
 
-/// A 128-bit endpoint name.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// A 128-bit endpoint name. Serialized as 16 little-endian bytes (fixed
+/// size: random tokens gain nothing from varints).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Token(u128);
+
+impl Serialize for Token {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_bytes().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Token {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Token, D::Error> {
+        <[u8; 16]>::deserialize(d).map(Token::from_bytes)
+    }
+}
 
 const WELL_KNOWN_HIGH: u128 = (u64::MAX as u128) << 64;
 
@@ -210,6 +223,15 @@ mod tests {
         }
         assert!(Token::well_known(7).is_well_known());
         assert!(Token::CONTROL.is_well_known());
+    }
+
+    #[test]
+    fn tokens_serialize_as_sixteen_bytes() {
+        use moonpool_core::{Codec, PostcardCodec};
+        let t = Token::from_u128(u128::MAX - 5);
+        let bytes = PostcardCodec.to_vec(&t).expect("encode");
+        assert_eq!(bytes, t.to_bytes().to_vec());
+        assert_eq!(PostcardCodec.decode::<Token>(&bytes), Ok(t));
     }
 
     #[test]

@@ -527,8 +527,18 @@ impl<P: Providers, C: Codec> Inner<P, C> {
         Ok(())
     }
 
-    fn probe_deadline(&self) -> Instant {
-        self.now() + Duration::from_millis(self.config.probe_window_ms)
+    /// Keeps the peer probing its address for the probe window, and tells
+    /// whether the failure monitor lets a call to it start.
+    fn touch_and_admit(&self, peer: &Peer<P>) -> Result<(), RpcError> {
+        let now = self.now();
+        peer.touch(
+            now,
+            now + Duration::from_millis(self.config.probe_window_ms),
+        );
+        match self.failure.state(peer.addr, now) {
+            AddressState::Failed => Err(RpcError::Unreachable),
+            AddressState::Available => Ok(()),
+        }
     }
 
     /// A one-way message: at most once, no reply.
@@ -547,10 +557,7 @@ impl<P: Providers, C: Codec> Inner<P, C> {
             };
         }
         let peer = self.peer(dest.addr);
-        peer.touch(self.now(), self.probe_deadline());
-        if self.address_state(dest.addr) == AddressState::Failed {
-            return Err(RpcError::Unreachable);
-        }
+        self.touch_and_admit(&peer)?;
         peer.push_unreliable(frame, &self.config)
     }
 
@@ -585,10 +592,7 @@ impl<P: Providers, C: Codec> Inner<P, C> {
             return poll_fn(|cx| slot.poll_take(cx)).await;
         }
         let peer = self.peer(dest.addr);
-        peer.touch(self.now(), self.probe_deadline());
-        if self.address_state(dest.addr) == AddressState::Failed {
-            return Err(RpcError::Unreachable);
-        }
+        self.touch_and_admit(&peer)?;
         // Back-pressure: wait for room in the peer's queue.
         poll_fn(|cx| peer.poll_room(cx, &self.config)).await;
         if self.shut_down.get() {
