@@ -23,12 +23,13 @@ fn main() {
     let r = fuzz_decoder(seed, iterations);
     println!(
         "decoder fuzz: seed={seed:#x} iterations={} bytes={} frames={} checksum_errors={} \
-         oversize_errors={} corrupted_deliveries={} buffer_bytes_max={} (bound {})",
+         oversize_errors={} truncated={} corrupted_deliveries={} buffer_bytes_max={} (bound {})",
         r.iterations,
         r.bytes_fed,
         r.frames_decoded,
         r.checksum_errors,
         r.oversize_errors,
+        r.truncated_streams,
         r.corrupted_deliveries,
         r.buffer_bytes_max,
         fuzz_buffer_bound_bytes()

@@ -14,7 +14,7 @@
 //! Token 0 of the well-known range is reserved for the transport's own
 //! control messages (pings, "endpoint not found").
 //!
-//! [`EndpointMap`] maps tokens to receivers with a fixed-key hasher: lookups
+//! `EndpointMap` maps tokens to receivers with a fixed-key hasher: lookups
 //! only, never iterated, so no order leaks into behaviour.
 
 use std::collections::HashMap;

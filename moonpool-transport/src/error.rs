@@ -52,6 +52,12 @@ pub enum WireError {
         /// The configured maximum.
         max: u32,
     },
+    /// The stream ended inside a frame.
+    #[error("stream ended inside a frame ({buffered} bytes buffered)")]
+    Truncated {
+        /// Bytes of the incomplete frame.
+        buffered: usize,
+    },
     /// A frame's checksum did not match its token and payload.
     #[error("frame checksum mismatch (expected {expected:#010x}, computed {computed:#010x})")]
     FrameChecksum {

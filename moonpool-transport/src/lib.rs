@@ -57,7 +57,7 @@
 //! decoder fuzzer), [`endpoint`] (tokens, endpoints), [`peer`] (queue,
 //! backoff, connections), [`transport`](Transport), [`rpc`] (request
 //! streams, reply promises, delivery modes, retries), [`failure_monitor`],
-//! [`service!`], [`metrics`], [`error`], [`bench`] (the RPC benchmark
+//! [`service!`], [`metrics`], [`error`], [`bench`](mod@bench) (the RPC benchmark
 //! workloads). With the `scenarios` feature, [`scenarios`] holds the
 //! transport scenario suite that every provider implementation runs.
 //!

@@ -1,4 +1,4 @@
-//! [`service!`](crate::service): declare a service with several request
+//! [`service!`](macro@crate::service): declare a service with several request
 //! types, get a typed client, a server with dispatch, and a serializable
 //! interface.
 //!
@@ -41,7 +41,7 @@
 //! parent's items (`use super::*`), so the types can be named as in the
 //! parent.
 
-/// Declares a service. See the [module documentation](crate::service).
+/// Declares a service. See the [module documentation](mod@crate::service).
 ///
 /// ```text
 /// service! {

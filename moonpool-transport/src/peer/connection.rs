@@ -33,7 +33,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::Peer;
 use super::keeper::connection_lost;
-use crate::error::ConnectionError;
+use crate::error::{ConnectionError, WireError};
 use crate::metrics::add;
 use crate::transport::{Control, Inner};
 use crate::wire::FrameDecoder;
@@ -101,12 +101,14 @@ impl<P: Providers, C: Codec> Driver<P, C> {
             }
             let n = rb.filled().len();
             if n == 0 {
-                let buffered = self.decoder.buffered();
-                if buffered > 0 {
-                    add(&self.peer.stats.closed_mid_frame, 1);
-                    return Err(ConnectionError::ClosedMidFrame { buffered });
-                }
-                return Err(ConnectionError::Closed);
+                return Err(match self.decoder.finish() {
+                    Ok(()) => ConnectionError::Closed,
+                    Err(WireError::Truncated { buffered }) => {
+                        add(&self.peer.stats.closed_mid_frame, 1);
+                        ConnectionError::ClosedMidFrame { buffered }
+                    }
+                    Err(e) => e.into(),
+                });
             }
             add(&self.peer.stats.bytes_received, n as u64);
             self.last_received = self.inner.now();

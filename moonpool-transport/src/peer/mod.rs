@@ -1,7 +1,7 @@
 //! Peers: one per remote address, owning the outgoing queue and the
 //! connection to that address.
 //!
-//! Types: [`Peer`] and its [`PeerState`]; submodules [`backoff`]
+//! Types: `Peer` and its `PeerState`; submodules [`backoff`]
 //! (reconnect delays), `keeper` (the task that connects, and the rules
 //! that pick one connection per peer) and `connection` (the task that
 //! drives one established connection: reads, writes, pings).

@@ -42,7 +42,7 @@ pub use stream::{Incoming, ReplyPromise, RequestStream};
 
 /// A request type and the type of its reply.
 ///
-/// Usually implemented by the [`service!`](crate::service) macro.
+/// Usually implemented by the [`service!`](macro@crate::service) macro.
 pub trait Request: Serialize + DeserializeOwned + 'static {
     /// The reply.
     type Reply: Serialize + DeserializeOwned + 'static;

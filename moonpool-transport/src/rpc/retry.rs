@@ -171,3 +171,58 @@ mod tests {
         assert_eq!(c.len(), 2);
     }
 }
+
+#[cfg(test)]
+mod retry_tests {
+    use super::*;
+    use moonpool_core::tokio_providers::{TokioProviders, run_with};
+    use std::cell::Cell;
+
+    fn policy(attempts_max: u32) -> RetryPolicy {
+        RetryPolicy {
+            attempts_max,
+            attempt_timeout_ms: 10,
+            delay_ms_initial: 1,
+            delay_ms_max: 2,
+            ..RetryPolicy::default()
+        }
+    }
+
+    fn run_retry(
+        policy: RetryPolicy,
+        outcomes: Vec<Result<u32, RpcError>>,
+    ) -> (Result<u32, RpcError>, u32) {
+        run_with(TokioProviders::with_seed(1), move |p| async move {
+            let calls = Cell::new(0u32);
+            let r = retry(&p, &policy, |n| {
+                calls.set(calls.get() + 1);
+                let out = outcomes[n as usize].clone();
+                async move { out }
+            })
+            .await;
+            (r, calls.get())
+        })
+        .expect("runtime")
+    }
+
+    #[test]
+    fn retry_rides_out_transient_errors() {
+        let (r, calls) = run_retry(
+            policy(5),
+            vec![Err(RpcError::Timeout), Err(RpcError::MaybeDelivered), Ok(7)],
+        );
+        assert_eq!((r, calls), (Ok(7), 3));
+    }
+
+    #[test]
+    fn retry_stops_at_a_permanent_error() {
+        let (r, calls) = run_retry(policy(5), vec![Err(RpcError::EndpointNotFound), Ok(1)]);
+        assert_eq!((r, calls), (Err(RpcError::EndpointNotFound), 1));
+    }
+
+    #[test]
+    fn retry_gives_up_after_the_attempt_limit() {
+        let (r, calls) = run_retry(policy(2), vec![Err(RpcError::Unreachable); 5]);
+        assert_eq!((r, calls), (Err(RpcError::Unreachable), 2));
+    }
+}

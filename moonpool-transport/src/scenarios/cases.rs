@@ -709,3 +709,38 @@ pub async fn dropping_the_transport_shuts_it_down<H: Harness>(p: H::P) {
     let again = within(&p, SOON, "rebind", bind_retrying(&node, addr, H::config())).await;
     assert_eq!(again.listen_addr(), Some(addr));
 }
+
+/// `get_reply_idempotent` retries with backoff through the errors of a
+/// server that is not up yet, and gets the reply once it is.
+pub async fn idempotent_retries_ride_out_a_late_server<H: Harness>(p: H::P) {
+    let node0 = H::node(&p, 0);
+    let probe = bind_retrying(&node0, H::listen_addr(&p, 0), H::config()).await;
+    let addr = probe.listen_addr().expect("bound");
+    drop(probe);
+    let client_t = client::<H>(&p, 1).await;
+    let s = client_t.sender::<EchoReq>(Endpoint::well_known(addr, super::ECHO_INDEX));
+    let policy = crate::RetryPolicy {
+        attempts_max: 200,
+        attempt_timeout_ms: 200,
+        delay_ms_initial: 10,
+        delay_ms_max: 40,
+        ..crate::RetryPolicy::default()
+    };
+    let call = p.task().spawn("idempotent", async move {
+        s.get_reply_idempotent(&echo(1, EchoMode::Echo), &policy)
+            .await
+    });
+    p.time().sleep(Duration::from_millis(150)).await;
+    let server = EchoServer::start(&node0, addr, H::config(), false).await;
+    let r = within(&p, Duration::from_secs(20), "idempotent call", call)
+        .await
+        .expect("task");
+    assert_eq!(r.expect("reply after retries").id, 1);
+    assert!(server.received.get() >= 1);
+    let m = client_t.peer_metrics(addr).expect("peer");
+    assert!(
+        m.connect_failures >= 1,
+        "no attempt failed before the server came: {m:?}"
+    );
+    client_t.shutdown();
+}

@@ -94,6 +94,7 @@ macro_rules! transport_scenario_tests {
             dead_peer_is_detected_by_ping_timeout,
             idle_peers_are_forgotten,
             dropping_the_transport_shuts_it_down,
+            idempotent_retries_ride_out_a_late_server,
         );
     };
     (@cases $harness:ty; $($name:ident),* $(,)?) => {$(

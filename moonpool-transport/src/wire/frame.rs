@@ -214,6 +214,19 @@ impl FrameDecoder {
         }
     }
 
+    /// Declares the end of the stream: `Ok` if it ended between frames,
+    /// [`WireError::Truncated`] if a frame was cut, or the error that
+    /// poisoned the decoder.
+    pub fn finish(&self) -> Result<(), WireError> {
+        if let Some(e) = &self.poisoned {
+            return Err(e.clone());
+        }
+        match self.buffered() {
+            0 => Ok(()),
+            buffered => Err(WireError::Truncated { buffered }),
+        }
+    }
+
     /// Drops consumed bytes from the front of the buffer.
     fn compact(&mut self) {
         if self.start == 0 {
@@ -310,6 +323,26 @@ mod tests {
         let bytes = frame(9, b"truncate me");
         for cut in 0..bytes.len() {
             assert_eq!(decode_frame(&bytes[..cut], MAX), Ok(None), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn every_truncated_stream_ends_with_a_truncation_error() {
+        let mut stream = frame(1, b"first");
+        stream.extend(frame(2, b"second"));
+        let first_len = FRAME_HEADER_LEN + 5;
+        for cut in 0..=stream.len() {
+            let mut d = FrameDecoder::new(MAX);
+            d.feed(&stream[..cut]);
+            while d.next_frame().expect("valid prefix").is_some() {}
+            let at_boundary = cut == 0 || cut == first_len || cut == stream.len();
+            match d.finish() {
+                Ok(()) => assert!(at_boundary, "cut at {cut} not reported"),
+                Err(WireError::Truncated { buffered }) => {
+                    assert!(!at_boundary && buffered > 0, "cut at {cut}")
+                }
+                Err(e) => panic!("cut at {cut}: {e:?}"),
+            }
         }
     }
 

@@ -34,6 +34,8 @@ pub struct FuzzReport {
     pub checksum_errors: u64,
     /// Streams that ended in an oversize-length error.
     pub oversize_errors: u64,
+    /// Streams that ended inside a frame.
+    pub truncated_streams: u64,
     /// Frames yielded from mutated streams that were not among the frames
     /// encoded: corrupted deliveries. Must be zero.
     pub corrupted_deliveries: u64,
@@ -104,6 +106,7 @@ pub fn fuzz_decoder(seed: u64, iterations: u64) -> FuzzReport {
         report.bytes_fed += stream.len() as u64;
         let mut d = FrameDecoder::new(FUZZ_FRAME_LEN_MAX);
         let mut at = 0;
+        let mut failed = false;
         'feed: while at < stream.len() {
             let n = (1 + rng.below(FUZZ_CHUNK_MAX)).min(stream.len() - at);
             d.feed(&stream[at..at + n]);
@@ -128,15 +131,22 @@ pub fn fuzz_decoder(seed: u64, iterations: u64) -> FuzzReport {
                     Ok(None) => break,
                     Err(WireError::FrameChecksum { .. }) => {
                         report.checksum_errors += 1;
+                        failed = true;
                         break 'feed;
                     }
                     Err(WireError::FrameTooLarge { .. }) => {
                         report.oversize_errors += 1;
+                        failed = true;
                         break 'feed;
                     }
                     Err(other) => panic!("unexpected decoder error {other:?}"),
                 }
             }
+        }
+        match d.finish() {
+            Ok(()) => assert!(!failed, "a poisoned decoder finished cleanly"),
+            Err(WireError::Truncated { .. }) => report.truncated_streams += 1,
+            Err(_) => assert!(failed, "finish reported an error next_frame did not"),
         }
     }
     assert_eq!(
@@ -195,6 +205,7 @@ mod tests {
         assert!(r.checksum_errors > 1_000, "{r:?}");
         assert!(r.oversize_errors > 1_000, "{r:?}");
         assert!(r.frames_decoded > 1_000, "{r:?}");
+        assert!(r.truncated_streams > 1_000, "{r:?}");
     }
 
     #[test]
