@@ -163,7 +163,7 @@ impl Hasher for TokenHasher {
     }
 }
 
-/// Tokens to receivers. Lookups only, never iterated.
+/// Tokens to receivers. Lookups only, except the sorted drain at shutdown.
 #[derive(Default)]
 pub(crate) struct EndpointMap {
     map: HashMap<Token, Rc<dyn Receiver>, BuildHasherDefault<TokenHasher>>,
@@ -196,8 +196,12 @@ impl EndpointMap {
         self.map.len()
     }
 
+    /// Removes every receiver, returned in token order (so shutdown wakes
+    /// tasks in the same order on every run).
     pub(crate) fn clear(&mut self) -> Vec<Rc<dyn Receiver>> {
-        self.map.drain().map(|(_, r)| r).collect()
+        let mut all: Vec<(Token, Rc<dyn Receiver>)> = self.map.drain().collect();
+        all.sort_by_key(|(t, _)| *t);
+        all.into_iter().map(|(_, r)| r).collect()
     }
 }
 

@@ -233,7 +233,8 @@ impl<Req: Request, C: Codec> RequestStream<Req, C> {
     }
 
     /// Where clients send requests: this transport's listen address and the
-    /// stream's token.
+    /// stream's token. (On an unbound transport the address is `0.0.0.0:0`:
+    /// nobody else can reach the stream.)
     pub fn endpoint(&self) -> Endpoint {
         self.endpoint
     }
