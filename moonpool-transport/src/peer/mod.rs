@@ -194,11 +194,18 @@ impl<P: Providers> Peer<P> {
 
     /// Stops resending reliable frame `seq`.
     pub(crate) fn release_reliable(&self, seq: u64) {
-        let mut st = self.state.borrow_mut();
-        if let Some(r) = st.reliable.remove(&seq)
-            && r.queued
-        {
-            st.queued_bytes = st.queued_bytes.saturating_sub(r.frame.len());
+        let waiters = {
+            let mut st = self.state.borrow_mut();
+            match st.reliable.remove(&seq) {
+                Some(r) if r.queued => {
+                    st.queued_bytes = st.queued_bytes.saturating_sub(r.frame.len());
+                    std::mem::take(&mut st.capacity_waiters)
+                }
+                _ => Vec::new(),
+            }
+        };
+        for w in waiters {
+            w.wake();
         }
     }
 
