@@ -620,7 +620,7 @@ impl<P: Providers, C: Codec> Inner<P, C> {
             peer: Some((peer.clone(), call_id, None)),
         };
         match mode {
-            Mode::AtMostOnce => peer.push_unreliable(frame, &self.config)?,
+            Mode::AtMostOnce => peer.push_unreliable_admitted(frame),
             Mode::Reliable => {
                 let seq = peer.push_reliable(frame);
                 if let Some((_, _, s)) = guard.peer.as_mut() {

@@ -172,6 +172,15 @@ impl<P: Providers> Peer<P> {
         Ok(())
     }
 
+    /// Queues an unreliable frame for a call that already waited for room
+    /// (accepted even if that room was taken meanwhile).
+    pub(crate) fn push_unreliable_admitted(&self, frame: Vec<u8>) {
+        let mut st = self.state.borrow_mut();
+        st.queued_bytes += frame.len();
+        st.queue.push_back(Outgoing::Unreliable(frame));
+        Self::wake_sender(&mut st);
+    }
+
     /// Queues a reliable frame (resent on every reconnect until released)
     /// and returns its sequence number. Callers wait for room first; the
     /// frame is accepted even if that room was taken meanwhile.
