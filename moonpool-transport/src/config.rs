@@ -9,8 +9,9 @@ use crate::wire::FRAME_LEN_MAX_DEFAULT;
 /// delays.
 #[derive(Clone, Debug)]
 pub struct TransportConfig {
-    /// Largest payload accepted or sent in one frame (default 16 MiB). A
-    /// longer announced length closes the connection before any allocation.
+    /// Largest payload accepted or sent in one frame (default and maximum
+    /// 16 MiB − 1, the wire format's limit). A longer announced length
+    /// closes the connection before any allocation.
     pub frame_len_max_bytes: u32,
     /// First reconnect delay after a failure (default 50 ms, as FDB).
     pub reconnect_delay_ms_initial: u64,

@@ -44,6 +44,18 @@ pub enum WireError {
         /// The size given.
         len: usize,
     },
+    /// A frame's length word failed its check byte (corruption).
+    #[error(
+        "frame length word {word:#010x} fails its check (expected {expected:#04x}, computed {computed:#04x})"
+    )]
+    LengthChecksum {
+        /// The length word received.
+        word: u32,
+        /// The check byte it carried.
+        expected: u8,
+        /// The check byte of its length bits.
+        computed: u8,
+    },
     /// A frame announced a payload longer than the configured maximum.
     #[error("frame length {len} exceeds the maximum {max}")]
     FrameTooLarge {
@@ -73,7 +85,9 @@ impl WireError {
     pub fn is_checksum(&self) -> bool {
         matches!(
             self,
-            WireError::FrameChecksum { .. } | WireError::HandshakeChecksum { .. }
+            WireError::FrameChecksum { .. }
+                | WireError::LengthChecksum { .. }
+                | WireError::HandshakeChecksum { .. }
         )
     }
 }

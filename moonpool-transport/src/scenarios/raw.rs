@@ -119,7 +119,8 @@ pub async fn corrupted_frame_closes_the_connection_without_delivery<H: Harness>(
     let received = server.received.clone();
     eventually(&p, SOON, "valid frame delivered", || received.get() == 1).await;
     let mut bad = echo_frame(2);
-    let bit = p.random().random_range(8 * 8..bad.len() * 8);
+    // Anywhere: length word, checksum, token or payload.
+    let bit = p.random().random_range(0..bad.len() * 8);
     bad[bit / 8] ^= 1 << (bit % 8);
     bad.extend(echo_frame(3));
     s.write_all(&bad).await.expect("write");
@@ -140,9 +141,16 @@ pub async fn corrupted_frame_closes_the_connection_without_delivery<H: Harness>(
 /// A frame announcing more than the maximum length closes the connection
 /// as soon as its header arrives.
 pub async fn oversized_frame_length_closes_the_connection<H: Harness>(p: H::P) {
-    let server = server::<H>(&p).await;
+    let config = crate::TransportConfig {
+        frame_len_max_bytes: 1024 * 1024,
+        ..H::config()
+    };
+    let node = H::node(&p, 0);
+    let server = EchoServer::start(&node, H::listen_addr(&p, 0), config, false).await;
     let mut s = raw_session(&p, server.addr()).await;
-    let mut header = (H::config().frame_len_max_bytes + 1).to_le_bytes().to_vec();
+    let mut header = crate::wire::length_word(1024 * 1024 + 1)
+        .to_le_bytes()
+        .to_vec();
     header.extend_from_slice(&[0u8; 20]);
     s.write_all(&header).await.expect("write");
     expect_closed(&p, &mut s, "close after an oversized length").await;

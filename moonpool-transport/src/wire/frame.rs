@@ -2,11 +2,21 @@
 //!
 //! ```text
 //! offset  size  field
-//! 0       4     payload length, u32 little-endian (bytes after the token)
+//! 0       4     length word, u32 little-endian:
+//!                 bits 0..24  payload length (bytes after the token)
+//!                 bits 24..32 length check: low byte of CRC-32 of the
+//!                             3 length bytes
 //! 4       4     CRC-32 (crc32fast) of token + payload, u32 little-endian
 //! 8       16    destination token, u128 little-endian
 //! 24      len   payload
 //! ```
+//!
+//! The length check exists because the frame checksum cannot protect the
+//! length: a flipped length bit would make the decoder wait for bytes that
+//! may never come, and the corruption would surface seconds later as a
+//! ping timeout instead of a checksum failure. With the check, every
+//! single-bit flip anywhere in a frame is a checksum error as soon as the
+//! affected part arrives. It limits frames to 2^24 − 1 bytes (16 MiB − 1).
 //!
 //! Types: [`FrameRef`] (a decoded frame borrowing its bytes), [`FrameDecoder`]
 //! (an incremental decoder over a growing byte buffer), and the pure
@@ -31,8 +41,40 @@ use crate::error::WireError;
 /// Bytes before the payload: length, checksum, token.
 pub const FRAME_HEADER_LEN: usize = 24;
 
-/// The default maximum payload length: 16 MiB.
-pub const FRAME_LEN_MAX_DEFAULT: u32 = 16 * 1024 * 1024;
+/// The largest payload length the length word can carry: 16 MiB − 1.
+pub const FRAME_LEN_LIMIT: u32 = (1 << 24) - 1;
+
+/// The default maximum payload length: 16 MiB − 1, the format's limit.
+pub const FRAME_LEN_MAX_DEFAULT: u32 = FRAME_LEN_LIMIT;
+
+/// The check byte of a 24-bit length.
+fn length_check(len: u32) -> u32 {
+    let b = len.to_le_bytes();
+    crc32fast::hash(&b[..3]) & 0xFF
+}
+
+/// The length word of a frame carrying `len` payload bytes (`len` must be
+/// at most [`FRAME_LEN_LIMIT`]; higher bits are discarded).
+pub fn length_word(len: u32) -> u32 {
+    let len = len & FRAME_LEN_LIMIT;
+    len | (length_check(len) << 24)
+}
+
+/// The length a length word carries, or a checksum error if its check byte
+/// does not match.
+pub fn parse_length_word(word: u32) -> Result<u32, WireError> {
+    let len = word & FRAME_LEN_LIMIT;
+    let check = word >> 24;
+    let computed = length_check(len);
+    if check != computed {
+        return Err(WireError::LengthChecksum {
+            word,
+            expected: check as u8,
+            computed: computed as u8,
+        });
+    }
+    Ok(len)
+}
 
 /// A decoded, checksum-verified frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,17 +125,17 @@ pub fn begin_frame(token: Token, out: &mut Vec<u8>) -> usize {
 pub fn finish_frame(out: &mut Vec<u8>, start: usize, max_len: u32) -> Result<(), WireError> {
     let payload_len = out.len().saturating_sub(start + FRAME_HEADER_LEN);
     let len = match u32::try_from(payload_len) {
-        Ok(len) if len <= max_len => len,
+        Ok(len) if len <= max_len.min(FRAME_LEN_LIMIT) => len,
         _ => {
             out.truncate(start);
             return Err(WireError::FrameTooLarge {
                 len: u32::try_from(payload_len).unwrap_or(u32::MAX),
-                max: max_len,
+                max: max_len.min(FRAME_LEN_LIMIT),
             });
         }
     };
     let crc = crc32fast::hash(&out[start + 8..]);
-    out[start..start + 4].copy_from_slice(&len.to_le_bytes());
+    out[start..start + 4].copy_from_slice(&length_word(len).to_le_bytes());
     out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
     Ok(())
 }
@@ -101,13 +143,14 @@ pub fn finish_frame(out: &mut Vec<u8>, start: usize, max_len: u32) -> Result<(),
 /// Decodes the first frame of `buf`.
 ///
 /// Returns `Ok(None)` if `buf` does not hold a whole frame yet, or the frame
-/// and the number of bytes it occupies. The length is validated against
-/// `max_len` as soon as it is readable, whatever follows.
+/// and the number of bytes it occupies. The length word is validated (its
+/// check byte, then `max_len`) as soon as it is readable, whatever follows.
 pub fn decode_frame(buf: &[u8], max_len: u32) -> Result<Option<(FrameRef<'_>, usize)>, WireError> {
     let Some(len_bytes) = buf.get(0..4) else {
         return Ok(None);
     };
-    let len = u32::from_le_bytes([len_bytes[0], len_bytes[1], len_bytes[2], len_bytes[3]]);
+    let word = u32::from_le_bytes([len_bytes[0], len_bytes[1], len_bytes[2], len_bytes[3]]);
+    let len = parse_length_word(word)?;
     if len > max_len {
         return Err(WireError::FrameTooLarge { len, max: max_len });
     }
@@ -295,27 +338,31 @@ mod tests {
     }
 
     #[test]
-    fn every_single_bit_flip_in_the_length_is_an_error_or_incomplete() {
+    fn every_single_bit_flip_in_the_length_word_is_caught_from_the_header_alone() {
         let bytes = frame(7, b"payload");
         for bit in 0..32 {
-            let mut bad = bytes.clone();
+            let mut bad = bytes[..4].to_vec();
             bad[bit / 8] ^= 1 << (bit % 8);
-            match decode_frame(&bad, MAX) {
-                Err(WireError::FrameTooLarge { .. } | WireError::FrameChecksum { .. }) => {}
-                // A longer length waits for bytes that a later frame would
-                // supply, and then fails its checksum.
-                Ok(None) => {
-                    let mut more = bad.clone();
-                    more.extend_from_slice(&[0u8; MAX as usize + FRAME_HEADER_LEN]);
-                    assert!(
-                        decode_frame(&more, MAX).is_err(),
-                        "length flip at bit {bit} accepted"
-                    );
-                }
-                Ok(Some(_)) => panic!("length flip at bit {bit} accepted"),
-                Err(other) => panic!("unexpected error {other:?}"),
-            }
+            assert!(
+                matches!(
+                    decode_frame(&bad, MAX),
+                    Err(WireError::LengthChecksum { .. })
+                ),
+                "length flip at bit {bit} not caught from 4 bytes"
+            );
         }
+    }
+
+    #[test]
+    fn length_words_round_trip_and_reject_garbage() {
+        for len in [0, 1, 255, 256, 65_535, FRAME_LEN_LIMIT] {
+            assert_eq!(parse_length_word(length_word(len)), Ok(len));
+        }
+        let garbage = (0..1000u32)
+            .map(|i| i.wrapping_mul(0x9E37_79B9))
+            .filter(|w| parse_length_word(*w).is_ok())
+            .count();
+        assert!(garbage < 20, "{garbage} of 1000 garbage words accepted");
     }
 
     #[test]
@@ -348,7 +395,7 @@ mod tests {
 
     #[test]
     fn oversized_length_is_rejected_from_the_header_alone() {
-        let mut header = (MAX + 1).to_le_bytes().to_vec();
+        let header = length_word(MAX + 1).to_le_bytes();
         assert_eq!(
             decode_frame(&header, MAX),
             Err(WireError::FrameTooLarge {
@@ -356,7 +403,7 @@ mod tests {
                 max: MAX
             })
         );
-        header = u32::MAX.to_le_bytes().to_vec();
+        let header = length_word(FRAME_LEN_LIMIT).to_le_bytes();
         assert!(matches!(
             decode_frame(&header, MAX),
             Err(WireError::FrameTooLarge { .. })

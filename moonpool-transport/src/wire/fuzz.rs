@@ -13,7 +13,7 @@
 
 use crate::endpoint::Token;
 use crate::error::WireError;
-use crate::wire::frame::{FRAME_HEADER_LEN, FrameDecoder, encode_frame};
+use crate::wire::frame::{FRAME_HEADER_LEN, FrameDecoder, encode_frame, length_word};
 
 /// The maximum payload length the fuzzer configures (small, so oversize
 /// lengths are common).
@@ -30,7 +30,7 @@ pub struct FuzzReport {
     pub bytes_fed: u64,
     /// Frames the decoder yielded.
     pub frames_decoded: u64,
-    /// Streams that ended in a checksum error.
+    /// Streams that ended in a checksum error (frame or length word).
     pub checksum_errors: u64,
     /// Streams that ended in an oversize-length error.
     pub oversize_errors: u64,
@@ -79,9 +79,9 @@ pub fn fuzz_decoder(seed: u64, iterations: u64) -> FuzzReport {
         let stream = match rng.below(4) {
             // Pure noise.
             0 => (0..rng.below(600)).map(|_| rng.next() as u8).collect(),
-            // Noise behind a plausible small length.
+            // Noise behind a valid length word (some above the maximum).
             1 => {
-                let mut s = (rng.below(300) as u32).to_le_bytes().to_vec();
+                let mut s = length_word(rng.below(300) as u32).to_le_bytes().to_vec();
                 s.extend((0..rng.below(400)).map(|_| rng.next() as u8));
                 s
             }
@@ -129,7 +129,7 @@ pub fn fuzz_decoder(seed: u64, iterations: u64) -> FuzzReport {
                         }
                     }
                     Ok(None) => break,
-                    Err(WireError::FrameChecksum { .. }) => {
+                    Err(WireError::FrameChecksum { .. } | WireError::LengthChecksum { .. }) => {
                         report.checksum_errors += 1;
                         failed = true;
                         break 'feed;
@@ -184,8 +184,13 @@ fn mutate(rng: &mut Rng, s: &mut Vec<u8>) {
             }
             _ => {
                 if s.len() >= 4 {
-                    let len = rng.next() as u32;
-                    s[0..4].copy_from_slice(&len.to_le_bytes());
+                    // Half the time a well-formed word with a wrong length.
+                    let word = if rng.below(2) == 0 {
+                        rng.next() as u32
+                    } else {
+                        length_word(rng.below(600) as u32)
+                    };
+                    s[0..4].copy_from_slice(&word.to_le_bytes());
                 }
             }
         }
