@@ -36,6 +36,12 @@ pub struct TransportConfig {
     /// A connection on which nothing was received for this long is closed
     /// (default 2 s; FDB 1.5–2 s).
     pub ping_timeout_ms: u64,
+    /// A connection holding an incomplete frame, with no complete frame
+    /// decoded for this long, is closed (default 30 s: a 16 MiB frame at
+    /// 0.5 MB/s). Pings keep a connection alive on bytes alone, so without
+    /// this a length word corrupted past its check byte could stall a
+    /// connection forever.
+    pub frame_stall_timeout_ms: u64,
     /// An address is marked failed by the failure monitor after this long
     /// without a working connection (default 4 s, as FDB).
     pub failed_after_ms: u64,
@@ -76,6 +82,7 @@ impl Default for TransportConfig {
             handshake_timeout_ms: 2_000,
             ping_interval_ms: 1_000,
             ping_timeout_ms: 2_000,
+            frame_stall_timeout_ms: 30_000,
             failed_after_ms: 4_000,
             probe_window_ms: 10_000,
             peer_idle_ms: 60_000,
@@ -100,6 +107,7 @@ impl TransportConfig {
             handshake_timeout_ms: 500,
             ping_interval_ms: 100,
             ping_timeout_ms: 300,
+            frame_stall_timeout_ms: 1_500,
             failed_after_ms: 400,
             probe_window_ms: 2_000,
             peer_idle_ms: 6_000,

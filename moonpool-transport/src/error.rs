@@ -116,6 +116,13 @@ pub enum ConnectionError {
     /// The peer's handshake did not arrive in time.
     #[error("handshake timed out")]
     HandshakeTimeout,
+    /// An incomplete frame made no progress to completion for the frame
+    /// stall timeout.
+    #[error("incomplete frame stalled ({buffered} bytes buffered)")]
+    FrameStalled {
+        /// Bytes of the incomplete frame.
+        buffered: usize,
+    },
     /// Nothing was received for longer than the ping timeout.
     #[error("no data or pong within the ping timeout")]
     PingTimeout,

@@ -33,6 +33,8 @@ pub struct PeerMetrics {
     pub oversize_frames: u64,
     /// Connections closed by the peer in the middle of a frame.
     pub closed_mid_frame: u64,
+    /// Connections closed because an incomplete frame stalled.
+    pub frames_stalled: u64,
     /// Other wire violations (bad magic, bad version, bad address family,
     /// undecodable control messages).
     pub decode_errors: u64,
@@ -72,6 +74,8 @@ pub struct TransportMetrics {
     pub oversize_frames: u64,
     /// All connections closed by the peer in the middle of a frame.
     pub closed_mid_frame: u64,
+    /// All connections closed because an incomplete frame stalled.
+    pub frames_stalled: u64,
     /// All other wire violations (bad magic, version, address family).
     pub decode_errors: u64,
     /// Handshakes rejected (bad magic, version, checksum, timeout, self).
@@ -101,6 +105,7 @@ pub(crate) struct PeerStats {
     pub(crate) checksum_failures: Cell<u64>,
     pub(crate) oversize_frames: Cell<u64>,
     pub(crate) closed_mid_frame: Cell<u64>,
+    pub(crate) frames_stalled: Cell<u64>,
     pub(crate) decode_errors: Cell<u64>,
     pub(crate) unreliable_dropped: Cell<u64>,
     pub(crate) reliable_resent: Cell<u64>,
@@ -129,6 +134,7 @@ impl PeerStats {
             checksum_failures: self.checksum_failures.get(),
             oversize_frames: self.oversize_frames.get(),
             closed_mid_frame: self.closed_mid_frame.get(),
+            frames_stalled: self.frames_stalled.get(),
             decode_errors: self.decode_errors.get(),
             unreliable_dropped: self.unreliable_dropped.get(),
             reliable_resent: self.reliable_resent.get(),
@@ -166,18 +172,19 @@ impl TransportMetrics {
         self.checksum_failures += m.checksum_failures;
         self.oversize_frames += m.oversize_frames;
         self.closed_mid_frame += m.closed_mid_frame;
+        self.frames_stalled += m.frames_stalled;
         self.decode_errors += m.decode_errors;
         self.unreliable_dropped += m.unreliable_dropped;
         self.ping_timeouts += m.ping_timeouts;
     }
 
     /// Wire errors that only corrupted bytes can cause: checksum failures,
-    /// oversize lengths, and malformed handshakes. On a network whose only
-    /// byte-level fault is bit flips, each detection is one corrupted
-    /// connection caught; a mid-frame close is not counted (it is a cut,
-    /// not a corruption).
+    /// oversize lengths, stalled frames and malformed handshakes. On a
+    /// network whose only byte-level fault is bit flips, each detection is
+    /// one corrupted connection caught; a mid-frame close is not counted
+    /// (it is a cut, not a corruption).
     pub fn corruptions_detected(&self) -> u64 {
-        self.checksum_failures + self.oversize_frames + self.decode_errors
+        self.checksum_failures + self.oversize_frames + self.frames_stalled + self.decode_errors
     }
 }
 
@@ -195,6 +202,7 @@ impl PeerMetrics {
         self.checksum_failures += o.checksum_failures;
         self.oversize_frames += o.oversize_frames;
         self.closed_mid_frame += o.closed_mid_frame;
+        self.frames_stalled += o.frames_stalled;
         self.decode_errors += o.decode_errors;
         self.unreliable_dropped += o.unreliable_dropped;
         self.reliable_resent += o.reliable_resent;

@@ -14,7 +14,10 @@
 //!    `ClosedMidFrame`, a wire error is fatal.
 //! 2. the liveness tick: when nothing was received for
 //!    `ping_interval_ms`, queue a ping; after `ping_timeout_ms` of silence,
-//!    end with `PingTimeout`.
+//!    end with `PingTimeout`; when an incomplete frame is buffered and no
+//!    frame completed for `frame_stall_timeout_ms`, end with `FrameStalled`
+//!    (both ends keep pinging each other on bytes alone, so a stalled
+//!    frame would otherwise never time out).
 //! 3. writes: batches of queued frames (about `WRITE_BATCH` bytes) until
 //!    the socket would block or the queue is empty.
 //!
@@ -62,6 +65,7 @@ pub(crate) async fn run<P: Providers, C: Codec>(
         need_flush: false,
         tick: Box::pin(inner.p.time().sleep(tick)),
         last_received: inner.now(),
+        last_frame_at: inner.now(),
         ping_nonce: 0,
         stream,
         inner: inner.clone(),
@@ -86,6 +90,8 @@ struct Driver<P: Providers, C: Codec> {
     need_flush: bool,
     tick: Pin<Box<Sleep<P>>>,
     last_received: Instant,
+    /// When the last complete frame was decoded (or the connection began).
+    last_frame_at: Instant,
     ping_nonce: u64,
 }
 
@@ -111,11 +117,13 @@ impl<P: Providers, C: Codec> Driver<P, C> {
                 });
             }
             add(&self.peer.stats.bytes_received, n as u64);
-            self.last_received = self.inner.now();
+            let now = self.inner.now();
+            self.last_received = now;
             self.decoder.feed(&self.read_buf[..n]);
             loop {
                 match self.decoder.next_frame() {
                     Ok(Some(frame)) => {
+                        self.last_frame_at = now;
                         add(&self.peer.stats.frames_received, 1);
                         self.inner.dispatch(&self.peer, frame.token, frame.payload);
                     }
@@ -144,6 +152,14 @@ impl<P: Providers, C: Codec> Driver<P, C> {
             if idle >= Duration::from_millis(cfg.ping_timeout_ms) {
                 add(&self.peer.stats.ping_timeouts, 1);
                 return Err(ConnectionError::PingTimeout);
+            }
+            let buffered = self.decoder.buffered();
+            if buffered > 0
+                && now.saturating_duration_since(self.last_frame_at)
+                    >= Duration::from_millis(cfg.frame_stall_timeout_ms)
+            {
+                add(&self.peer.stats.frames_stalled, 1);
+                return Err(ConnectionError::FrameStalled { buffered });
             }
             if idle >= Duration::from_millis(cfg.ping_interval_ms) {
                 self.ping_nonce += 1;

@@ -91,6 +91,7 @@ macro_rules! transport_scenario_tests {
             corrupted_frame_closes_the_connection_without_delivery,
             oversized_frame_length_closes_the_connection,
             connection_closed_mid_frame_delivers_nothing,
+            stalled_frame_closes_the_connection,
             dead_peer_is_detected_by_ping_timeout,
             idle_peers_are_forgotten,
             dropping_the_transport_shuts_it_down,

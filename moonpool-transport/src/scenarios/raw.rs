@@ -183,6 +183,36 @@ pub async fn connection_closed_mid_frame_delivers_nothing<H: Harness>(p: H::P) {
     assert_eq!(server.received.get(), 0);
 }
 
+/// A frame that keeps receiving bytes but never completes is closed by
+/// the frame stall timeout, even though the bytes keep the connection
+/// alive as far as pings are concerned.
+pub async fn stalled_frame_closes_the_connection<H: Harness>(p: H::P) {
+    let config = crate::TransportConfig {
+        frame_stall_timeout_ms: 400,
+        ..H::config()
+    };
+    let node = H::node(&p, 0);
+    let server = EchoServer::start(&node, H::listen_addr(&p, 0), config, false).await;
+    let mut s = raw_session(&p, server.addr()).await;
+    s.write_all(&crate::wire::length_word(100_000).to_le_bytes())
+        .await
+        .expect("write");
+    let t = server.transport.clone();
+    let start = p.time().now();
+    // One byte every 50 ms: never silent for a ping timeout, never a frame.
+    within(&p, SOON, "stall detected", async {
+        while t.metrics().frames_stalled == 0 {
+            let _ = s.write_all(&[0]).await;
+            p.time().sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(p.time().now() - start >= Duration::from_millis(400));
+    let m = t.metrics();
+    assert_eq!((m.frames_stalled, m.ping_timeouts), (1, 0), "{m:?}");
+    assert_eq!(server.received.get(), 0);
+}
+
 /// A listener at node 0's address that completes handshakes and then never
 /// sends or reads anything again. Returns its address, its task (dropping
 /// it stops the listener) and the count of accepted connections.
