@@ -744,3 +744,27 @@ pub async fn idempotent_retries_ride_out_a_late_server<H: Harness>(p: H::P) {
     );
     client_t.shutdown();
 }
+
+/// A request the stream cannot decode as its type is answered with
+/// `BadRequest` (the reply token is read from the envelope's head), and is
+/// not processed.
+pub async fn mistyped_request_is_a_bad_request<H: Harness>(p: H::P) {
+    let server = server::<H>(&p).await;
+    let client_t = client::<H>(&p, 1).await;
+    // The echo method's endpoint, called with the add method's type.
+    let wrong = client_t.sender::<AddReq>(server.interface.echo);
+    let r = within(
+        &p,
+        SOON,
+        "mistyped call",
+        wrong.try_get_reply(&AddReq { a: 1, b: 7 }, CALL_TIMEOUT),
+    )
+    .await;
+    assert_eq!(r, Err(RpcError::BadRequest));
+    assert_eq!(
+        server.received.get(),
+        0,
+        "an undecodable request was processed"
+    );
+    client_t.shutdown();
+}

@@ -96,6 +96,7 @@ macro_rules! transport_scenario_tests {
             idle_peers_are_forgotten,
             dropping_the_transport_shuts_it_down,
             idempotent_retries_ride_out_a_late_server,
+            mistyped_request_is_a_bad_request,
         );
     };
     (@cases $harness:ty; $($name:ident),* $(,)?) => {$(
