@@ -13,7 +13,7 @@ use std::cell::Cell;
 pub struct PeerMetrics {
     /// Frames written to connections to this peer.
     pub frames_sent: u64,
-    /// Bytes written (frames and handshakes).
+    /// Bytes of frames written.
     pub bytes_sent: u64,
     /// Valid frames received from this peer.
     pub frames_received: u64,

@@ -21,9 +21,8 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
-use std::future::poll_fn;
 use std::net::SocketAddr;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 use std::time::Duration;
 
 use moonpool_core::{
@@ -37,8 +36,7 @@ use crate::endpoint::{Endpoint, EndpointMap, Token};
 use crate::error::{RpcError, TransportError, WireError};
 use crate::failure_monitor::{AddressState, FailureMonitor};
 use crate::metrics::{GlobalStats, PeerMetrics, TransportMetrics, add};
-use crate::peer::{Peer, PendingCall, TaskHandle, keeper};
-use crate::rpc::slot::ReplySlot;
+use crate::peer::{Peer, TaskHandle, keeper};
 use crate::rpc::{Request, RequestSender, RequestStream};
 use crate::wire::{FRAME_HEADER_LEN, begin_frame, finish_frame};
 
@@ -51,15 +49,6 @@ pub(crate) enum Control {
     Pong(u64),
     /// A frame you sent to this token found no receiver.
     EndpointNotFound(Token),
-}
-
-/// How a call is delivered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Mode {
-    /// Sent once; a lost connection ends the call with `MaybeDelivered`.
-    AtMostOnce,
-    /// Resent on every reconnect until the reply arrives.
-    Reliable,
 }
 
 /// The part of the transport that P-free RPC types (request streams, reply
@@ -89,7 +78,7 @@ pub(crate) struct Inner<P: Providers, C: Codec> {
     accept_task: RefCell<Option<TaskHandle<P>>>,
     pub(crate) handshakes: RefCell<BTreeMap<u64, TaskHandle<P>>>,
     next_id: Cell<u64>,
-    shut_down: Cell<bool>,
+    pub(crate) shut_down: Cell<bool>,
 }
 
 /// FoundationDB-style transport: peers, endpoints, request/reply.
@@ -158,7 +147,7 @@ impl<P: Providers, C: Codec> Transport<P, C> {
             .inner
             .p
             .task()
-            .spawn("transport-accept", accept_loop(inner, listener));
+            .spawn("transport-accept", keeper::accept_loop(inner, listener));
         *t.inner.accept_task.borrow_mut() = Some(task);
         tracing::debug!(addr = %local, incarnation = t.inner.incarnation, "transport listening");
         Ok(t)
@@ -377,7 +366,7 @@ impl<P: Providers, C: Codec> Inner<P, C> {
         self.failure.state(addr, self.now())
     }
 
-    fn is_local(&self, addr: SocketAddr) -> bool {
+    pub(crate) fn is_local(&self, addr: SocketAddr) -> bool {
         Some(addr) == self.listen_addr
     }
 
@@ -498,7 +487,7 @@ impl<P: Providers, C: Codec> Inner<P, C> {
     }
 
     /// Delivers a payload to a local receiver; false if there is none.
-    fn deliver_local(&self, token: Token, payload: &[u8]) -> bool {
+    pub(crate) fn deliver_local(&self, token: Token, payload: &[u8]) -> bool {
         let receiver = self.endpoints.borrow().get(token);
         match receiver {
             Some(r) => {
@@ -514,121 +503,6 @@ impl<P: Providers, C: Codec> Inner<P, C> {
                 false
             }
         }
-    }
-
-    /// Checks that a call to `dest` may start.
-    fn admit(&self, dest: &Endpoint) -> Result<(), RpcError> {
-        if self.shut_down.get() {
-            return Err(RpcError::Shutdown);
-        }
-        if self.failure.is_endpoint_failed(dest) {
-            return Err(RpcError::EndpointNotFound);
-        }
-        Ok(())
-    }
-
-    /// Keeps the peer probing its address for the probe window, and tells
-    /// whether the failure monitor lets a call to it start.
-    fn touch_and_admit(&self, peer: &Peer<P>) -> Result<(), RpcError> {
-        let now = self.now();
-        peer.touch(
-            now,
-            now + Duration::from_millis(self.config.probe_window_ms),
-        );
-        match self.failure.state(peer.addr, now) {
-            AddressState::Failed => Err(RpcError::Unreachable),
-            AddressState::Available => Ok(()),
-        }
-    }
-
-    /// A one-way message: at most once, no reply.
-    pub(crate) fn send_oneway(
-        self: &Rc<Self>,
-        dest: Endpoint,
-        encode: impl FnOnce(&mut Vec<u8>) -> Result<(), CodecError>,
-    ) -> Result<(), RpcError> {
-        self.admit(&dest)?;
-        let frame = self.build_frame(dest.token, encode)?;
-        if self.is_local(dest.addr) {
-            return if self.deliver_local(dest.token, &frame[FRAME_HEADER_LEN..]) {
-                Ok(())
-            } else {
-                Err(RpcError::EndpointNotFound)
-            };
-        }
-        let peer = self.peer(dest.addr);
-        self.touch_and_admit(&peer)?;
-        peer.push_unreliable(frame, &self.config)
-    }
-
-    /// A request expecting a reply: resolves to the reply's payload bytes
-    /// or the error that ended the call. `encode` gets the reply token.
-    pub(crate) async fn call(
-        self: &Rc<Self>,
-        dest: Endpoint,
-        mode: Mode,
-        encode: impl FnOnce(Token, &mut Vec<u8>) -> Result<(), CodecError>,
-    ) -> Result<Vec<u8>, RpcError> {
-        self.admit(&dest)?;
-        let reply_token = Token::random(self.p.random());
-        let frame = self.build_frame(dest.token, |out| encode(reply_token, out))?;
-        let slot = Rc::new(ReplySlot::default());
-        if self.is_local(dest.addr) {
-            if !self
-                .endpoints
-                .borrow_mut()
-                .insert(reply_token, slot.clone())
-            {
-                return Err(RpcError::Shutdown);
-            }
-            let _guard = CallGuard::<P, C> {
-                inner: Rc::downgrade(self),
-                reply_token,
-                peer: None,
-            };
-            if !self.deliver_local(dest.token, &frame[FRAME_HEADER_LEN..]) {
-                return Err(RpcError::EndpointNotFound);
-            }
-            return poll_fn(|cx| slot.poll_take(cx)).await;
-        }
-        let peer = self.peer(dest.addr);
-        self.touch_and_admit(&peer)?;
-        // Back-pressure: wait for room in the peer's queue.
-        poll_fn(|cx| peer.poll_room(cx, &self.config)).await;
-        if self.shut_down.get() {
-            return Err(RpcError::Shutdown);
-        }
-        if !self
-            .endpoints
-            .borrow_mut()
-            .insert(reply_token, slot.clone())
-        {
-            return Err(RpcError::Shutdown);
-        }
-        let call_id = self.next_id();
-        peer.state.borrow_mut().pending.insert(
-            call_id,
-            PendingCall {
-                dest: dest.token,
-                at_most_once: mode == Mode::AtMostOnce,
-                slot: slot.clone(),
-            },
-        );
-        let mut guard = CallGuard {
-            inner: Rc::downgrade(self),
-            reply_token,
-            peer: Some((peer.clone(), call_id, None)),
-        };
-        match mode {
-            Mode::AtMostOnce => peer.push_unreliable_admitted(frame),
-            Mode::Reliable => {
-                let seq = peer.push_reliable(frame);
-                if let Some((_, _, s)) = guard.peer.as_mut() {
-                    *s = Some(seq);
-                }
-            }
-        }
-        poll_fn(|cx| slot.poll_take(cx)).await
     }
 
     fn shutdown(&self) {
@@ -683,58 +557,5 @@ impl<P: Providers, C: Codec> Core for Inner<P, C> {
 
     fn note_overloaded(&self) {
         add(&self.stats.requests_overloaded, 1);
-    }
-}
-
-/// Cleans up a call however it ends (reply, error, timeout, cancellation):
-/// unregisters the reply token, forgets the pending call, and stops
-/// resending its reliable frame.
-struct CallGuard<P: Providers, C: Codec> {
-    inner: Weak<Inner<P, C>>,
-    reply_token: Token,
-    peer: Option<(Rc<Peer<P>>, u64, Option<u64>)>,
-}
-
-impl<P: Providers, C: Codec> Drop for CallGuard<P, C> {
-    fn drop(&mut self) {
-        if let Some(inner) = self.inner.upgrade() {
-            inner.endpoints.borrow_mut().remove(self.reply_token);
-        }
-        if let Some((peer, call_id, seq)) = self.peer.take() {
-            peer.state.borrow_mut().pending.remove(&call_id);
-            if let Some(seq) = seq {
-                peer.release_reliable(seq);
-            }
-        }
-    }
-}
-
-/// Accepts connections until cancelled, handing each to a handshake task.
-async fn accept_loop<P: Providers, C: Codec>(
-    inner: Rc<Inner<P, C>>,
-    listener: <P::Network as NetworkProvider>::Listener,
-) {
-    loop {
-        let (stream, remote) = match listener.accept().await {
-            Ok(x) => x,
-            Err(e) => {
-                // E.g. out of file descriptors: back off instead of spinning.
-                tracing::warn!(error = %e, "accept failed");
-                inner.p.time().sleep(Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        add(&inner.stats.connections_accepted, 1);
-        if inner.handshakes.borrow().len() >= inner.config.handshakes_pending_max {
-            add(&inner.stats.handshakes_rejected, 1);
-            drop(stream);
-            continue;
-        }
-        let id = inner.next_id();
-        let task = inner.p.task().spawn(
-            "transport-handshake",
-            keeper::incoming(inner.clone(), stream, remote, id),
-        );
-        inner.handshakes.borrow_mut().insert(id, task);
     }
 }

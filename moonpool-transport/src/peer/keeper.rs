@@ -29,7 +29,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use moonpool_core::{
-    Codec, JoinHandle, NetStream, NetworkProvider, Providers, TaskProvider, TimeProvider,
+    Codec, JoinHandle, Listener, NetStream, NetworkProvider, Providers, TaskProvider, TimeProvider,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -328,5 +328,35 @@ fn connect_failed<P: Providers, C: Codec>(
     peer.fail_calls(false, RpcError::MaybeDelivered);
     for w in waiters {
         w.wake();
+    }
+}
+
+/// Accepts connections until cancelled, handing each to a handshake task.
+pub(crate) async fn accept_loop<P: Providers, C: Codec>(
+    inner: Rc<Inner<P, C>>,
+    listener: <P::Network as NetworkProvider>::Listener,
+) {
+    loop {
+        let (stream, remote) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                // E.g. out of file descriptors: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                inner.p.time().sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        add(&inner.stats.connections_accepted, 1);
+        if inner.handshakes.borrow().len() >= inner.config.handshakes_pending_max {
+            add(&inner.stats.handshakes_rejected, 1);
+            drop(stream);
+            continue;
+        }
+        let id = inner.next_id();
+        let task = inner.p.task().spawn(
+            "transport-handshake",
+            incoming(inner.clone(), stream, remote, id),
+        );
+        inner.handshakes.borrow_mut().insert(id, task);
     }
 }

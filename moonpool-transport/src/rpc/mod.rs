@@ -29,6 +29,7 @@
 //! peer the request came from. A reply frame's payload is the encoding of
 //! `Result<Rep, RemoteError>`.
 
+pub(crate) mod call;
 pub mod retry;
 mod sender;
 pub(crate) mod slot;

@@ -9,7 +9,8 @@ use super::Request;
 use super::retry::{RetryPolicy, retry};
 use crate::endpoint::{Endpoint, Token};
 use crate::error::{RemoteError, RpcError};
-use crate::transport::{Mode, Transport};
+use crate::rpc::call::Mode;
+use crate::transport::Transport;
 
 /// A client handle for the request stream at one endpoint.
 pub struct RequestSender<Req: Request, P: Providers, C: Codec = PostcardCodec> {
