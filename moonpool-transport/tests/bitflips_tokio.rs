@@ -209,7 +209,7 @@ fn every_bit_flip_is_caught_and_every_request_gets_its_own_reply() {
         let server = EchoServer::start(&p, loopback, TransportConfig::fast(), false).await;
         let client_t: Transport<FlipProviders> = Transport::unbound(p.clone(), TransportConfig::fast());
         let c = echo_service::Client::new(&client_t, server.interface);
-        for round in 0..60u64 {
+        for round in 0..120u64 {
             let calls = (0..8u64).map(|i| {
                 let c = c.clone();
                 let id = round * 100 + i;
