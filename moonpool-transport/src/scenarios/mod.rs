@@ -16,7 +16,9 @@
 //! starts a simulation of the seed, `node(p, i)` may return the providers of
 //! a separate simulated process for node `i`, and `listen_addr(p, i)` gives
 //! that node's address. Every scenario asserts the same outcomes in both
-//! worlds; every wait in a scenario is bounded, so a broken transport fails
+//! worlds, on a fault-free network (the scenarios inject their own faults:
+//! restarts, raw corrupted bytes, silent peers); chaos belongs in separate
+//! tests. Every wait in a scenario is bounded, so a broken transport fails
 //! a scenario instead of hanging it.
 //!
 //! Nodes: scenario code uses node 0 as the server and nodes 1.. as clients.
@@ -109,10 +111,22 @@ macro_rules! transport_scenario_tests {
     )*};
 }
 
+/// The seed [`run_scenario`] uses.
+pub const SCENARIO_SEED: u64 = 0x7EA5;
+
 /// Runs one scenario with the suite's seed.
 pub fn run_scenario<H: Harness, Fut>(case: fn(H::P) -> Fut)
 where
     Fut: Future<Output = ()> + 'static,
 {
-    H::run(0x7EA5_u64, case)
+    run_scenario_with_seed::<H, Fut>(SCENARIO_SEED, case)
+}
+
+/// Runs one scenario with another seed (a simulator can sweep seeds: the
+/// outcomes asserted hold for every seed on a fault-free network).
+pub fn run_scenario_with_seed<H: Harness, Fut>(seed: u64, case: fn(H::P) -> Fut)
+where
+    Fut: Future<Output = ()> + 'static,
+{
+    H::run(seed, case)
 }
