@@ -1,1 +1,99 @@
-//! moonpool-transport (skeleton).
+//! # moonpool-transport
+//!
+//! FoundationDB-style RPC (FlowTransport + fdbrpc) written against
+//! `moonpool-core`'s provider traits, so the very same code runs in
+//! `moonpool-sim`'s deterministic simulation and on real tokio. A
+//! [`Transport`] listens on an address, keeps one [`Peer`](peer) per remote
+//! address (an outgoing queue that survives disconnections, reconnection
+//! with jittered exponential backoff, keepalive pings), routes checksummed
+//! frames to 128-bit [endpoint](Endpoint) tokens, and offers request/reply
+//! with FDB's delivery modes ([`RequestSender::send`],
+//! [`try_get_reply`](RequestSender::try_get_reply),
+//! [`get_reply`](RequestSender::get_reply)), typed failures
+//! ([`RpcError`]: broken promise, maybe delivered, timeout, unreachable...),
+//! and a [failure monitor](FailureMonitor). [`service!`] declares a service
+//! in a few lines.
+//!
+//! ```
+//! use std::time::Duration;
+//! use moonpool_core::{JoinHandle, Providers, TaskProvider};
+//! use moonpool_transport::{Transport, TransportConfig};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize)]
+//! pub struct Echo(pub String);
+//!
+//! moonpool_transport::service! {
+//!     /// Echoes strings.
+//!     pub mod echo { echo: Echo => String }
+//! }
+//!
+//! async fn demo<P: Providers>(p: P) -> String {
+//!     let local = "127.0.0.1:0".parse().unwrap();
+//!     let server_t = Transport::bind(p.clone(), local, TransportConfig::default()).await.unwrap();
+//!     let server = echo::Server::new(&server_t);
+//!     let iface = server.interface();
+//!     let serving = p.task().spawn("echo-server", async move {
+//!         while let Some(echo::Request::echo(req)) = server.next().await {
+//!             req.reply.send(req.request.0.to_uppercase());
+//!         }
+//!     });
+//!     let client_t = Transport::unbound(p.clone(), TransportConfig::default());
+//!     let client = echo::Client::new(&client_t, iface);
+//!     let reply = client.echo.get_reply(&Echo("hi".into()), Duration::from_secs(5)).await;
+//!     drop(serving);
+//!     server_t.shutdown();
+//!     client_t.shutdown();
+//!     reply.unwrap()
+//! }
+//!
+//! fn main() {
+//!     let reply = moonpool_core::tokio_providers::run(demo).unwrap();
+//!     assert_eq!(reply, "HI");
+//! }
+//! ```
+//!
+//! Crate map: [`wire`] (pure encode/decode of handshakes and frames, and a
+//! decoder fuzzer), [`endpoint`] (tokens, endpoints), [`peer`] (queue,
+//! backoff, connections), [`transport`](Transport), [`rpc`] (request
+//! streams, reply promises, delivery modes, retries), [`failure_monitor`],
+//! [`service!`], [`metrics`], [`error`], [`bench`](mod@bench) (the RPC benchmark
+//! workloads). With the `scenarios` feature, [`scenarios`] holds the
+//! transport scenario suite that every provider implementation runs.
+//!
+//! Determinism: all time, tasks, I/O and randomness (tokens, incarnations,
+//! jitter) come from the providers; maps that are iterated are `BTreeMap`s.
+//! See `docs/transport.md` for the wire format, the delivery guarantees and
+//! the failure semantics.
+
+// Lets `service!`'s serde attributes name this crate from inside it too.
+extern crate self as moonpool_transport;
+
+pub mod bench;
+mod config;
+pub mod endpoint;
+pub mod error;
+pub mod failure_monitor;
+pub mod metrics;
+pub mod peer;
+pub mod rpc;
+#[cfg(feature = "scenarios")]
+pub mod scenarios;
+pub mod service;
+mod transport;
+pub mod wire;
+
+pub use config::TransportConfig;
+pub use endpoint::{Endpoint, Token};
+pub use error::{ConnectionError, RemoteError, RpcError, TransportError, WireError};
+pub use failure_monitor::{AddressState, FailureMonitor};
+pub use metrics::{PeerMetrics, TransportMetrics};
+pub use rpc::retry::{DedupCache, IdempotencyKey, RetryPolicy, retry};
+pub use rpc::{Incoming, ReplyPromise, Request, RequestSender, RequestStream};
+pub use transport::Transport;
+
+#[doc(hidden)]
+pub mod __private {
+    pub use moonpool_core::{Codec, PostcardCodec, Providers};
+    pub use serde;
+}

@@ -1,0 +1,117 @@
+//! [`TransportConfig`]: every limit and delay of the transport, with
+//! FoundationDB-derived defaults.
+
+use moonpool_core::Ratio;
+
+use crate::wire::FRAME_LEN_MAX_DEFAULT;
+
+/// Limits and delays. `Default` gives production values; tests shrink the
+/// delays.
+#[derive(Clone, Debug)]
+pub struct TransportConfig {
+    /// Largest payload accepted or sent in one frame (default and maximum
+    /// 16 MiB − 1, the wire format's limit). A longer announced length
+    /// closes the connection before any allocation.
+    pub frame_len_max_bytes: u32,
+    /// First reconnect delay after a failure (default 50 ms, as FDB).
+    pub reconnect_delay_ms_initial: u64,
+    /// Reconnect delay cap (default 500 ms, as FDB).
+    pub reconnect_delay_ms_max: u64,
+    /// Growth of the reconnect delay per consecutive failure, in percent
+    /// (default 120: ×1.2, as FDB).
+    pub reconnect_delay_growth_percent: u64,
+    /// Each delay is multiplied by a uniform factor in `1 ± jitter`
+    /// (default 1/10: ±10%, as FDB), drawn from the random provider.
+    pub reconnect_jitter: Ratio,
+    /// A connection that lived this long resets the delay to its initial
+    /// value (default 5 s, as FDB).
+    pub reconnect_reset_after_ms: u64,
+    /// Connect attempts give up after this long (default 2 s).
+    pub connect_timeout_ms: u64,
+    /// The peer's handshake must arrive within this long (default 2 s).
+    pub handshake_timeout_ms: u64,
+    /// A ping is sent after this long without receiving anything (default
+    /// 1 s; FDB pings every 0.75–1 s).
+    pub ping_interval_ms: u64,
+    /// A connection on which nothing was received for this long is closed
+    /// (default 2 s; FDB 1.5–2 s).
+    pub ping_timeout_ms: u64,
+    /// A connection holding an incomplete frame, with no complete frame
+    /// decoded for this long, is closed (default 30 s: a 16 MiB frame at
+    /// 0.5 MB/s). Pings keep a connection alive on bytes alone, so without
+    /// this a length word corrupted past its check byte could stall a
+    /// connection forever.
+    pub frame_stall_timeout_ms: u64,
+    /// An address is marked failed by the failure monitor after this long
+    /// without a working connection (default 4 s, as FDB).
+    pub failed_after_ms: u64,
+    /// After a send to an address, the transport keeps trying to reconnect
+    /// to it for this long even with nothing queued, so that a failed
+    /// address is noticed when it recovers (default 10 s).
+    pub probe_window_ms: u64,
+    /// A peer with no connection and nothing to send, receive or probe for
+    /// this long is forgotten (default 60 s), so peers and failure-monitor
+    /// entries stay bounded by the addresses in recent use.
+    pub peer_idle_ms: u64,
+    /// Bytes that may wait in one peer's outgoing queue (default 64 MiB).
+    /// Calls that would exceed it wait (back-pressure); fire-and-forget
+    /// sends fail with `QueueFull`.
+    pub peer_queue_bytes_max: usize,
+    /// Frames that may wait in one peer's outgoing queue (default 65 536).
+    pub peer_queue_frames_max: usize,
+    /// Requests that may wait in one request stream (default 4096); more
+    /// are answered with `Overloaded`.
+    pub request_queue_max: usize,
+    /// Incoming connections allowed to be in their handshake at once
+    /// (default 256); more are closed at once.
+    pub handshakes_pending_max: usize,
+    /// Endpoints remembered as permanently not found (default 4096).
+    pub failed_endpoints_max: usize,
+}
+
+impl Default for TransportConfig {
+    fn default() -> TransportConfig {
+        TransportConfig {
+            frame_len_max_bytes: FRAME_LEN_MAX_DEFAULT,
+            reconnect_delay_ms_initial: 50,
+            reconnect_delay_ms_max: 500,
+            reconnect_delay_growth_percent: 120,
+            reconnect_jitter: Ratio::new(1, 10),
+            reconnect_reset_after_ms: 5_000,
+            connect_timeout_ms: 2_000,
+            handshake_timeout_ms: 2_000,
+            ping_interval_ms: 1_000,
+            ping_timeout_ms: 2_000,
+            frame_stall_timeout_ms: 30_000,
+            failed_after_ms: 4_000,
+            probe_window_ms: 10_000,
+            peer_idle_ms: 60_000,
+            peer_queue_bytes_max: 64 * 1024 * 1024,
+            peer_queue_frames_max: 65_536,
+            request_queue_max: 4_096,
+            handshakes_pending_max: 256,
+            failed_endpoints_max: 4_096,
+        }
+    }
+}
+
+impl TransportConfig {
+    /// Defaults with every delay divided by ten: for tests that provoke
+    /// failures on real time.
+    pub fn fast() -> TransportConfig {
+        TransportConfig {
+            reconnect_delay_ms_initial: 5,
+            reconnect_delay_ms_max: 50,
+            reconnect_reset_after_ms: 500,
+            connect_timeout_ms: 500,
+            handshake_timeout_ms: 500,
+            ping_interval_ms: 100,
+            ping_timeout_ms: 300,
+            frame_stall_timeout_ms: 1_500,
+            failed_after_ms: 400,
+            probe_window_ms: 2_000,
+            peer_idle_ms: 6_000,
+            ..TransportConfig::default()
+        }
+    }
+}

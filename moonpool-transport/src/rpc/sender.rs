@@ -1,0 +1,127 @@
+//! The client side: [`RequestSender`] and its three delivery modes.
+
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use moonpool_core::{Codec, PostcardCodec, Providers, TimeProvider};
+
+use super::Request;
+use super::retry::{RetryPolicy, retry};
+use crate::endpoint::{Endpoint, Token};
+use crate::error::{RemoteError, RpcError};
+use crate::rpc::call::Mode;
+use crate::transport::Transport;
+
+/// A client handle for the request stream at one endpoint.
+pub struct RequestSender<Req: Request, P: Providers, C: Codec = PostcardCodec> {
+    transport: Transport<P, C>,
+    endpoint: Endpoint,
+    _req: PhantomData<fn(Req)>,
+}
+
+impl<Req: Request, P: Providers, C: Codec> Clone for RequestSender<Req, P, C> {
+    fn clone(&self) -> Self {
+        RequestSender {
+            transport: self.transport.clone(),
+            endpoint: self.endpoint,
+            _req: PhantomData,
+        }
+    }
+}
+
+impl<Req: Request, P: Providers, C: Codec> RequestSender<Req, P, C> {
+    /// A sender through `transport` to the stream at `endpoint`.
+    pub fn new(transport: Transport<P, C>, endpoint: Endpoint) -> Self {
+        RequestSender {
+            transport,
+            endpoint,
+            _req: PhantomData,
+        }
+    }
+
+    /// The destination.
+    pub fn endpoint(&self) -> Endpoint {
+        self.endpoint
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> &Transport<P, C> {
+        &self.transport
+    }
+
+    /// Fire and forget, at most once: the request is queued for one
+    /// unreliable transmission and no reply is expected. Errors are only
+    /// the local, immediate ones: `Unreachable` (failure monitor),
+    /// `EndpointNotFound` (known missing), `QueueFull`, `Codec`, `Shutdown`.
+    pub fn send(&self, request: &Req) -> Result<(), RpcError> {
+        let codec = self.transport.inner.codec.clone();
+        self.transport.inner.send_oneway(self.endpoint, |out| {
+            codec.encode(&(None::<Token>, request), out)
+        })
+    }
+
+    /// At most once, with a reply: the request is sent once. Ends with the
+    /// reply; `MaybeDelivered` if the connection is lost (or a connection
+    /// attempt fails) before the reply arrives; `Timeout` after `timeout`;
+    /// `BrokenPromise`, `EndpointNotFound`, `Overloaded`, `Unreachable`.
+    pub async fn try_get_reply(
+        &self,
+        request: &Req,
+        timeout: Duration,
+    ) -> Result<Req::Reply, RpcError> {
+        self.call(request, timeout, Mode::AtMostOnce).await
+    }
+
+    /// Retransmit until reply: the request is resent on every new
+    /// connection until the reply arrives, so it survives disconnections
+    /// and server restarts, **and may be processed more than once**. Ends
+    /// with the reply, `Timeout` after `timeout`, or `BrokenPromise`,
+    /// `EndpointNotFound`, `Overloaded`, `Unreachable` (checked when the
+    /// call starts).
+    pub async fn get_reply(
+        &self,
+        request: &Req,
+        timeout: Duration,
+    ) -> Result<Req::Reply, RpcError> {
+        self.call(request, timeout, Mode::Reliable).await
+    }
+
+    /// For idempotent requests: [`try_get_reply`](Self::try_get_reply)
+    /// attempts retried with backoff on the transient errors
+    /// ([`RpcError::is_retryable`]), under `policy`.
+    pub async fn get_reply_idempotent(
+        &self,
+        request: &Req,
+        policy: &RetryPolicy,
+    ) -> Result<Req::Reply, RpcError> {
+        let p = self.transport.providers().clone();
+        retry(&p, policy, |_| {
+            self.try_get_reply(request, Duration::from_millis(policy.attempt_timeout_ms))
+        })
+        .await
+    }
+
+    async fn call(
+        &self,
+        request: &Req,
+        timeout: Duration,
+        mode: Mode,
+    ) -> Result<Req::Reply, RpcError> {
+        let inner = &self.transport.inner;
+        let codec = inner.codec.clone();
+        let call = inner.call(self.endpoint, mode, |reply_token, out| {
+            codec.encode(&(Some(reply_token), request), out)
+        });
+        let bytes = match inner.p.time().timeout(timeout, call).await {
+            Err(_) => return Err(RpcError::Timeout),
+            Ok(r) => r?,
+        };
+        match inner
+            .codec
+            .decode::<Result<Req::Reply, RemoteError>>(&bytes)?
+        {
+            Ok(reply) => Ok(reply),
+            Err(remote) => Err(remote.into()),
+        }
+    }
+}
