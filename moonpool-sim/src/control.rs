@@ -74,6 +74,27 @@ impl SimControl {
             .unwrap_or(false)
     }
 
+    /// The providers of `process` in its current incarnation: code that
+    /// uses them runs *as* that process (its tasks belong to it and die
+    /// with it; its connections come from its IP; its files are its disk).
+    /// `None` if there is no such process or it is dead. Meant for tests
+    /// and harnesses that drive several nodes from one workload.
+    pub fn providers_of(&self, process: ProcessId) -> Option<crate::SimProviders> {
+        let incarnation = {
+            let table = self.world.processes.borrow();
+            let info = table.get(process)?;
+            if info.state == crate::ProcessState::Dead {
+                return None;
+            }
+            info.incarnation
+        };
+        Some(crate::SimProviders::new(
+            Rc::clone(&self.world),
+            process,
+            incarnation,
+        ))
+    }
+
     /// The process with this IP.
     pub fn process_by_ip(&self, ip: IpAddr) -> Option<ProcessId> {
         self.world.processes.borrow().by_ip(ip)

@@ -140,3 +140,40 @@ fn peers_of_a_killed_process_see_connection_errors() {
     assert!(report.outcome.is_pass(), "{:?}", report.outcome);
     assert_eq!(report.counters.get("process.kill"), Some(&1));
 }
+
+#[test]
+fn providers_of_another_process_run_code_as_that_process() {
+    let sim = SimulationBuilder::new()
+        .process("node", [10, 0, 0, 9], |p: SimProviders| async move {
+            p.sleep(Duration::from_secs(3600)).await;
+        })
+        .workload("driver", 1, |_| {
+            Nemesis(|ctx: SimContext| async move {
+                let control = ctx.control();
+                let node = control.process_by_name("node").ok_or("no node")?;
+                let p = control.providers_of(node).ok_or("node is dead")?;
+                assert_eq!(p.ip(), std::net::IpAddr::from([10, 0, 0, 9]));
+                let ran = Rc::new(Cell::new(0u32));
+                let r = Rc::clone(&ran);
+                let p2 = p.clone();
+                p.spawn("on-node", async move {
+                    loop {
+                        p2.sleep(Duration::from_millis(10)).await;
+                        r.set(r.get() + 1);
+                    }
+                })
+                .detach();
+                ctx.providers().sleep(Duration::from_millis(55)).await;
+                assert_eq!(ran.get(), 5);
+                control.kill(node)?;
+                assert!(control.providers_of(node).is_none(), "a dead process has no providers");
+                ctx.providers().sleep(Duration::from_millis(100)).await;
+                assert_eq!(ran.get(), 5, "the task spawned as the node died with it");
+                Ok(())
+            })
+        })
+        .build()
+        .expect("valid");
+    let report = sim.run_seed(4);
+    assert!(report.outcome.is_pass(), "{:?}", report.outcome);
+}
