@@ -99,7 +99,9 @@ pub use buggify::{BuggifyKind, BuggifySite, buggify_sites};
 pub use codec::{Codec, CodecError, PostcardCodec};
 pub use network::{Listener, NetStream, NetworkProvider};
 pub use providers::Providers;
-pub use random::{RandomProvider, Ratio, RatioError, SeedParseError, UniformInt, parse_seed};
+pub use random::{
+    RandomProvider, Ratio, RatioError, SeedParseError, UniformInt, entropy_seed, parse_seed,
+};
 pub use storage::{OpenMode, StorageError, StorageFile, StorageProvider, validate_path};
 pub use task::{JoinError, JoinHandle, TaskProvider, YieldNow};
 pub use time::{Elapsed, Instant, TimeProvider};

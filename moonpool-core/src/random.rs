@@ -179,6 +179,27 @@ pub struct SeedParseError {
     pub text: String,
 }
 
+/// A seed from OS entropy, for choosing seeds (the real providers' seed,
+/// a sweep's first seed) — never for a decision inside a simulation.
+///
+/// std's `RandomState` keys are drawn from the OS random source; the time
+/// and process id are mixed in as well, and the result goes through a
+/// full-avalanche finalizer so consecutive calls look unrelated.
+pub fn entropy_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    let since_unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    hasher.write_u128(since_unix);
+    hasher.write_u32(std::process::id());
+    let mut z = hasher.finish().wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 /// Parses a seed written in decimal (`12345`) or hexadecimal (`0x3039`).
 /// Underscores are allowed as separators (`0xdead_beef`).
 pub fn parse_seed(text: &str) -> Result<u64, SeedParseError> {

@@ -32,8 +32,7 @@
 
 use std::time::Duration;
 
-use futures::future::{Either, select};
-use moonpool_core::{RandomProvider, Ratio, TimeProvider};
+use moonpool_core::{RandomProvider, Ratio};
 
 use crate::process::{ProcessId, ProcessState};
 use crate::runner::{SimContext, Workload, WorkloadResult};
@@ -153,12 +152,7 @@ impl Workload for Attrition {
         }
         for _ in 0..ATTRITION_KILLS_MAX {
             let wait = Self::draw_duration(ctx, self.interval_min, self.interval_max);
-            let sleep = std::pin::pin!(p.sleep(wait));
-            let done = std::pin::pin!(ctx.wait_run_phase_done());
-            if let Either::Right(_) = select(sleep, done).await {
-                break;
-            }
-            if ctx.run_phase_done() {
+            if !ctx.pause(wait).await {
                 break;
             }
             let targets = self.live_targets(ctx);

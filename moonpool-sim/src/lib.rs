@@ -123,8 +123,8 @@ pub use network::{
 pub use process::{ProcessId, ProcessInfo, ProcessKind, ProcessState};
 pub use providers::SimProviders;
 pub use runner::{
-    ConfigError, ProcessRef, ProcessResult, SeedOutcome, SeedReport, SimContext, Simulation,
-    SimulationBuilder, Workload, WorkloadResult,
+    ConfigError, FnWorkload, ProcessRef, ProcessResult, SeedOutcome, SeedReport, SimContext,
+    Simulation, SimulationBuilder, Workload, WorkloadResult,
 };
 pub use runner::{
     SeedPlan, Shard, StopCondition, StopReason, SweepObserver, SweepPlan, SweepReport,

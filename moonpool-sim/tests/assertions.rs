@@ -9,21 +9,18 @@ use std::rc::Rc;
 use moonpool_core::{AssertionKind, RandomProvider, TimeProvider};
 use moonpool_sim::assertions::{Coverage, SiteStatus};
 use moonpool_sim::{
-    SeedFailure, SimContext, SimProviders, Simulation, SimulationBuilder, Workload, WorkloadResult,
-    always, always_greater_than, always_less_than, always_or_unreachable, assert_unreachable,
-    reachable, sometimes, sometimes_greater_than,
+    FnWorkload, SeedFailure, SimContext, SimProviders, Simulation, SimulationBuilder, Workload,
+    WorkloadResult, always, always_greater_than, always_less_than, always_or_unreachable,
+    assert_unreachable, reachable, sometimes, sometimes_greater_than,
 };
 
-/// A workload made of a closure run in the `run` phase.
-struct Run<F>(F);
-impl<F, Fut> Workload for Run<F>
+/// A workload whose `run` phase is `f`, given the client's providers.
+fn on_providers<F, Fut>(mut f: F) -> impl Workload
 where
     F: FnMut(SimProviders) -> Fut + 'static,
     Fut: std::future::Future<Output = WorkloadResult>,
 {
-    async fn run(&mut self, ctx: &SimContext) -> WorkloadResult {
-        (self.0)(ctx.providers().clone()).await
-    }
+    FnWorkload::new(move |ctx: SimContext| f(ctx.providers().clone()))
 }
 
 fn sim_of<F, Fut>(f: F) -> Simulation
@@ -32,7 +29,7 @@ where
     Fut: std::future::Future<Output = WorkloadResult> + 'static,
 {
     SimulationBuilder::new()
-        .workload("w", 1, move |_| Run(f.clone()))
+        .workload("w", 1, move |_| on_providers(f.clone()))
         .build()
         .expect("valid")
 }

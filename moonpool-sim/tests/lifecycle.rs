@@ -5,20 +5,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use moonpool_core::{JoinHandle, TaskProvider, TimeProvider};
-use moonpool_sim::{
-    ProcessError, SimContext, SimProviders, SimulationBuilder, Workload, WorkloadResult,
-};
-
-struct Nemesis<F>(F);
-impl<F, Fut> Workload for Nemesis<F>
-where
-    F: FnMut(SimContext) -> Fut + 'static,
-    Fut: std::future::Future<Output = WorkloadResult>,
-{
-    async fn run(&mut self, ctx: &SimContext) -> WorkloadResult {
-        (self.0)(ctx.clone()).await
-    }
-}
+use moonpool_sim::{FnWorkload, ProcessError, SimContext, SimProviders, SimulationBuilder};
 
 #[test]
 fn a_killed_process_never_runs_again_and_a_reboot_restarts_main() {
@@ -49,7 +36,7 @@ fn a_killed_process_never_runs_again_and_a_reboot_restarts_main() {
         })
         .workload("nemesis", 1, move |_| {
             let (ticks, starts) = (Rc::clone(&t2), Rc::clone(&s2));
-            Nemesis(move |ctx: SimContext| {
+            FnWorkload::new(move |ctx: SimContext| {
                 let (ticks, starts) = (Rc::clone(&ticks), Rc::clone(&starts));
                 async move {
                     let p = ctx.providers();
@@ -108,7 +95,7 @@ fn peers_of_a_killed_process_see_connection_errors() {
             std::io::Result::Ok(())
         })
         .workload("client", 1, move |_| {
-            Nemesis(move |ctx: SimContext| async move {
+            FnWorkload::new(move |ctx: SimContext| async move {
                 let p = ctx.providers();
                 p.sleep(Duration::from_millis(1)).await;
                 let mut c = p.connect(server).await?;
@@ -148,7 +135,7 @@ fn providers_of_another_process_run_code_as_that_process() {
             p.sleep(Duration::from_secs(3600)).await;
         })
         .workload("driver", 1, |_| {
-            Nemesis(|ctx: SimContext| async move {
+            FnWorkload::new(|ctx: SimContext| async move {
                 let control = ctx.control();
                 let node = control.process_by_name("node").ok_or("no node")?;
                 let p = control.providers_of(node).ok_or("node is dead")?;
@@ -166,7 +153,10 @@ fn providers_of_another_process_run_code_as_that_process() {
                 ctx.providers().sleep(Duration::from_millis(55)).await;
                 assert_eq!(ran.get(), 5);
                 control.kill(node)?;
-                assert!(control.providers_of(node).is_none(), "a dead process has no providers");
+                assert!(
+                    control.providers_of(node).is_none(),
+                    "a dead process has no providers"
+                );
                 ctx.providers().sleep(Duration::from_millis(100)).await;
                 assert_eq!(ran.get(), 5, "the task spawned as the node died with it");
                 Ok(())

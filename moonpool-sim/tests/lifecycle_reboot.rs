@@ -6,25 +6,19 @@ use std::time::Duration;
 
 use moonpool_core::{OpenMode, StorageError, StorageFile, StorageProvider, TimeProvider};
 use moonpool_sim::{
-    ProcessError, ProcessState, SimContext, SimProviders, Simulation, SimulationBuilder, Workload,
-    WorkloadResult,
+    FnWorkload, ProcessError, ProcessState, SimContext, SimProviders, Simulation,
+    SimulationBuilder, WorkloadResult,
 };
 
-/// Runs a closure in `run` and another in `check`.
-struct Phases<R, C>(R, C);
-impl<R, RF, C, CF> Workload for Phases<R, C>
+/// A workload running `run`, then `check`.
+fn phases<R, RF, C, CF>(run: R, check: C) -> FnWorkload<R, C>
 where
     R: FnMut(SimContext) -> RF + 'static,
     RF: std::future::Future<Output = WorkloadResult>,
     C: FnMut(SimContext) -> CF + 'static,
     CF: std::future::Future<Output = WorkloadResult>,
 {
-    async fn run(&mut self, ctx: &SimContext) -> WorkloadResult {
-        (self.0)(ctx.clone()).await
-    }
-    async fn check(&mut self, ctx: &SimContext) -> WorkloadResult {
-        (self.1)(ctx.clone()).await
-    }
+    FnWorkload::new(run).with_check(check)
 }
 
 async fn nothing(_: SimContext) -> WorkloadResult {
@@ -89,7 +83,7 @@ where
             counting_main(Rc::clone(s)),
         );
     }
-    b.workload("nemesis", 1, move |_| Phases(run.clone(), check.clone()))
+    b.workload("nemesis", 1, move |_| phases(run.clone(), check.clone()))
         .build()
         .expect("valid")
 }
@@ -215,7 +209,7 @@ fn kills_beyond_max_down_are_refused_and_counted() {
     }
     let sim = sim_builder
         .workload("nemesis", 1, |_| {
-            Phases(
+            phases(
                 |ctx: SimContext| async move {
                     let (s0, s1, s2) = (pid(&ctx, "s0")?, pid(&ctx, "s1")?, pid(&ctx, "s2")?);
                     let c = ctx.control();
@@ -335,7 +329,7 @@ fn a_write_in_flight_at_the_kill_never_lands() {
             }
         })
         .workload("nemesis", 1, |_| {
-            Phases(
+            phases(
                 |ctx: SimContext| async move {
                     let db = pid(&ctx, "db")?;
                     // Open and the first sync take at most 2.1 ms; the write

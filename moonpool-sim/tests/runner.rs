@@ -7,20 +7,17 @@ use std::time::Duration;
 
 use moonpool_core::{RandomProvider, Ratio, TaskProvider, TimeProvider};
 use moonpool_sim::{
-    ConfigError, SeedFailure, SimContext, SimProviders, Simulation, SimulationBuilder, Workload,
-    WorkloadResult,
+    ConfigError, FnWorkload, SeedFailure, SimContext, SimProviders, Simulation, SimulationBuilder,
+    Workload, WorkloadResult,
 };
 
-/// A workload made of a closure run in the `run` phase.
-struct Run<F>(F);
-impl<F, Fut> Workload for Run<F>
+/// A workload whose `run` phase is `f`, given the client's providers.
+fn on_providers<F, Fut>(mut f: F) -> impl Workload
 where
     F: FnMut(SimProviders) -> Fut + 'static,
     Fut: std::future::Future<Output = WorkloadResult>,
 {
-    async fn run(&mut self, ctx: &SimContext) -> WorkloadResult {
-        (self.0)(ctx.providers().clone()).await
-    }
+    FnWorkload::new(move |ctx: SimContext| f(ctx.providers().clone()))
 }
 
 fn sim_of<F, Fut>(f: F) -> Simulation
@@ -29,7 +26,7 @@ where
     Fut: std::future::Future<Output = WorkloadResult> + 'static,
 {
     SimulationBuilder::new()
-        .workload("w", 1, move |_| Run(f.clone()))
+        .workload("w", 1, move |_| on_providers(f.clone()))
         .build()
         .expect("valid")
 }
@@ -80,7 +77,7 @@ fn different_seeds_give_different_fingerprints() {
 #[test]
 fn check_determinism_passes_for_deterministic_code() {
     let sim = SimulationBuilder::new()
-        .workload("w", 3, |_| Run(busy))
+        .workload("w", 3, |_| on_providers(busy))
         .perturb_ready_order(Ratio::percent(50))
         .build()
         .expect("valid");
@@ -187,7 +184,7 @@ fn a_failing_process_main_fails_the_seed() {
             Err::<(), _>("disk on fire")
         })
         .workload("w", 1, |_| {
-            Run(|p: SimProviders| async move {
+            on_providers(|p: SimProviders| async move {
                 p.sleep(Duration::from_secs(1)).await;
                 Ok(())
             })
@@ -209,7 +206,7 @@ fn a_failing_process_main_fails_the_seed() {
 fn the_time_limit_stops_a_seed_that_never_ends() {
     let sim = SimulationBuilder::new()
         .workload("w", 1, |_| {
-            Run(|p: SimProviders| async move {
+            on_providers(|p: SimProviders| async move {
                 loop {
                     p.sleep(Duration::from_secs(60)).await;
                 }
@@ -231,7 +228,7 @@ fn the_time_limit_stops_a_seed_that_never_ends() {
 fn the_step_limit_stops_a_busy_loop() {
     let sim = SimulationBuilder::new()
         .workload("w", 1, |_| {
-            Run(|p: SimProviders| async move {
+            on_providers(|p: SimProviders| async move {
                 loop {
                     p.yield_now().await;
                 }
@@ -268,7 +265,7 @@ fn a_finished_timeout_does_not_stretch_virtual_time() {
 fn sleeping_a_day_costs_one_event() {
     let sim = SimulationBuilder::new()
         .workload("w", 1, |_| {
-            Run(|p: SimProviders| async move {
+            on_providers(|p: SimProviders| async move {
                 p.sleep(Duration::from_secs(86_400)).await;
                 Ok(())
             })
@@ -314,17 +311,17 @@ fn invalid_definitions_are_rejected_with_typed_errors() {
     let dup = SimulationBuilder::new()
         .process("a", [10, 0, 0, 1], |_p: SimProviders| async {})
         .process("a", [10, 0, 0, 2], |_p: SimProviders| async {})
-        .workload("w", 1, |_| Run(busy))
+        .workload("w", 1, |_| on_providers(busy))
         .build();
     assert!(matches!(dup, Err(ConfigError::DuplicateName(n)) if n == "a"));
     let ip = SimulationBuilder::new()
         .process("a", [10, 0, 0, 1], |_p: SimProviders| async {})
         .process("b", [10, 0, 0, 1], |_p: SimProviders| async {})
-        .workload("w", 1, |_| Run(busy))
+        .workload("w", 1, |_| on_providers(busy))
         .build();
     assert!(matches!(ip, Err(ConfigError::DuplicateIp(_))));
     let zero = SimulationBuilder::new()
-        .workload("w", 0, |_| Run(busy))
+        .workload("w", 0, |_| on_providers(busy))
         .build();
     assert!(matches!(
         zero,
@@ -352,7 +349,7 @@ fn a_background_workload_runs_until_the_foreground_is_done() {
     let r = Rc::clone(&rounds);
     let sim = SimulationBuilder::new()
         .workload("fg", 1, |_| {
-            Run(|p: SimProviders| async move {
+            on_providers(|p: SimProviders| async move {
                 p.sleep(Duration::from_millis(105)).await;
                 Ok(())
             })

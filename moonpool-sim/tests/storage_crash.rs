@@ -9,19 +9,7 @@ use std::time::Duration;
 use moonpool_core::{
     OpenMode, RandomProvider, StorageError, StorageFile, StorageProvider, TimeProvider,
 };
-use moonpool_sim::{SimContext, SimProviders, SimulationBuilder, Workload, WorkloadResult};
-
-/// A workload made of a closure run in the `run` phase.
-struct Run<F>(F);
-impl<F, Fut> Workload for Run<F>
-where
-    F: FnMut(SimContext) -> Fut + 'static,
-    Fut: std::future::Future<Output = WorkloadResult>,
-{
-    async fn run(&mut self, ctx: &SimContext) -> WorkloadResult {
-        (self.0)(ctx.clone()).await
-    }
-}
+use moonpool_sim::{FnWorkload, SimContext, SimProviders, SimulationBuilder};
 
 fn err(msg: String) -> StorageError {
     StorageError::Io(std::io::Error::other(msg))
@@ -260,7 +248,7 @@ fn synced_data_survives_every_crash_kind_across_1000_seeds() {
         })
         .workload("nemesis", 1, move |_| {
             let (phase, tally) = (Rc::clone(&ph2), Rc::clone(&t2));
-            Run(move |ctx: SimContext| {
+            FnWorkload::new(move |ctx: SimContext| {
                 let (phase, tally) = (Rc::clone(&phase), Rc::clone(&tally));
                 async move {
                     let p = ctx.providers();
@@ -433,7 +421,7 @@ fn one_unsynced_write_sim(fates: Rc<RefCell<Vec<Fate>>>) -> moonpool_sim::Simula
             }
         })
         .workload("nemesis", 1, |_| {
-            Run(|ctx: SimContext| async move {
+            FnWorkload::new(|ctx: SimContext| async move {
                 let control = ctx.control();
                 let db = control.process_by_name("db").ok_or("no db")?;
                 ctx.providers().sleep(Duration::from_millis(10)).await;

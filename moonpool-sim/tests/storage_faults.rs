@@ -9,24 +9,18 @@ use std::time::Duration;
 use moonpool_core::{OpenMode, Ratio, StorageError, StorageFile, StorageProvider, TimeProvider};
 use moonpool_sim::storage::{DiskFaults, SlowDisk, StorageConfig};
 use moonpool_sim::{
-    SeedReport, SimContext, Simulation, SimulationBuilder, Workload, WorkloadResult,
+    FnWorkload, SeedReport, SimContext, Simulation, SimulationBuilder, WorkloadResult,
 };
 
-/// Runs a closure in `run` and another in `check`.
-struct Phases<R, C>(R, C);
-impl<R, RF, C, CF> Workload for Phases<R, C>
+/// A workload running `run`, then `check`.
+fn phases<R, RF, C, CF>(run: R, check: C) -> FnWorkload<R, C>
 where
     R: FnMut(SimContext) -> RF + 'static,
     RF: std::future::Future<Output = WorkloadResult>,
     C: FnMut(SimContext) -> CF + 'static,
     CF: std::future::Future<Output = WorkloadResult>,
 {
-    async fn run(&mut self, ctx: &SimContext) -> WorkloadResult {
-        (self.0)(ctx.clone()).await
-    }
-    async fn check(&mut self, ctx: &SimContext) -> WorkloadResult {
-        (self.1)(ctx.clone()).await
-    }
+    FnWorkload::new(run).with_check(check)
 }
 
 async fn nothing(_: SimContext) -> WorkloadResult {
@@ -43,7 +37,7 @@ where
             faults,
             ..StorageConfig::default()
         })
-        .workload("w", 1, move |_| Phases(run.clone(), nothing))
+        .workload("w", 1, move |_| phases(run.clone(), nothing))
         .build()
         .expect("valid")
 }
@@ -296,7 +290,7 @@ fn no_fault_is_injected_once_the_checks_begin() {
             ..StorageConfig::default()
         })
         .workload("w", 1, |_| {
-            Phases(
+            phases(
                 |ctx: SimContext| async move {
                     let f = ctx.providers().open("f", OpenMode::CreateNew).await?;
                     assert!(
@@ -344,7 +338,7 @@ async fn busy_disk(ctx: SimContext) -> WorkloadResult {
 fn chaos_switches_each_disk_family_on_in_some_seeds_and_off_in_others() {
     let sim = SimulationBuilder::new()
         .chaos(true)
-        .workload("w", 1, |_| Phases(busy_disk, nothing))
+        .workload("w", 1, |_| phases(busy_disk, nothing))
         .build()
         .expect("valid");
     let families = ["disk.io_error", "disk.bit_rot", "disk.full", "disk.slow"];

@@ -10,21 +10,9 @@ use moonpool_core::{
 };
 use moonpool_sim::storage::{CrashModel, DiskLatency, StorageConfig};
 use moonpool_sim::{
-    ConfigError, SimContext, SimFile, SimProviders, Simulation, SimulationBuilder, Workload,
+    ConfigError, FnWorkload, SimContext, SimFile, SimProviders, Simulation, SimulationBuilder,
     WorkloadResult,
 };
-
-/// A workload made of a closure run in the `run` phase.
-struct Run<F>(F);
-impl<F, Fut> Workload for Run<F>
-where
-    F: FnMut(SimContext) -> Fut + 'static,
-    Fut: std::future::Future<Output = WorkloadResult>,
-{
-    async fn run(&mut self, ctx: &SimContext) -> WorkloadResult {
-        (self.0)(ctx.clone()).await
-    }
-}
 
 fn one_workload<F, Fut>(storage: StorageConfig, f: F) -> Simulation
 where
@@ -33,7 +21,7 @@ where
 {
     SimulationBuilder::new()
         .storage(storage)
-        .workload("w", 1, move |_| Run(f.clone()))
+        .workload("w", 1, move |_| FnWorkload::new(f.clone()))
         .build()
         .expect("valid")
 }
@@ -192,7 +180,7 @@ fn oversized_writes_fail_with_a_typed_error_and_no_allocation() {
 fn each_process_has_its_own_disk() {
     let sim = SimulationBuilder::new()
         .workload("w", 2, |_| {
-            Run(|ctx: SimContext| async move {
+            FnWorkload::new(|ctx: SimContext| async move {
                 let p = ctx.providers();
                 let me = ctx.client_id() as u8;
                 let f = p.open("shared-name", OpenMode::OpenOrCreate).await?;
@@ -213,7 +201,9 @@ fn invalid_storage_configs_are_typed_build_errors() {
     config.latency.sync_us_min = 10_000;
     let built = SimulationBuilder::new()
         .storage(config)
-        .workload("w", 1, |_| Run(|_: SimContext| async { Ok(()) }))
+        .workload("w", 1, |_| {
+            FnWorkload::new(|_: SimContext| async { Ok(()) })
+        })
         .build();
     assert!(matches!(built, Err(ConfigError::Storage(_))));
 
@@ -222,7 +212,9 @@ fn invalid_storage_configs_are_typed_build_errors() {
     config.crash.page_tear = Ratio::new(1, 2);
     let built = SimulationBuilder::new()
         .storage(config)
-        .workload("w", 1, |_| Run(|_: SimContext| async { Ok(()) }))
+        .workload("w", 1, |_| {
+            FnWorkload::new(|_: SimContext| async { Ok(()) })
+        })
         .build();
     assert!(matches!(built, Err(ConfigError::Storage(_))));
 }
@@ -283,7 +275,7 @@ where
         .workload("nemesis", 1, move |_| {
             let nemesis = Rc::clone(&nemesis);
             let seen = Rc::clone(&seen);
-            Run(move |ctx: SimContext| nemesis(ctx, Rc::clone(&seen)))
+            FnWorkload::new(move |ctx: SimContext| nemesis(ctx, Rc::clone(&seen)))
         })
         .build()
         .expect("valid")

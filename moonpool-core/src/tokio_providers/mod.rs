@@ -60,7 +60,7 @@ impl TokioProviders {
     pub fn new() -> Result<TokioProviders, ProviderError> {
         let seed = match std::env::var(REAL_SEED_ENV) {
             Ok(text) => parse_seed(&text)?,
-            Err(_) => random::os_seed(),
+            Err(_) => crate::random::entropy_seed(),
         };
         Ok(TokioProviders::with_seed(seed))
     }

@@ -45,18 +45,3 @@ impl RandomProvider for TokioRandom {
         self.rng.borrow_mut().next_u64()
     }
 }
-
-/// A seed from OS entropy: std's `RandomState` keys are drawn from the OS
-/// random source; mixing in the time and pid guards against a platform
-/// where they are not.
-pub(crate) fn os_seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    let since_unix = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    hasher.write_u128(since_unix);
-    hasher.write_u32(std::process::id());
-    hasher.finish()
-}

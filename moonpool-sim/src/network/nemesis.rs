@@ -17,7 +17,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use moonpool_core::{RandomProvider, Ratio, TimeProvider};
+use moonpool_core::{RandomProvider, Ratio};
 
 use super::config::{Range, family};
 use super::control::{ClogDirection, KillMode};
@@ -29,11 +29,10 @@ const ACTIONS_MAX: u32 = 100_000;
 /// Sleeps a random duration from `range_ms`; false if the run phase ended
 /// first (the nemesis must then stop).
 async fn pause(ctx: &SimContext, range_ms: Range) -> bool {
-    let p = ctx.providers();
-    let ms = p.random_range(range_ms.min..=range_ms.max.max(range_ms.min));
-    p.timeout(Duration::from_millis(ms), ctx.wait_run_phase_done())
-        .await
-        .is_err()
+    let ms = ctx
+        .providers()
+        .random_range(range_ms.min..=range_ms.max.max(range_ms.min));
+    ctx.pause(Duration::from_millis(ms)).await
 }
 
 /// Whether the nemesis for `family` should run at all this seed.

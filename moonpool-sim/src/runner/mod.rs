@@ -40,7 +40,7 @@ pub use report::{SeedOutcome, SeedReport};
 pub use sweep::{
     SeedPlan, Shard, StopCondition, StopReason, SweepObserver, SweepPlan, SweepReport,
 };
-pub use workload::{ProcessRef, SimContext, Workload, WorkloadResult};
+pub use workload::{FnWorkload, NoCheck, ProcessRef, SimContext, Workload, WorkloadResult};
 
 use crate::failure::SeedFailure;
 use crate::network::NetworkConfig;

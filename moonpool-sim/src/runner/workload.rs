@@ -50,6 +50,80 @@ pub trait Workload: 'static {
     }
 }
 
+/// The `check` of an [`FnWorkload`] that has none.
+pub type NoCheck = fn(SimContext) -> std::future::Ready<WorkloadResult>;
+
+fn no_check(_: SimContext) -> std::future::Ready<WorkloadResult> {
+    std::future::ready(Ok(()))
+}
+
+/// A workload made of closures: the quickest way to drive a simulation
+/// without declaring a type. Each phase closure gets its own clone of the
+/// client's [`SimContext`].
+///
+/// ```
+/// use std::time::Duration;
+/// use moonpool_core::TimeProvider;
+/// use moonpool_sim::{FnWorkload, SimContext, SimulationBuilder};
+///
+/// let sim = SimulationBuilder::new()
+///     .workload("nap", 1, |_| {
+///         FnWorkload::new(|ctx: SimContext| async move {
+///             ctx.providers().sleep(Duration::from_secs(1)).await;
+///             Ok(())
+///         })
+///     })
+///     .build()
+///     .expect("valid");
+/// assert!(sim.run_seed(1).outcome.is_pass());
+/// ```
+pub struct FnWorkload<R, C = NoCheck> {
+    run: R,
+    check: C,
+}
+
+impl<R, RF> FnWorkload<R, NoCheck>
+where
+    R: FnMut(SimContext) -> RF + 'static,
+    RF: Future<Output = WorkloadResult>,
+{
+    /// A workload whose `run` phase is `run` (no setup, no check).
+    pub fn new(run: R) -> FnWorkload<R, NoCheck> {
+        FnWorkload {
+            run,
+            check: no_check,
+        }
+    }
+
+    /// The same workload with `check` as its check phase.
+    pub fn with_check<C, CF>(self, check: C) -> FnWorkload<R, C>
+    where
+        C: FnMut(SimContext) -> CF + 'static,
+        CF: Future<Output = WorkloadResult>,
+    {
+        FnWorkload {
+            run: self.run,
+            check,
+        }
+    }
+}
+
+impl<R, RF, C, CF> Workload for FnWorkload<R, C>
+where
+    R: FnMut(SimContext) -> RF + 'static,
+    RF: Future<Output = WorkloadResult>,
+    C: FnMut(SimContext) -> CF + 'static,
+    CF: Future<Output = WorkloadResult>,
+{
+    async fn run(&mut self, ctx: &SimContext) -> WorkloadResult {
+        (self.run)(ctx.clone()).await
+    }
+
+    async fn check(&mut self, ctx: &SimContext) -> WorkloadResult {
+        (self.check)(ctx.clone()).await
+    }
+}
+
 /// The object-safe form of [`Workload`] the runner stores.
 pub(crate) trait DynWorkload {
     fn phase<'a>(
@@ -164,6 +238,22 @@ impl SimContext {
                 std::task::Poll::Pending
             }
         })
+    }
+
+    /// Sleeps for `duration`, or until every foreground workload's `run`
+    /// phase has returned, whichever comes first. True if the whole pause
+    /// elapsed (a nemesis may act), false if the run phase is over (a
+    /// background workload must then stop). The building block of a
+    /// nemesis loop: `while ctx.pause(interval).await { act() }`.
+    pub async fn pause(&self, duration: std::time::Duration) -> bool {
+        use moonpool_core::TimeProvider;
+        if self.run_phase_done() {
+            return false;
+        }
+        self.providers
+            .timeout(duration, self.wait_run_phase_done())
+            .await
+            .is_err()
     }
 
     /// A handle for nemesis operations on the simulated world (kill and

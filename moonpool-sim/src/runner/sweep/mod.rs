@@ -288,23 +288,7 @@ impl SweepPlan {
 /// seeds to run, and is printed so the sweep can be rerun with
 /// `--first-seed`. Nothing inside a seed ever depends on it.
 pub fn fresh_first_seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    // `RandomState` keys come from the OS on first use in a process.
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    hasher.write_u128(nanos);
-    hasher.write_u32(std::process::id());
-    splitmix(hasher.finish())
-}
-
-fn splitmix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    moonpool_core::entropy_seed()
 }
 
 #[cfg(test)]
