@@ -131,7 +131,7 @@ pub use runner::{
 };
 pub use storage::{SimFile, StorageConfig};
 pub use time::sleep::Sleep;
-pub use world::TimelineEntry;
+pub use world::{DEFAULT_CHAOS_PERTURBATION, TimelineEntry};
 
 pub use assertions::{AssertionStats, Coverage};
 pub use buggify::BuggifyStats;

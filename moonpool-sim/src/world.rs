@@ -75,8 +75,9 @@ pub(crate) struct WorldConfig {
     pub(crate) time_limit: Duration,
     pub(crate) step_limit: u64,
     /// Probability that the next task polled is a random ready task rather
-    /// than the oldest one.
-    pub(crate) perturb_ready_order: Ratio,
+    /// than the oldest one; `None`: [`DEFAULT_CHAOS_PERTURBATION`] in chaos
+    /// seeds, zero in quiet ones.
+    pub(crate) perturb_ready_order: Option<Ratio>,
     /// Whether the chaos profile is on (faults sampled per seed) or the
     /// quiet configuration is forced.
     pub(crate) chaos: bool,
@@ -87,6 +88,12 @@ pub(crate) struct WorldConfig {
     /// The fault model: server processes that may be down at once.
     pub(crate) max_down: Option<usize>,
 }
+
+/// The ready-order perturbation of chaos seeds unless configured: one poll
+/// in ten (when several tasks are ready) runs a random ready task instead
+/// of the oldest, shaking out code that assumes an order the real world
+/// does not promise (FoundationDB gets the same effect from random yields).
+pub const DEFAULT_CHAOS_PERTURBATION: Ratio = Ratio::new(1, 10);
 
 /// One line of the chaos timeline: a fault or process event.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -124,6 +131,8 @@ pub(crate) struct World {
     pub(crate) id: u64,
     pub(crate) seed: u64,
     pub(crate) config: WorldConfig,
+    /// The effective ready-order perturbation of this seed.
+    perturb_ready_order: Ratio,
     weak_self: Weak<World>,
     clock_ns: Cell<u64>,
     pub(crate) ready: RefCell<VecDeque<TaskId>>,
@@ -177,6 +186,11 @@ impl World {
         Rc::new_cyclic(|weak_self| World {
             id: NEXT_WORLD_ID.fetch_add(1, Ordering::Relaxed),
             seed,
+            perturb_ready_order: config.perturb_ready_order.unwrap_or(if config.chaos {
+                DEFAULT_CHAOS_PERTURBATION
+            } else {
+                Ratio::ZERO
+            }),
             weak_self: weak_self.clone(),
             clock_ns: Cell::new(0),
             ready: RefCell::new(VecDeque::new()),
@@ -550,7 +564,7 @@ impl World {
 
     fn next_ready(&self) -> Option<TaskId> {
         let mut ready = self.ready.borrow_mut();
-        let perturb = self.config.perturb_ready_order;
+        let perturb = self.perturb_ready_order;
         if ready.len() > 1 && !perturb.is_zero() {
             // Randomly reorder: occasionally run some other ready task first.
             if crate::draw::bool(self, perturb) {

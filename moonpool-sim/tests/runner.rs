@@ -374,3 +374,46 @@ fn only_background_workloads_is_a_config_error() {
         .build();
     assert!(matches!(sim, Err(ConfigError::NoWorkload)));
 }
+
+#[test]
+fn chaos_seeds_perturb_the_ready_order_by_default_and_quiet_seeds_do_not() {
+    // Three tasks ready at the same instant, each recording its turn.
+    let order_of = |chaos: bool, seed: u64| {
+        let order = Rc::new(std::cell::RefCell::new(Vec::new()));
+        let o = Rc::clone(&order);
+        let sim = SimulationBuilder::new()
+            .workload("w", 1, move |_| {
+                let o = Rc::clone(&o);
+                on_providers(move |p: SimProviders| {
+                    let o = Rc::clone(&o);
+                    async move {
+                        let mut handles = Vec::new();
+                        for i in 0..8u32 {
+                            let (p2, o) = (p.clone(), Rc::clone(&o));
+                            handles.push(p.spawn("racer", async move {
+                                for _ in 0..4 {
+                                    o.borrow_mut().push(i);
+                                    p2.yield_now().await;
+                                }
+                            }));
+                        }
+                        for h in handles {
+                            h.await?;
+                        }
+                        Ok(())
+                    }
+                })
+            })
+            .chaos(chaos)
+            .build()
+            .expect("valid");
+        assert!(sim.run_seed(seed).outcome.is_pass());
+        order.take()
+    };
+    let fifo: Vec<u32> = (0..4).flat_map(|_| 0..8).collect();
+    for seed in 0..10 {
+        assert_eq!(order_of(false, seed), fifo, "a quiet seed reordered ready tasks");
+    }
+    let perturbed = (0..10).filter(|&seed| order_of(true, seed) != fifo).count();
+    assert!(perturbed >= 8, "only {perturbed} of 10 chaos seeds were perturbed");
+}

@@ -173,7 +173,7 @@ impl SimulationBuilder {
             config: WorldConfig {
                 time_limit: DEFAULT_TIME_LIMIT,
                 step_limit: DEFAULT_STEP_LIMIT,
-                perturb_ready_order: Ratio::ZERO,
+                perturb_ready_order: None,
                 chaos: false,
                 record_timeline: false,
                 network: NetworkConfig::default(),
@@ -265,9 +265,11 @@ impl SimulationBuilder {
 
     /// With probability `p` per poll (when several tasks are ready), runs a
     /// random ready task instead of the oldest, to shake out code that
-    /// assumes an order the real world does not promise. Default: zero.
+    /// assumes an order the real world does not promise. Default:
+    /// [`DEFAULT_CHAOS_PERTURBATION`](crate::DEFAULT_CHAOS_PERTURBATION)
+    /// in chaos seeds, zero in quiet ones; this sets it for both.
     pub fn perturb_ready_order(mut self, p: Ratio) -> Self {
-        self.config.perturb_ready_order = p;
+        self.config.perturb_ready_order = Some(p);
         self
     }
 
