@@ -578,3 +578,17 @@ macro_rules! sometimes_less_than_or_equal_to {
         $crate::__assert_cmp!(Sometimes, LessThanOrEqualTo, $left, $right, $msg $(, $($details)+)?)
     };
 }
+
+/// The same assertion as [`assert_unreachable!`], under the name the
+/// Antithesis vocabulary uses: asserts that this line never runs.
+///
+/// Call it by path, `moonpool_core::unreachable!("...")`: imported by name
+/// it would shadow `std::unreachable!`, which panics and has type `!`,
+/// while this one records the violation and returns `()`. (Defined last in
+/// this file, so nothing in this crate sees it in place of std's.)
+#[macro_export]
+macro_rules! unreachable {
+    ($($args:tt)+) => {
+        $crate::assert_unreachable!($($args)+)
+    };
+}

@@ -101,6 +101,21 @@ fn reaching_assert_unreachable_fails_the_seed() {
 }
 
 #[test]
+fn unreachable_by_its_antithesis_name_is_the_same_assertion() {
+    let sim = sim_of(|p: SimProviders| async move {
+        if p.random_range(0..2u64) < 2 {
+            // Path-qualified: `std::unreachable!` stays what it is.
+            moonpool_sim::unreachable!("reached by its other name");
+        }
+        Ok(())
+    });
+    let (name, location, message) = assertion_failure(&sim.run_seed(2).outcome);
+    assert_eq!(name, "reached by its other name");
+    assert!(location.starts_with(file!()), "{location}");
+    assert!(message.contains("an unreachable point was reached"), "{message}");
+}
+
+#[test]
 fn a_panic_after_a_violation_still_reports_the_violation() {
     let sim = sim_of(|_p: SimProviders| async move {
         let v: Vec<u32> = Vec::new();
