@@ -21,7 +21,6 @@ pub(crate) fn below(world: &World, n: u64) -> u64 {
 
 /// A uniform value in `lo..=hi`.
 #[inline]
-#[allow(dead_code)] // for the fault sources being built
 pub(crate) fn between(world: &World, lo: u64, hi: u64) -> u64 {
     if hi <= lo {
         return lo;

@@ -25,7 +25,6 @@ pub(crate) enum Fold {
     /// A random value was drawn.
     Draw = 4,
     /// Something else deterministic happened (a fault, a process event).
-    #[allow(dead_code)]
     Mark = 5,
 }
 

@@ -124,8 +124,6 @@ pub(crate) enum Stop {
 }
 
 /// One seed's universe. See the module documentation.
-// The network and storage seams are used by the fault sources being built.
-#[allow(dead_code)]
 pub(crate) struct World {
     /// Unique per world in this OS process; wakers check it.
     pub(crate) id: u64,
@@ -180,7 +178,6 @@ pub(crate) struct World {
 
 static NEXT_WORLD_ID: AtomicU64 = AtomicU64::new(1);
 
-#[allow(dead_code)] // seams for the fault sources being built (network, storage, buggify)
 impl World {
     pub(crate) fn new(seed: u64, config: WorldConfig) -> Rc<World> {
         Rc::new_cyclic(|weak_self| World {

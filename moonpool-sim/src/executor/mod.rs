@@ -195,12 +195,6 @@ impl TaskTable {
         })
     }
 
-    /// Number of live tasks.
-    #[allow(dead_code)] // for reports being built
-    pub(crate) fn len(&self) -> usize {
-        self.live
-    }
-
     /// Removes every task, returning the entries for the caller to drop.
     pub(crate) fn drain(&mut self) -> Vec<TaskEntry> {
         let mut out = Vec::with_capacity(self.live);

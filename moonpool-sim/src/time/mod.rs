@@ -41,7 +41,6 @@ pub(crate) enum Payload {
         fired: bool,
     },
     /// Run a closure.
-    #[allow(dead_code)]
     Callback(Callback),
     /// A network event (`crate::network::on_event`): the token names the
     /// connection and what to wake. No allocation, unlike a callback: the
@@ -94,7 +93,6 @@ pub(crate) enum Due {
     /// A timer fired; wake this target (if any).
     Timer(Option<WakeTarget>),
     /// Run this callback.
-    #[allow(dead_code)]
     Callback(Callback),
     /// Hand this token to the network.
     Net(u64),
@@ -224,19 +222,6 @@ impl EventQueue {
                 }
                 None => unreachable!("is_pending checked the payload"),
             }
-        }
-        None
-    }
-
-    /// The deadline of the next live event, discarding stale keys.
-    #[allow(dead_code)] // for the fault sources being built
-    pub(crate) fn peek_deadline(&mut self) -> Option<u64> {
-        while let Some((deadline, seq, slot)) = self.heap.peek().copied().map(unkey) {
-            if is_pending(&self.slots, slot, seq) {
-                return Some(deadline);
-            }
-            self.heap.pop();
-            self.stale = self.stale.saturating_sub(1);
         }
         None
     }
