@@ -39,7 +39,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-use moonpool_core::{Instant, JoinHandle, Providers, TaskProvider};
+use moonpool_core::{Instant, JoinHandle, Providers, TaskProvider, sometimes};
 
 use crate::config::TransportConfig;
 use crate::endpoint::Token;
@@ -319,6 +319,10 @@ impl<P: Providers> Peer<P> {
             st.queue.push_back(Outgoing::Reliable(*seq));
         }
         if stats.connections.get() > 0 {
+            sometimes!(
+                !st.reliable.is_empty(),
+                "reliable frames are resent on a new connection"
+            );
             add(&stats.reliable_resent, st.reliable.len() as u64);
         }
         for o in unreliable {
@@ -341,6 +345,12 @@ impl<P: Providers> Peer<P> {
             .filter(|c| all || c.at_most_once)
             .map(|c| c.slot.clone())
             .collect();
+        if error == RpcError::MaybeDelivered {
+            sometimes!(
+                !slots.is_empty(),
+                "a lost connection ends at-most-once calls with MaybeDelivered"
+            );
+        }
         for s in slots {
             s.complete(Err(error.clone()));
         }

@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 
-use moonpool_core::{Codec, PostcardCodec};
+use moonpool_core::{Codec, PostcardCodec, reachable};
 use serde::Serialize;
 
 use super::Request;
@@ -93,6 +93,7 @@ impl<Rep: Serialize, C: Codec> ReplyPromise<Rep, C> {
 impl<Rep: Serialize, C: Codec> Drop for ReplyPromise<Rep, C> {
     fn drop(&mut self) {
         if self.target.is_some() {
+            reachable!("a reply promise is broken");
             self.finish(Err(RemoteError::BrokenPromise));
         }
     }

@@ -68,11 +68,14 @@ pub trait Harness: 'static {
     }
 }
 
-/// Expands to one `#[test]` per transport scenario for the given [`Harness`].
+/// Calls `$crate::$mac!{ $($prefix)* <every scenario name> }`: the one
+/// list of scenarios, shared by [`transport_scenario_tests!`] and
+/// [`all_cases`].
+#[doc(hidden)]
 #[macro_export]
-macro_rules! transport_scenario_tests {
-    ($harness:ty) => {
-        $crate::transport_scenario_tests!(@cases $harness;
+macro_rules! __with_transport_scenario_names {
+    ($mac:ident { $($prefix:tt)* }) => {
+        $crate::$mac! { $($prefix)*
             echo_rpc,
             echo_rpc_from_an_unbound_client,
             many_concurrent_requests,
@@ -99,7 +102,15 @@ macro_rules! transport_scenario_tests {
             dropping_the_transport_shuts_it_down,
             idempotent_retries_ride_out_a_late_server,
             mistyped_request_is_a_bad_request,
-        );
+        }
+    };
+}
+
+/// Expands to one `#[test]` per transport scenario for the given [`Harness`].
+#[macro_export]
+macro_rules! transport_scenario_tests {
+    ($harness:ty) => {
+        $crate::__with_transport_scenario_names!(transport_scenario_tests { @cases $harness; });
     };
     (@cases $harness:ty; $($name:ident),* $(,)?) => {$(
         #[test]
@@ -109,6 +120,32 @@ macro_rules! transport_scenario_tests {
             );
         }
     )*};
+    (@list $harness:ty; $($name:ident),* $(,)?) => {
+        vec![$(
+            $crate::scenarios::Case {
+                name: stringify!($name),
+                run: |seed| $crate::scenarios::run_scenario_with_seed::<$harness, _>(
+                    seed,
+                    $crate::scenarios::$name::<$harness>,
+                ),
+            },
+        )*]
+    };
+}
+
+/// One scenario of the suite, runnable with any seed.
+#[derive(Clone, Copy, Debug)]
+pub struct Case {
+    /// The scenario's name (its function's, and its test's).
+    pub name: &'static str,
+    /// Runs the scenario in the harness's world with the given seed.
+    pub run: fn(u64),
+}
+
+/// Every scenario of the suite for harness `H`, in the order of
+/// [`transport_scenario_tests!`]: for seed sweeps.
+pub fn all_cases<H: Harness>() -> Vec<Case> {
+    crate::__with_transport_scenario_names!(transport_scenario_tests { @list H; })
 }
 
 /// The seed [`run_scenario`] uses.
