@@ -61,7 +61,7 @@ pub(crate) enum Outgoing {
 
 /// An outstanding reliable frame.
 pub(crate) struct ReliableFrame {
-    frame: Rc<Vec<u8>>,
+    frame: Vec<u8>,
     /// Whether a `Reliable(seq)` entry for it is in the queue (its bytes
     /// count in `queued_bytes`).
     queued: bool,
@@ -192,7 +192,7 @@ impl<P: Providers> Peer<P> {
         st.reliable.insert(
             seq,
             ReliableFrame {
-                frame: Rc::new(frame),
+                frame,
                 queued: true,
             },
         );
@@ -263,9 +263,9 @@ impl<P: Providers> Peer<P> {
                 Outgoing::Reliable(seq) => {
                     if let Some(r) = st.reliable.get_mut(&seq) {
                         r.queued = false;
-                        let frame = r.frame.clone();
-                        st.queued_bytes = st.queued_bytes.saturating_sub(frame.len());
-                        out.extend_from_slice(&frame);
+                        out.extend_from_slice(&r.frame);
+                        let len = r.frame.len();
+                        st.queued_bytes = st.queued_bytes.saturating_sub(len);
                         frames += 1;
                     }
                 }

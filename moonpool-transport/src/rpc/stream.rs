@@ -22,7 +22,7 @@ use super::Request;
 use crate::endpoint::{Endpoint, Receiver, Token};
 use crate::error::RemoteError;
 use crate::transport::Core;
-use crate::wire::{begin_frame, finish_frame};
+use crate::wire::{FRAME_BUILD_CAPACITY, begin_frame, finish_frame};
 
 /// One request taken from a [`RequestStream`].
 pub struct Incoming<Req: Request, C: Codec = PostcardCodec> {
@@ -71,7 +71,7 @@ impl<Rep: Serialize, C: Codec> ReplyPromise<Rep, C> {
         let Some(core) = self.core.upgrade() else {
             return;
         };
-        let mut frame = Vec::new();
+        let mut frame = Vec::with_capacity(FRAME_BUILD_CAPACITY);
         let start = begin_frame(token, &mut frame);
         let encoded = self.codec.encode(&result, &mut frame).is_ok()
             && finish_frame(&mut frame, start, core.frame_len_max()).is_ok();
