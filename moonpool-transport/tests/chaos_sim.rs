@@ -96,6 +96,8 @@ const LONG_TIMEOUT: Duration = Duration::from_secs(120);
 const HELD_MAX: usize = 64;
 /// Seeds of the default sweep.
 const DEFAULT_SEEDS: u64 = 1_000;
+/// Seeds of the heavy-corruption sweep.
+const HEAVY_SEEDS: u64 = 300;
 /// Violations kept per seed.
 const VIOLATIONS_MAX: usize = 20;
 
@@ -590,9 +592,28 @@ impl Workload for SomeSeeds {
     }
 }
 
-fn chaos_simulation(shared: &Rc<Shared>) -> Simulation {
+/// The chaos profile of a sweep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Profile {
+    /// The simulator's default chaos profile.
+    Default,
+    /// Bit flips on 1/50 ..= 1/5 of reads, random closes on 1/500 ..= 1/50
+    /// of reads and writes, each family off in only a quarter of the seeds:
+    /// many flips per connection, many frames cut, to test the flip
+    /// account where it is hardest.
+    HeavyCorruption,
+}
+
+fn chaos_simulation(shared: &Rc<Shared>, profile: Profile) -> Simulation {
+    let mut network = moonpool_sim::NetworkConfig::default();
+    if profile == Profile::HeavyCorruption {
+        network.chaos.bit_flip = moonpool_sim::OneIn::new(5, 50);
+        network.chaos.random_close = moonpool_sim::OneIn::new(50, 500);
+        network.chaos.family_off = Ratio::new(1, 4);
+    }
     let mut b = SimulationBuilder::new()
         .chaos(true)
+        .network(network)
         // One poll in eight runs a random ready task, not the oldest.
         .perturb_ready_order(Ratio::new(1, 8))
         .time_limit(Duration::from_secs(900))
@@ -640,9 +661,9 @@ struct SeedAudit {
     survived_disconnect: u64,
 }
 
-fn run_and_audit(seed: u64) -> (SeedReport, Result<SeedAudit, String>) {
+fn run_and_audit(seed: u64, profile: Profile) -> (SeedReport, Result<SeedAudit, String>) {
     let shared = Rc::new(Shared::default());
-    let report = chaos_simulation(&shared).run_seed(seed);
+    let report = chaos_simulation(&shared, profile).run_seed(seed);
     let audit = audit(&report, &shared);
     (report, audit)
 }
@@ -743,10 +764,14 @@ struct Totals {
     failures: Vec<String>,
 }
 
-fn sweep(seeds: impl Iterator<Item = u64>, coverage: &mut Coverage) -> Totals {
+fn sweep(seeds: impl Iterator<Item = u64>, profile: Profile, coverage: &mut Coverage) -> Totals {
+    let test = match profile {
+        Profile::Default => "chaos_sweep",
+        Profile::HeavyCorruption => "chaos_sweep_heavy_corruption",
+    };
     let mut t = Totals::default();
     for seed in seeds {
-        let (report, audit) = run_and_audit(seed);
+        let (report, audit) = run_and_audit(seed, profile);
         coverage.observe(&report);
         t.seeds += 1;
         for (kind, n) in &report.counters {
@@ -767,7 +792,7 @@ fn sweep(seeds: impl Iterator<Item = u64>, coverage: &mut Coverage) -> Totals {
                 t.survived_disconnect += a.survived_disconnect;
             }
             Err(e) => t.failures.push(format!(
-                "seed {seed:#x}: {e}\n  replay: MOONPOOL_SEED={seed:#x} cargo test -p moonpool-transport --test chaos_sim chaos_sweep -- --exact --nocapture"
+                "seed {seed:#x}: {e}\n  replay: MOONPOOL_SEED={seed:#x} cargo test -p moonpool-transport --test chaos_sim {test} -- --exact --nocapture"
             )),
         }
     }
@@ -856,22 +881,36 @@ fn chaos_sweep() {
     let plan = SweepPlan::from_env_or(SweepPlan::range(0, DEFAULT_SEEDS)).expect("MOONPOOL_*");
     let whole = plan.seeds_planned() >= DEFAULT_SEEDS;
     let mut coverage = Coverage::for_modules(&["moonpool_transport"]);
-    let totals = sweep(plan.iter_seeds(), &mut coverage);
+    let totals = sweep(plan.iter_seeds(), Profile::Default, &mut coverage);
     check_totals(&totals, &coverage, whole);
+}
+
+#[test]
+fn chaos_sweep_heavy_corruption() {
+    let plan = SweepPlan::from_env_or(SweepPlan::range(0, HEAVY_SEEDS)).expect("MOONPOOL_*");
+    let mut coverage = Coverage::for_modules(&["moonpool_transport"]);
+    let t = sweep(plan.iter_seeds(), Profile::HeavyCorruption, &mut coverage);
+    check_totals(&t, &coverage, false);
+    if plan.seeds_planned() >= HEAVY_SEEDS {
+        // The account's hard cases all occurred, and still added up.
+        assert!(t.flips.in_handshake > 0 && t.flips.in_length_word > 0);
+        assert!(t.flips.unfinished > 0, "no flip in a frame that was cut");
+        assert!(t.flips.after_first > 0, "no second flip on a condemned end");
+    }
 }
 
 #[test]
 fn chaos_seeds_replay_identically() {
     for seed in (0..20u64).map(|i| i * 37 + 3) {
         let shared = Rc::new(Shared::default());
-        let report = chaos_simulation(&shared).check_determinism(seed);
+        let report = chaos_simulation(&shared, Profile::Default).check_determinism(seed);
         assert!(
             report.outcome.is_pass(),
             "seed {seed:#x}: {:?}",
             report.outcome
         );
         // And a fresh simulation gives the same fingerprint and counters.
-        let (again, audit) = run_and_audit(seed);
+        let (again, audit) = run_and_audit(seed, Profile::Default);
         assert_eq!(again.fingerprint, report.fingerprint, "seed {seed:#x}");
         assert_eq!(again.counters, report.counters, "seed {seed:#x}");
         audit.unwrap_or_else(|e| panic!("seed {seed:#x}: {e}"));
@@ -883,10 +922,10 @@ fn recording_the_tap_changes_no_decision() {
     // The tap observes only: with the same seed, the fingerprint is the
     // same whether it records or not (frozen from the start).
     let seed = 5;
-    let (a, _) = run_and_audit(seed);
+    let (a, _) = run_and_audit(seed, Profile::HeavyCorruption);
     let shared = Rc::new(Shared::default());
     shared.tap.borrow_mut().freeze();
-    let b = chaos_simulation(&shared).run_seed(seed);
+    let b = chaos_simulation(&shared, Profile::HeavyCorruption).run_seed(seed);
     assert_eq!(a.fingerprint, b.fingerprint);
 }
 
