@@ -12,10 +12,11 @@
 //! ```
 //!
 //! `moonpool-transport/tests/scenarios_tokio.rs` runs it on real tokio over
-//! loopback. The simulator runs the same cases with its own harness: `run`
-//! starts a simulation of the seed, `node(p, i)` may return the providers of
-//! a separate simulated process for node `i`, and `listen_addr(p, i)` gives
-//! that node's address. Every scenario asserts the same outcomes in both
+//! loopback. `moonpool-transport/tests/scenarios_sim.rs` runs the same cases
+//! in the simulator: `run` starts a simulation of the seed, `node(p, i)`
+//! returns the providers of a separate simulated process for node `i`, and
+//! `listen_addr(p, i)` gives that node's address. [`all_cases`] lists the
+//! cases for seed sweeps. Every scenario asserts the same outcomes in both
 //! worlds, on a fault-free network (the scenarios inject their own faults:
 //! restarts, raw corrupted bytes, silent peers); chaos belongs in separate
 //! tests. Every wait in a scenario is bounded, so a broken transport fails
