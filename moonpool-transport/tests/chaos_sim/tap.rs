@@ -190,7 +190,7 @@ fn end_account(
             continue;
         }
         account.flips += diff;
-        let (place, checked_at) = frames.locate(at)?;
+        let (place, checked_at) = frames.locate(at);
         match place {
             Place::Handshake => account.in_handshake += diff,
             Place::LengthWord => account.in_length_word += diff,
@@ -230,23 +230,24 @@ impl<'a> FrameWalker<'a> {
     /// Where byte `at` is and the offset by which the transport has checked
     /// it (the end of the check unit that contains it). `at` must not go
     /// backwards between calls.
-    fn locate(&mut self, at: usize) -> Result<(Place, usize), String> {
+    fn locate(&mut self, at: usize) -> (Place, usize) {
         if at < HANDSHAKE_LEN {
-            return Ok((Place::Handshake, HANDSHAKE_LEN));
+            return (Place::Handshake, HANDSHAKE_LEN);
         }
         loop {
             let s = self.frame_start;
-            let word = self
-                .bytes
-                .get(s..s + 4)
-                .ok_or_else(|| format!("byte {at} lies past the last whole length word"))?;
+            let Some(word) = self.bytes.get(s..s + 4) else {
+                // The writer never finished this length word (its
+                // connection died): nobody can have read it whole.
+                return (Place::LengthWord, s + 4);
+            };
             let word = u32::from_le_bytes([word[0], word[1], word[2], word[3]]);
             let end = s + FRAME_HEADER_LEN + (word & 0x00FF_FFFF) as usize;
             if at < s + 4 {
-                return Ok((Place::LengthWord, s + 4));
+                return (Place::LengthWord, s + 4);
             }
             if at < end {
-                return Ok((Place::FrameBody, end));
+                return (Place::FrameBody, end);
             }
             self.frame_start = end;
         }
@@ -466,6 +467,12 @@ mod tests {
         r[second + 1] ^= 1;
         let a = account(w.clone(), r);
         assert_eq!((a.checkable, a.in_length_word), (1, 1));
+        // In a length word the writer never finished: unfinished.
+        let cut = w[..second + 2].to_vec();
+        let mut r = cut.clone();
+        r[second + 1] ^= 8;
+        let a = account(cut, r);
+        assert_eq!((a.checkable, a.unfinished, a.in_length_word), (0, 1, 1));
         // In the handshake, then a second flip later: one detection.
         let mut r = w.clone();
         r[3] ^= 1;
