@@ -24,6 +24,16 @@ impl std::fmt::Debug for SimControl {
 }
 
 impl SimControl {
+    /// The control handle of the world `p` belongs to. Meant for test
+    /// harnesses that are handed only providers (e.g. a harness's
+    /// `node(p, i)` that looks up another process); code under test has no
+    /// business reaching the nemesis API.
+    pub fn of(p: &crate::SimProviders) -> SimControl {
+        SimControl {
+            world: Rc::clone(&p.world),
+        }
+    }
+
     /// Every process, by id (the simulator's own process included).
     pub fn processes(&self) -> Vec<(ProcessId, ProcessInfo)> {
         self.world

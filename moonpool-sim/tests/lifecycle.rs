@@ -140,6 +140,13 @@ fn providers_of_another_process_run_code_as_that_process() {
                 let node = control.process_by_name("node").ok_or("no node")?;
                 let p = control.providers_of(node).ok_or("node is dead")?;
                 assert_eq!(p.ip(), std::net::IpAddr::from([10, 0, 0, 9]));
+                // Holding only providers, a harness reaches the same world.
+                let via = moonpool_sim::SimControl::of(&p);
+                assert_eq!(via.process_by_name("node"), Some(node));
+                assert_eq!(
+                    via.process_by_name("driver#0"),
+                    Some(ctx.providers().process_id())
+                );
                 let ran = Rc::new(Cell::new(0u32));
                 let r = Rc::clone(&ran);
                 let p2 = p.clone();

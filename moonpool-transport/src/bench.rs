@@ -1,6 +1,7 @@
 //! The RPC benchmark workloads, generic over the providers so the same
-//! workload runs on tokio (`rpc-tokio`, `rpc-tokio-64`) and, later, under
-//! simulation (`rpc-sim`).
+//! workload runs on tokio (`rpc-tokio`, `rpc-tokio-64`, here) and under
+//! simulation (`rpc-sim`, in `moonpool-examples`' `bench` binary, since
+//! this crate does not depend on the simulator).
 //!
 //! [`rpc_workload`] starts a server transport and a client transport and
 //! makes `ops` round trips with `in_flight` requests outstanding at any
@@ -24,12 +25,55 @@ use serde::{Deserialize, Serialize};
 use crate::error::RpcError;
 use crate::{Transport, TransportConfig};
 
-/// The benchmark request: a number, answered with its successor.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
-pub struct BenchPing(pub u64);
+/// Bytes of payload per request and per reply: the W1 shape.
+pub const PAYLOAD_BYTES: usize = 64;
 
-impl crate::Request for BenchPing {
-    type Reply = u64;
+/// The benchmark request: 64 bytes, echoed back. Serialized as one byte
+/// string (postcard: a length byte and the 64 bytes, copied at once).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BenchEcho(pub [u8; PAYLOAD_BYTES]);
+
+impl crate::Request for BenchEcho {
+    type Reply = BenchEcho;
+}
+
+impl BenchEcho {
+    /// Request `i` of worker `worker`, filled as the W1 peer benchmarks fill
+    /// theirs: `i` (8 bytes, little-endian), `worker` (8 bytes), then
+    /// `i + k` for byte `k`.
+    pub fn new(worker: u64, i: u64) -> BenchEcho {
+        let mut b = [0u8; PAYLOAD_BYTES];
+        b[..8].copy_from_slice(&i.to_le_bytes());
+        b[8..16].copy_from_slice(&worker.to_le_bytes());
+        for (k, x) in b[16..].iter_mut().enumerate() {
+            *x = (i as u8).wrapping_add(k as u8);
+        }
+        BenchEcho(b)
+    }
+}
+
+impl Serialize for BenchEcho {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for BenchEcho {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<BenchEcho, D::Error> {
+        struct Bytes;
+        impl serde::de::Visitor<'_> for Bytes {
+            type Value = BenchEcho;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{PAYLOAD_BYTES} bytes")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<BenchEcho, E> {
+                <[u8; PAYLOAD_BYTES]>::try_from(v)
+                    .map(BenchEcho)
+                    .map_err(|_| E::invalid_length(v.len(), &self))
+            }
+        }
+        d.deserialize_bytes(Bytes)
+    }
 }
 
 /// What [`rpc_workload`] measured.
@@ -42,10 +86,10 @@ pub struct WorkloadResult {
     pub elapsed: Duration,
 }
 
-/// Makes `ops` round trips from a client transport on `client_p` (bound to
-/// `client_addr`) to a server transport on `server_p` (bound to
-/// `server_addr`), keeping `in_flight` requests outstanding. Each reply is
-/// checked against its request. Uses `get_reply`.
+/// Makes `ops` round trips of 64 bytes each way from a client transport on
+/// `client_p` (bound to `client_addr`) to a server transport on `server_p`
+/// (bound to `server_addr`), keeping `in_flight` requests outstanding. Each
+/// reply must echo its request byte for byte. Uses `get_reply`.
 pub async fn rpc_workload<P: Providers>(
     server_p: P,
     client_p: P,
@@ -58,21 +102,20 @@ pub async fn rpc_workload<P: Providers>(
     let server_t: Transport<P> = Transport::bind(server_p.clone(), server_addr, config.clone())
         .await
         .map_err(|_| RpcError::Unreachable)?;
-    let stream = server_t.request_stream::<BenchPing>();
+    let stream = server_t.request_stream::<BenchEcho>();
     let endpoint = stream.endpoint();
     let serving = server_p.task().spawn("bench-server", async move {
         while let Some(req) = stream.next().await {
-            let n = req.request.0;
-            req.reply.send(n.wrapping_add(1));
+            req.reply.send(req.request);
         }
     });
     let client_t: Transport<P> = Transport::bind(client_p.clone(), client_addr, config)
         .await
         .map_err(|_| RpcError::Unreachable)?;
-    let sender = Rc::new(client_t.sender::<BenchPing>(endpoint));
+    let sender = Rc::new(client_t.sender::<BenchEcho>(endpoint));
     // Warm up: the connection is made outside the measurement.
     sender
-        .get_reply(&BenchPing(0), Duration::from_secs(10))
+        .get_reply(&BenchEcho::new(u64::MAX, 0), Duration::from_secs(10))
         .await?;
     let in_flight = in_flight.max(1) as u64;
     let start: Instant = client_p.time().now();
@@ -81,11 +124,9 @@ pub async fn rpc_workload<P: Providers>(
         let share = ops / in_flight + u64::from(w < ops % in_flight);
         async move {
             for i in 0..share {
-                let n = (w << 40) | i;
-                let r = sender
-                    .get_reply(&BenchPing(n), Duration::from_secs(30))
-                    .await?;
-                if r != n.wrapping_add(1) {
+                let req = BenchEcho::new(w, i);
+                let r = sender.get_reply(&req, Duration::from_secs(30)).await?;
+                if r != req {
                     return Err(RpcError::BadRequest);
                 }
             }

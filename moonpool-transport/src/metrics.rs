@@ -67,6 +67,10 @@ pub struct TransportMetrics {
     pub reconnects: u64,
     /// Sum of [`PeerMetrics::connect_failures`].
     pub connect_failures: u64,
+    /// Sum of [`PeerMetrics::disconnects`].
+    pub disconnects: u64,
+    /// Sum of [`PeerMetrics::reliable_resent`].
+    pub reliable_resent: u64,
     /// All checksum failures: frames and handshakes, on connections with a
     /// known peer or not. Compare with injected bit flips.
     pub checksum_failures: u64,
@@ -169,6 +173,8 @@ impl TransportMetrics {
         self.bytes_received += m.bytes_received;
         self.reconnects += m.reconnects;
         self.connect_failures += m.connect_failures;
+        self.disconnects += m.disconnects;
+        self.reliable_resent += m.reliable_resent;
         self.checksum_failures += m.checksum_failures;
         self.oversize_frames += m.oversize_frames;
         self.closed_mid_frame += m.closed_mid_frame;

@@ -144,6 +144,8 @@ macro_rules! service {
                 }
 
                 /// Polls for the next request of any method.
+                // A one-method service makes `% METHODS` a `% 1`.
+                #[allow(clippy::modulo_one)]
                 pub fn poll_next(
                     &self,
                     cx: &mut ::std::task::Context<'_>,

@@ -38,7 +38,7 @@ use crate::failure_monitor::{AddressState, FailureMonitor};
 use crate::metrics::{GlobalStats, PeerMetrics, TransportMetrics, add};
 use crate::peer::{Peer, TaskHandle, keeper};
 use crate::rpc::{Request, RequestSender, RequestStream};
-use crate::wire::{FRAME_HEADER_LEN, begin_frame, finish_frame};
+use crate::wire::{FRAME_BUILD_CAPACITY, FRAME_HEADER_LEN, begin_frame, finish_frame};
 
 /// Messages on the control token.
 #[derive(Debug, Serialize, Deserialize)]
@@ -445,7 +445,7 @@ impl<P: Providers, C: Codec> Inner<P, C> {
         token: Token,
         encode: impl FnOnce(&mut Vec<u8>) -> Result<(), CodecError>,
     ) -> Result<Vec<u8>, RpcError> {
-        let mut frame = Vec::with_capacity(FRAME_HEADER_LEN + 64);
+        let mut frame = Vec::with_capacity(FRAME_BUILD_CAPACITY);
         let start = begin_frame(token, &mut frame);
         encode(&mut frame)?;
         finish_frame(&mut frame, start, self.config.frame_len_max_bytes)

@@ -7,6 +7,7 @@
 //! ops=... ops_per_sec=...`.
 
 pub mod network;
+pub mod rpc;
 pub mod timers;
 
 use std::time::Duration;

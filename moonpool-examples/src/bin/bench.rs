@@ -3,13 +3,24 @@
 //! `bench [WORKLOAD...]` runs the named workloads (default: all) and prints
 //! `framework=moonpool workload=W3 wall_ms=... sim_ms=... ops=... ops_per_sec=...`
 //! per workload, the format of the peer benchmarks in `shared/peer-bench`.
+//! Workloads: `W1`–`W4` (the simulator, `bench::network`, `bench::timers`)
+//! and `rpc-sim`, `rpc-tokio`, `rpc-tokio-64` (the transport,
+//! `bench::rpc`).
 //! `--repeat N` runs each workload N times (one line per run).
 
 use std::process::ExitCode;
 
 use moonpool_examples::bench;
 
-const ALL: &[&str] = &["W1", "W2", "W3", "W4"];
+const ALL: &[&str] = &[
+    "W1",
+    "W2",
+    "W3",
+    "W4",
+    "rpc-sim",
+    "rpc-tokio",
+    "rpc-tokio-64",
+];
 
 fn main() -> ExitCode {
     let mut names: Vec<String> = Vec::new();
@@ -40,6 +51,9 @@ fn main() -> ExitCode {
             "W2" => bench::network::w2(),
             "W3" => bench::timers::run(bench::timers::TASKS),
             "W4" => bench::network::w4(),
+            "RPC-SIM" => bench::rpc::rpc_sim(),
+            "RPC-TOKIO" => bench::rpc::rpc_tokio(),
+            "RPC-TOKIO-64" => bench::rpc::rpc_tokio_64(),
             _ => {
                 eprintln!(
                     "bench: unknown workload {name:?} (known: {})",

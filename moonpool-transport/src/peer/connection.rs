@@ -31,7 +31,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use moonpool_core::{Codec, Instant, NetworkProvider, Providers, TimeProvider};
+use moonpool_core::{Codec, Instant, NetworkProvider, Providers, TimeProvider, reachable};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::Peer;
@@ -129,6 +129,7 @@ impl<P: Providers, C: Codec> Driver<P, C> {
                     }
                     Ok(None) => break,
                     Err(e) => {
+                        reachable!("a corrupted frame is detected");
                         self.inner.count_wire_error(Some(&self.peer), &e);
                         tracing::debug!(peer = %self.peer.addr, error = %e, "wire error");
                         return Err(e.into());
@@ -150,6 +151,7 @@ impl<P: Providers, C: Codec> Driver<P, C> {
             let idle = now.saturating_duration_since(self.last_received);
             let cfg = &self.inner.config;
             if idle >= Duration::from_millis(cfg.ping_timeout_ms) {
+                reachable!("a silent connection is closed by the ping timeout");
                 add(&self.peer.stats.ping_timeouts, 1);
                 return Err(ConnectionError::PingTimeout);
             }

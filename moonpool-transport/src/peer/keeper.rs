@@ -30,11 +30,13 @@ use std::time::Duration;
 
 use moonpool_core::{
     Codec, JoinHandle, Listener, NetStream, NetworkProvider, Providers, TaskProvider, TimeProvider,
+    reachable,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{ActiveConn, Peer, connection};
 use crate::error::{ConnectionError, RpcError};
+use crate::failure_monitor::AddressState;
 use crate::metrics::add;
 use crate::transport::Inner;
 use crate::wire::{HANDSHAKE_LEN, Handshake};
@@ -67,7 +69,9 @@ pub(crate) async fn exchange_handshake<P: Providers, C: Codec, S: NetStream>(
         Ok(Err(e)) => return Err(e.into()),
         Ok(Ok(b)) => b,
     };
-    let hs = Handshake::decode(&theirs)?;
+    let hs = Handshake::decode(&theirs).inspect_err(|_| {
+        reachable!("a corrupted handshake is detected");
+    })?;
     if hs.incarnation == inner.incarnation {
         return Err(ConnectionError::ConnectedToSelf);
     }
@@ -111,6 +115,7 @@ pub(crate) async fn keeper<P: Providers, C: Codec>(inner: Rc<Inner<P, C>>, peer:
         if inner.is_shut_down() {
             return;
         }
+        let after_backoff = delay_next;
         if delay_next {
             let delay = peer.state.borrow_mut().backoff.next_delay(inner.p.random());
             inner.p.time().sleep(delay).await;
@@ -138,7 +143,12 @@ pub(crate) async fn keeper<P: Providers, C: Codec>(inner: Rc<Inner<P, C>>, peer:
             Ok((stream, hs))
         };
         match attempt.await {
-            Ok((stream, hs)) => adopt(&inner, &peer, stream, hs, true),
+            Ok((stream, hs)) => {
+                if after_backoff {
+                    reachable!("a peer reconnects after a backoff delay");
+                }
+                adopt(&inner, &peer, stream, hs, true)
+            }
             Err(e) => connect_failed(&inner, &peer, e),
         }
     }
@@ -231,6 +241,9 @@ pub(crate) fn adopt<P: Providers, C: Codec>(
     }
     add(&peer.stats.connections, 1);
     if peer.connectable {
+        if inner.failure.state(peer.addr, inner.now()) == AddressState::Failed {
+            reachable!("a failed address recovers");
+        }
         inner.failure.connected(peer.addr);
     }
     let task = inner.p.task().spawn(

@@ -39,7 +39,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-use moonpool_core::{Instant, JoinHandle, Providers, TaskProvider};
+use moonpool_core::{Instant, JoinHandle, Providers, TaskProvider, sometimes};
 
 use crate::config::TransportConfig;
 use crate::endpoint::Token;
@@ -61,7 +61,7 @@ pub(crate) enum Outgoing {
 
 /// An outstanding reliable frame.
 pub(crate) struct ReliableFrame {
-    frame: Rc<Vec<u8>>,
+    frame: Vec<u8>,
     /// Whether a `Reliable(seq)` entry for it is in the queue (its bytes
     /// count in `queued_bytes`).
     queued: bool,
@@ -192,7 +192,7 @@ impl<P: Providers> Peer<P> {
         st.reliable.insert(
             seq,
             ReliableFrame {
-                frame: Rc::new(frame),
+                frame,
                 queued: true,
             },
         );
@@ -263,9 +263,9 @@ impl<P: Providers> Peer<P> {
                 Outgoing::Reliable(seq) => {
                     if let Some(r) = st.reliable.get_mut(&seq) {
                         r.queued = false;
-                        let frame = r.frame.clone();
-                        st.queued_bytes = st.queued_bytes.saturating_sub(frame.len());
-                        out.extend_from_slice(&frame);
+                        out.extend_from_slice(&r.frame);
+                        let len = r.frame.len();
+                        st.queued_bytes = st.queued_bytes.saturating_sub(len);
                         frames += 1;
                     }
                 }
@@ -319,6 +319,10 @@ impl<P: Providers> Peer<P> {
             st.queue.push_back(Outgoing::Reliable(*seq));
         }
         if stats.connections.get() > 0 {
+            sometimes!(
+                !st.reliable.is_empty(),
+                "reliable frames are resent on a new connection"
+            );
             add(&stats.reliable_resent, st.reliable.len() as u64);
         }
         for o in unreliable {
@@ -341,6 +345,12 @@ impl<P: Providers> Peer<P> {
             .filter(|c| all || c.at_most_once)
             .map(|c| c.slot.clone())
             .collect();
+        if error == RpcError::MaybeDelivered {
+            sometimes!(
+                !slots.is_empty(),
+                "a lost connection ends at-most-once calls with MaybeDelivered"
+            );
+        }
         for s in slots {
             s.complete(Err(error.clone()));
         }

@@ -8,7 +8,7 @@ use std::future::poll_fn;
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
-use moonpool_core::{Codec, CodecError, Providers};
+use moonpool_core::{Codec, CodecError, Providers, reachable};
 
 use crate::endpoint::{Endpoint, Token};
 use crate::error::RpcError;
@@ -48,7 +48,10 @@ impl<P: Providers, C: Codec> Inner<P, C> {
             now + Duration::from_millis(self.config.probe_window_ms),
         );
         match self.failure.state(peer.addr, now) {
-            AddressState::Failed => Err(RpcError::Unreachable),
+            AddressState::Failed => {
+                reachable!("a call fails fast: its address is marked failed");
+                Err(RpcError::Unreachable)
+            }
             AddressState::Available => Ok(()),
         }
     }

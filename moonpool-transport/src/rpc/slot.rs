@@ -9,6 +9,8 @@ use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::task::{Context, Poll, Waker};
 
+use moonpool_core::reachable;
+
 use crate::endpoint::Receiver;
 use crate::error::RpcError;
 
@@ -32,6 +34,7 @@ impl ReplySlot {
         let waker = {
             let mut s = self.state.borrow_mut();
             if s.done {
+                reachable!("a late outcome of a finished call is ignored");
                 return false;
             }
             s.done = true;

@@ -15,14 +15,14 @@ use std::net::SocketAddr;
 use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 
-use moonpool_core::{Codec, PostcardCodec};
+use moonpool_core::{Codec, PostcardCodec, reachable};
 use serde::Serialize;
 
 use super::Request;
 use crate::endpoint::{Endpoint, Receiver, Token};
 use crate::error::RemoteError;
 use crate::transport::Core;
-use crate::wire::{begin_frame, finish_frame};
+use crate::wire::{FRAME_BUILD_CAPACITY, begin_frame, finish_frame};
 
 /// One request taken from a [`RequestStream`].
 pub struct Incoming<Req: Request, C: Codec = PostcardCodec> {
@@ -71,7 +71,7 @@ impl<Rep: Serialize, C: Codec> ReplyPromise<Rep, C> {
         let Some(core) = self.core.upgrade() else {
             return;
         };
-        let mut frame = Vec::new();
+        let mut frame = Vec::with_capacity(FRAME_BUILD_CAPACITY);
         let start = begin_frame(token, &mut frame);
         let encoded = self.codec.encode(&result, &mut frame).is_ok()
             && finish_frame(&mut frame, start, core.frame_len_max()).is_ok();
@@ -93,6 +93,7 @@ impl<Rep: Serialize, C: Codec> ReplyPromise<Rep, C> {
 impl<Rep: Serialize, C: Codec> Drop for ReplyPromise<Rep, C> {
     fn drop(&mut self) {
         if self.target.is_some() {
+            reachable!("a reply promise is broken");
             self.finish(Err(RemoteError::BrokenPromise));
         }
     }

@@ -12,10 +12,11 @@
 //! ```
 //!
 //! `moonpool-transport/tests/scenarios_tokio.rs` runs it on real tokio over
-//! loopback. The simulator runs the same cases with its own harness: `run`
-//! starts a simulation of the seed, `node(p, i)` may return the providers of
-//! a separate simulated process for node `i`, and `listen_addr(p, i)` gives
-//! that node's address. Every scenario asserts the same outcomes in both
+//! loopback. `moonpool-transport/tests/scenarios_sim.rs` runs the same cases
+//! in the simulator: `run` starts a simulation of the seed, `node(p, i)`
+//! returns the providers of a separate simulated process for node `i`, and
+//! `listen_addr(p, i)` gives that node's address. [`all_cases`] lists the
+//! cases for seed sweeps. Every scenario asserts the same outcomes in both
 //! worlds, on a fault-free network (the scenarios inject their own faults:
 //! restarts, raw corrupted bytes, silent peers); chaos belongs in separate
 //! tests. Every wait in a scenario is bounded, so a broken transport fails
@@ -68,11 +69,14 @@ pub trait Harness: 'static {
     }
 }
 
-/// Expands to one `#[test]` per transport scenario for the given [`Harness`].
+/// Calls `$crate::$mac!{ $($prefix)* <every scenario name> }`: the one
+/// list of scenarios, shared by [`transport_scenario_tests!`] and
+/// [`all_cases`].
+#[doc(hidden)]
 #[macro_export]
-macro_rules! transport_scenario_tests {
-    ($harness:ty) => {
-        $crate::transport_scenario_tests!(@cases $harness;
+macro_rules! __with_transport_scenario_names {
+    ($mac:ident { $($prefix:tt)* }) => {
+        $crate::$mac! { $($prefix)*
             echo_rpc,
             echo_rpc_from_an_unbound_client,
             many_concurrent_requests,
@@ -99,7 +103,15 @@ macro_rules! transport_scenario_tests {
             dropping_the_transport_shuts_it_down,
             idempotent_retries_ride_out_a_late_server,
             mistyped_request_is_a_bad_request,
-        );
+        }
+    };
+}
+
+/// Expands to one `#[test]` per transport scenario for the given [`Harness`].
+#[macro_export]
+macro_rules! transport_scenario_tests {
+    ($harness:ty) => {
+        $crate::__with_transport_scenario_names!(transport_scenario_tests { @cases $harness; });
     };
     (@cases $harness:ty; $($name:ident),* $(,)?) => {$(
         #[test]
@@ -109,6 +121,32 @@ macro_rules! transport_scenario_tests {
             );
         }
     )*};
+    (@list $harness:ty; $($name:ident),* $(,)?) => {
+        vec![$(
+            $crate::scenarios::Case {
+                name: stringify!($name),
+                run: |seed| $crate::scenarios::run_scenario_with_seed::<$harness, _>(
+                    seed,
+                    $crate::scenarios::$name::<$harness>,
+                ),
+            },
+        )*]
+    };
+}
+
+/// One scenario of the suite, runnable with any seed.
+#[derive(Clone, Copy, Debug)]
+pub struct Case {
+    /// The scenario's name (its function's, and its test's).
+    pub name: &'static str,
+    /// Runs the scenario in the harness's world with the given seed.
+    pub run: fn(u64),
+}
+
+/// Every scenario of the suite for harness `H`, in the order of
+/// [`transport_scenario_tests!`]: for seed sweeps.
+pub fn all_cases<H: Harness>() -> Vec<Case> {
+    crate::__with_transport_scenario_names!(transport_scenario_tests { @list H; })
 }
 
 /// The seed [`run_scenario`] uses.

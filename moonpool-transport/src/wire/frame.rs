@@ -108,6 +108,11 @@ pub fn encode_frame(
     finish_frame(out, start, max_len)
 }
 
+/// Initial capacity of a frame buffer being built: a header and a small
+/// payload fit without reallocating (most RPC messages are small); larger
+/// ones grow as needed.
+pub const FRAME_BUILD_CAPACITY: usize = 256;
+
 /// Starts a frame in `out`: writes a header with a placeholder length and
 /// checksum, and returns the frame's start offset. Append the payload to
 /// `out` (e.g. with a codec), then call [`finish_frame`].

@@ -15,7 +15,8 @@ pub mod fuzz;
 pub mod handshake;
 
 pub use frame::{
-    FRAME_HEADER_LEN, FRAME_LEN_LIMIT, FRAME_LEN_MAX_DEFAULT, FrameDecoder, FrameRef, begin_frame,
-    decode_frame, encode_frame, finish_frame, frame_checksum, length_word, parse_length_word,
+    FRAME_BUILD_CAPACITY, FRAME_HEADER_LEN, FRAME_LEN_LIMIT, FRAME_LEN_MAX_DEFAULT, FrameDecoder,
+    FrameRef, begin_frame, decode_frame, encode_frame, finish_frame, frame_checksum, length_word,
+    parse_length_word,
 };
 pub use handshake::{HANDSHAKE_LEN, HANDSHAKE_MAGIC, Handshake, PROTOCOL_VERSION};
