@@ -166,7 +166,10 @@ fn providers_of_another_process_run_code_as_that_process() {
                 ctx.providers().sleep(Duration::from_millis(55)).await;
                 assert_eq!(ran.get(), 5);
                 control.kill(node)?;
-                assert!(control.providers_of(node).is_none(), "a dead process has no providers");
+                assert!(
+                    control.providers_of(node).is_none(),
+                    "a dead process has no providers"
+                );
                 ctx.providers().sleep(Duration::from_millis(100)).await;
                 assert_eq!(ran.get(), 5, "the task spawned as the node died with it");
                 Ok(())
