@@ -17,6 +17,7 @@
 //! | every attempt failed with `Unreachable` (the failure monitor refused it before anything was sent) or `ValueTooLarge` | not applied |
 //! | anything else: `Timeout`, `MaybeDelivered`, `BrokenPromise`, a disk error the store reported, or `EndpointNotFound`/`Overloaded` (a reliable request may have been delivered by an earlier transmission before a resend was refused) | unknown |
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -59,7 +60,8 @@ impl Default for ClientConfig {
     }
 }
 
-/// How a put ended. See the [module documentation](self).
+/// How a put ended (the rules are in the [`wal`](super) module
+/// documentation, under delivery modes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PutOutcome {
     /// The store acknowledged it: durable.
@@ -108,7 +110,7 @@ pub enum ClientError {
     },
 }
 
-/// A client of the store. See the [module documentation](self).
+/// A client of the store. See the [`wal`](super) module documentation.
 pub struct WalClient<P: Providers> {
     p: P,
     api: wal_api::Client<P>,
@@ -116,6 +118,9 @@ pub struct WalClient<P: Providers> {
     history: History,
     next_version: u64,
     store_incarnation: Option<u64>,
+    /// Key → the store incarnation that acknowledged its highest
+    /// acknowledged version.
+    acked_by: BTreeMap<u64, u64>,
     stats: ClientStats,
 }
 
@@ -140,6 +145,7 @@ impl<P: Providers> WalClient<P> {
             history: History::new(),
             next_version: 1,
             store_incarnation: None,
+            acked_by: BTreeMap::new(),
             stats: ClientStats::default(),
         }
     }
@@ -192,6 +198,7 @@ impl<P: Providers> WalClient<P> {
             version,
             value,
         };
+        let known_before = self.store_incarnation;
         let mut maybe_sent = false;
         let attempts = self.config.put_attempts_max.max(1);
         let mut outcome = PutOutcome::NotApplied;
@@ -211,6 +218,12 @@ impl<P: Providers> WalClient<P> {
                     outcome: Ok(()),
                 }) => {
                     self.answered_by(incarnation);
+                    if known_before.is_some_and(|k| k != incarnation) {
+                        moonpool_core::reachable!("a put was acknowledged across a store reboot");
+                    }
+                    if version > self.history.acked_max(key) {
+                        self.acked_by.insert(key, incarnation);
+                    }
                     outcome = PutOutcome::Acked;
                     break;
                 }
@@ -245,26 +258,34 @@ impl<P: Providers> WalClient<P> {
             PutOutcome::NotApplied => (WriteOutcome::NotApplied, &mut self.stats.puts_not_applied),
         };
         *count += 1;
+        if outcome == PutOutcome::NotApplied {
+            moonpool_core::reachable!("a put was never sent: the failure monitor refused it");
+        }
         self.history.resolve(key, version, resolved);
         outcome
     }
 
     /// One read of `key`, unchecked.
     pub async fn get(&mut self, key: u64) -> Result<Option<Entry>, RpcError> {
+        Ok(self.get_from(key).await?.0)
+    }
+
+    /// One read of `key`, and the store incarnation that answered.
+    async fn get_from(&mut self, key: u64) -> Result<(Option<Entry>, u64), RpcError> {
         let reply = self
             .api
             .get
             .try_get_reply(&GetRequest { key }, self.config.read_timeout)
             .await?;
         self.answered_by(reply.incarnation);
-        Ok(reply.entry)
+        Ok((reply.entry, reply.incarnation))
     }
 
     /// One attempt at reading `key` and checking the answer against the
     /// history. `Ok(None)`: no answer (nothing learned).
     pub async fn read_checked(&mut self, key: u64) -> Result<Option<ReadVerdict>, CheckError> {
-        let got = match self.get(key).await {
-            Ok(got) => got,
+        let (got, incarnation) = match self.get_from(key).await {
+            Ok(answer) => answer,
             Err(e) => {
                 self.stats.reads_failed += 1;
                 moonpool_core::sometimes!(
@@ -283,6 +304,12 @@ impl<P: Providers> WalClient<P> {
         moonpool_core::sometimes!(
             verdict.showed_unknown,
             "a read showed a put whose outcome was unknown"
+        );
+        // The point of the store: acknowledged, then the store died, and
+        // the write came back from the log.
+        moonpool_core::sometimes!(
+            self.acked_by.get(&key).is_some_and(|&by| by != incarnation),
+            "an acknowledged write was read back from a later store incarnation"
         );
         Ok(Some(verdict))
     }

@@ -51,7 +51,7 @@ struct KeyHistory {
     read_max: u64,
 }
 
-/// A read that breaks the rules of the [module documentation](self).
+/// A read that breaks the rules of [`History`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CheckError {
     /// An acknowledged write is gone.
@@ -124,7 +124,15 @@ pub struct ReadVerdict {
     pub showed_unknown: bool,
 }
 
-/// One client's writes and reads. See the [module documentation](self).
+/// One client's writes and reads, and the check every read must pass.
+///
+/// A client owns its keys and is their only writer; its versions are
+/// unique, and the store keeps per key the highest version made durable.
+/// An acceptable answer to a read of a key is: a version this client
+/// issued for the key, with exactly its value; not a write refused before
+/// it was sent; at least the highest acknowledged version; at least the
+/// highest version read before. A write with an unknown outcome may land
+/// at any time or never, so a read may show it or an older version.
 #[derive(Clone, Debug, Default)]
 pub struct History {
     keys: BTreeMap<u64, KeyHistory>,
@@ -179,8 +187,7 @@ impl History {
     }
 
     /// Checks that `got` is an acceptable answer to a read of `key` now,
-    /// and remembers it (later reads may not go back). See the [module
-    /// documentation](self).
+    /// and remembers it (later reads may not go back). See [`History`].
     pub fn verify(&mut self, key: u64, got: Option<&Entry>) -> Result<ReadVerdict, CheckError> {
         let k = self.keys.entry(key).or_default();
         let found = got.map(|e| e.version);

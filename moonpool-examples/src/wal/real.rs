@@ -69,7 +69,14 @@ pub enum RealError {
 }
 
 /// Runs a store and a client over loopback; files go wherever `p`'s
-/// storage is rooted. See the [module documentation](self).
+/// storage is rooted.
+///
+/// Starts the store on `127.0.0.1:0` (recovering whatever is there), adopts
+/// what it already holds for keys `0..keys`, puts `puts` values round-robin
+/// over the keys (each must be acknowledged), reads every key back and
+/// checks it; then shuts the store down, starts it again on the same port
+/// from the same files, and checks every key again through the same
+/// client, which reconnects to the new incarnation by itself.
 pub async fn run_local<P: Providers>(p: P, puts: u64, keys: u64) -> Result<RealReport, RealError> {
     if keys == 0 {
         return Err(RealError::NoKeys);
