@@ -43,13 +43,14 @@
 //!   a put rides out connection kills, clogs and a store reboot without the
 //!   client doing anything. That may apply it twice, which is harmless
 //!   because puts are idempotent (above). The client retries a put that
-//!   failed, with the same version, up to [`ClientConfig::put_attempts_max`]
-//!   times. A put ends **acknowledged** (the store answered `Ok`: the record
+//!   failed, with the same version: [`ClientConfig::put_attempts_max`]
+//!   calls in all. A put ends **acknowledged** (the store answered `Ok`: the record
 //!   was synced), **not applied** (every attempt failed with
 //!   `Unreachable`: the failure monitor stopped it before anything was
-//!   sent), or **unknown** (a timeout, a lost connection, a broken promise,
-//!   a disk error reported by the store, or a refusal of a resent request
-//!   that an earlier transmission may have delivered).
+//!   sent), or **unknown** (a timeout, a broken promise, a disk error
+//!   reported by the store, or a refusal of a resent request that an
+//!   earlier transmission may have delivered; a lost connection does not
+//!   end a reliable call, the request is resent on the next one).
 //! - **get and status: `try_get_reply` (at most once).** A read has no
 //!   effect, so the cheapest mode is right: a lost connection ends it with
 //!   `MaybeDelivered` at once and the client simply asks again.
@@ -65,6 +66,16 @@
 //! not show it. The check phase runs after quiesce (network healed, store
 //! rebooted): it waits for the store to answer, then reads every key,
 //! retrying until answered, within [`ClientConfig::check_deadline`].
+//!
+//! # Coverage goals
+//! `sometimes!`/`reachable!` sites mark the paths a sweep must reach (scope
+//! `moonpool_examples::wal`, `wal sim --until-all-sometimes`): recovery
+//! found a torn tail; the store was killed with unsynced records; a client
+//! reconnected to a rebooted store; a put was acknowledged across a store
+//! reboot; an acknowledged write was read back from a later incarnation;
+//! a put timed out; a put was never sent; a put's outcome was unknown and
+//! the check accepted either value; a read showed such a put; a read lost
+//! its connection; a put found its version already durable.
 //!
 //! # Planted bugs ([`WalBug`])
 //! Each is a realistic durability mistake the simulation must catch.
