@@ -71,8 +71,8 @@
 //! `sometimes!`/`reachable!` sites mark the paths a sweep must reach (scope
 //! `moonpool_examples::wal`, `wal sim --until-all-sometimes`): recovery
 //! found a torn tail; the store was killed with unsynced records; a client
-//! reconnected to a rebooted store; a put was acknowledged across a store
-//! reboot; an acknowledged write was read back from a later incarnation;
+//! reconnected to a rebooted store; a put was resent on a new connection
+//! and acknowledged, also by a rebooted store; an acknowledged write was read back from a later incarnation;
 //! a put timed out; a put was never sent; a put's outcome was unknown and
 //! the check accepted either value; a read showed such a put; a read lost
 //! its connection; a put found its version already durable.

@@ -67,7 +67,7 @@ fn two_hundred_chaos_seeds_pass_without_a_bug_and_meet_every_coverage_goal() {
         coverage.render()
     );
     assert!(
-        coverage.sites().len() >= 11,
+        coverage.sites().len() >= 12,
         "the wal coverage goals are not in scope: {}",
         coverage.render()
     );

@@ -176,6 +176,15 @@ impl<P: Providers> WalClient<P> {
         self.next_version = self.next_version.max(version.saturating_add(1));
     }
 
+    /// Reliable frames the transport resent to the store so far.
+    fn reliable_resent(&self) -> u64 {
+        let transport = self.api.put.transport();
+        let store = self.api.put.endpoint().addr;
+        transport
+            .peer_metrics(store)
+            .map_or(0, |m| m.reliable_resent)
+    }
+
     /// Notes which store incarnation answered.
     fn answered_by(&mut self, incarnation: u64) {
         match self.store_incarnation.replace(incarnation) {
@@ -199,6 +208,7 @@ impl<P: Providers> WalClient<P> {
             value,
         };
         let known_before = self.store_incarnation;
+        let resent_before = self.reliable_resent();
         let mut maybe_sent = false;
         let attempts = self.config.put_attempts_max.max(1);
         let mut outcome = PutOutcome::NotApplied;
@@ -218,9 +228,17 @@ impl<P: Providers> WalClient<P> {
                     outcome: Ok(()),
                 }) => {
                     self.answered_by(incarnation);
-                    if known_before.is_some_and(|k| k != incarnation) {
-                        moonpool_core::reachable!("a put was acknowledged across a store reboot");
-                    }
+                    // Resent frames to the store's peer can only be this
+                    // put's: it is this client's only reliable call.
+                    let resent = self.reliable_resent() > resent_before;
+                    moonpool_core::sometimes!(
+                        resent,
+                        "a put was resent by the transport on a new connection and acknowledged"
+                    );
+                    moonpool_core::sometimes!(
+                        resent && known_before.is_some_and(|k| k != incarnation),
+                        "a put survived a store reboot: resent, then acknowledged by the new incarnation"
+                    );
                     if version > self.history.acked_max(key) {
                         self.acked_by.insert(key, incarnation);
                     }
