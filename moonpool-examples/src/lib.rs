@@ -7,8 +7,10 @@
 //! - [`pingpong`]: a checksummed echo service and a client that must see
 //!   every ping answered, whatever the network does.
 //! - [`wal`]: a write-ahead-logged store that acknowledges only durable
-//!   writes, a client that checks no acknowledged write is lost, attrition
-//!   on, and planted durability bugs the simulation must catch.
+//!   writes, served over `moonpool-transport`; clients that check no
+//!   acknowledged write is lost and nothing is invented, under network
+//!   chaos, disk faults and attrition; planted durability bugs the
+//!   simulation must catch.
 
 pub mod bench;
 pub mod pingpong;

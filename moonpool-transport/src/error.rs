@@ -223,6 +223,13 @@ impl RpcError {
     }
 
     /// Whether the request certainly was not processed by the server.
+    ///
+    /// This describes the transmission that ended the call. A `get_reply`
+    /// call may have been transmitted several times (once per connection):
+    /// an earlier transmission may have been processed, e.g. by a server
+    /// incarnation that died before answering, even though the resend was
+    /// answered `EndpointNotFound` or `Overloaded`. For such a call only
+    /// `Unreachable` (checked before anything is sent) is certain.
     pub fn certainly_not_processed(&self) -> bool {
         matches!(
             self,

@@ -2,7 +2,11 @@
 //!
 //! # Invariants
 //! - A put is acknowledged only after a `sync` that began after its record
-//!   was written (unless a bug is planted).
+//!   was written (unless a bug is planted), or when the key already holds
+//!   that version or a later one (the put is a retry: already durable).
+//! - The map holds, per key, the highest version made durable (or
+//!   recovered): last writer wins by version, never by arrival or log
+//!   order, so puts are idempotent and stale retransmissions are harmless.
 //! - Appends are serialized at `end`, the end of the valid log, so a failed
 //!   write leaves no hole.
 //! - After recovery the file ends at the last valid record (the torn tail
@@ -17,8 +21,7 @@ use moonpool_core::{
 
 use super::{
     Entry, LOG_PATH, RECORD_BODY_MIN_BYTES, RECORD_BYTES_MAX, RECORD_HEADER_BYTES,
-    RECOVERY_ATTEMPTS_MAX, RECOVERY_RETRY_DELAY, REREADS_MAX, Request, Response, VALUE_BYTES_MAX,
-    WalBug, WalError,
+    RECOVERY_ATTEMPTS_MAX, RECOVERY_RETRY_DELAY, REREADS_MAX, VALUE_BYTES_MAX, WalBug, WalError,
 };
 
 /// Encodes one log record.
@@ -111,10 +114,21 @@ async fn read_exact_at<F: StorageFile>(
 }
 
 struct State {
-    /// Key → entry and the log offset of its record (later records win).
-    map: BTreeMap<u64, (Entry, u64)>,
+    /// Key → the entry with the highest version.
+    map: BTreeMap<u64, Entry>,
     /// Where the next record goes.
     end: u64,
+    /// Records written by this incarnation.
+    written: u64,
+    /// Of those, how many a completed `sync` covers.
+    synced: u64,
+}
+
+/// Inserts `entry` unless `key` already holds the same or a later version.
+fn apply(map: &mut BTreeMap<u64, Entry>, key: u64, entry: Entry) {
+    if map.get(&key).is_none_or(|e| e.version < entry.version) {
+        map.insert(key, entry);
+    }
 }
 
 /// The write-ahead-logged store. See the [`wal`](super) module documentation.
@@ -152,7 +166,7 @@ impl<P: Providers> WalStore<P> {
             let Some(record) = parsed else {
                 break;
             };
-            map.insert(record.key, (record.entry, offset as u64));
+            apply(&mut map, record.key, record.entry);
             offset += record.size;
             records += 1;
         }
@@ -168,9 +182,15 @@ impl<P: Providers> WalStore<P> {
             valid_end
         };
         tracing::debug!(records, cut_bytes, "wal recovered");
+        moonpool_core::sometimes!(cut_bytes > 0, "recovery found a torn tail");
         Ok(WalStore {
             file,
-            state: RefCell::new(State { map, end }),
+            state: RefCell::new(State {
+                map,
+                end,
+                written: 0,
+                synced: 0,
+            }),
             append: futures::lock::Mutex::new(()),
             bug,
             recovered_records: records,
@@ -189,13 +209,18 @@ impl<P: Providers> WalStore<P> {
     }
 
     /// Durably writes `value` under `key` with `version`; `Ok` only once
-    /// the record is synced.
+    /// the record is synced, or at once if the key already holds `version`
+    /// or a later one (a retried or stale put: nothing to do).
     pub async fn put(&self, key: u64, version: u64, value: &[u8]) -> Result<(), WalError> {
         if value.len() > VALUE_BYTES_MAX {
             return Err(WalError::ValueTooLarge(value.len()));
         }
+        if self.get(key).is_some_and(|e| e.version >= version) {
+            moonpool_core::reachable!("a put found its version already durable");
+            return Ok(());
+        }
         let record = encode_record(key, version, value);
-        let offset = {
+        {
             let _writer = self.append.lock().await;
             let offset = self.state.borrow().end;
             if self.bug == Some(WalBug::UnorderedSync) {
@@ -206,39 +231,63 @@ impl<P: Providers> WalStore<P> {
             } else {
                 self.file.write_at(&record, offset).await?;
             }
-            self.state.borrow_mut().end = offset + record.len() as u64;
-            offset
-        };
+            let mut state = self.state.borrow_mut();
+            state.end = offset + record.len() as u64;
+            state.written += 1;
+        }
         if self.bug.is_none() || self.bug == Some(WalBug::AppendAfterTornTail) {
+            // Covers every record whose write completed before it began.
+            let covered = self.state.borrow().written;
             self.file.sync().await?;
+            let mut state = self.state.borrow_mut();
+            state.synced = state.synced.max(covered);
         }
-        let mut state = self.state.borrow_mut();
-        let newer = state.map.get(&key).is_none_or(|(_, at)| *at < offset);
-        if newer {
-            let entry = Entry {
-                version,
-                value: value.to_vec(),
-            };
-            state.map.insert(key, (entry, offset));
-        }
+        let entry = Entry {
+            version,
+            value: value.to_vec(),
+        };
+        apply(&mut self.state.borrow_mut().map, key, entry);
         Ok(())
     }
 
-    /// The latest acknowledged (or recovered) entry of `key`.
+    /// The entry with the highest acknowledged (or recovered) version of
+    /// `key`.
     pub fn get(&self, key: u64) -> Option<Entry> {
-        self.state.borrow().map.get(&key).map(|(e, _)| e.clone())
+        self.state.borrow().map.get(&key).cloned()
     }
 
-    /// Serves one request.
-    pub async fn handle(&self, request: Request) -> Response {
-        match request {
-            Request::Put {
-                key,
-                version,
-                value,
-            } => Response::Put(self.put(key, version, &value).await),
-            Request::Get { key } => Response::Get(self.get(key)),
-        }
+    /// Keys held.
+    pub fn key_count(&self) -> usize {
+        self.state.borrow().map.len()
+    }
+
+    /// The highest version held for any key (0 if none).
+    pub fn version_max(&self) -> u64 {
+        let state = self.state.borrow();
+        state.map.values().map(|e| e.version).max().unwrap_or(0)
+    }
+
+    /// Bytes of valid log (where the next record goes).
+    pub fn log_end(&self) -> u64 {
+        self.state.borrow().end
+    }
+
+    /// Records this incarnation wrote that no completed `sync` covers yet.
+    pub fn unsynced_records(&self) -> u64 {
+        let state = self.state.borrow();
+        state.written - state.synced
+    }
+}
+
+impl<P: Providers> Drop for WalStore<P> {
+    fn drop(&mut self) {
+        // A store is dropped when its process is killed (or shut down):
+        // the interesting kill is the one that catches records written but
+        // not yet synced, whose fate is then up to the crash.
+        moonpool_core::sometimes!(
+            self.unsynced_records() > 0,
+            "the store was killed with unsynced records"
+        );
     }
 }
 
