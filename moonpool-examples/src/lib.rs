@@ -11,5 +11,6 @@
 //!   on, and planted durability bugs the simulation must catch.
 
 pub mod bench;
+pub mod kv;
 pub mod pingpong;
 pub mod wal;
