@@ -92,7 +92,11 @@ fn real(args: &[String]) -> ExitCode {
                 s.log_records,
                 s.check.keys,
                 s.seed,
-                if temporary { "a temporary directory, removed".to_string() } else { dir.display().to_string() },
+                if temporary {
+                    "a temporary directory, removed".to_string()
+                } else {
+                    dir.display().to_string()
+                },
             );
             ExitCode::SUCCESS
         }

@@ -35,8 +35,9 @@ use moonpool_core::{Instant, Providers, RandomProvider, TimeProvider};
 use moonpool_transport::{RpcError, Transport};
 
 use super::{
-    ATTEMPT_TIMEOUT, Dump, Key, KvBug, MAJORITY, OP_TIMEOUT, Query, RETRY_DELAY_MAX, RETRY_DELAY_MIN,
-    SERVICE_INDEX, Store, StoreReply, Timestamp, Value, Versioned, replica_service,
+    ATTEMPT_TIMEOUT, Dump, Key, KvBug, MAJORITY, OP_TIMEOUT, Query, RETRY_DELAY_MAX,
+    RETRY_DELAY_MIN, SERVICE_INDEX, Store, StoreReply, Timestamp, Value, Versioned,
+    replica_service,
 };
 
 /// How an operation failed.
@@ -166,7 +167,10 @@ impl<P: Providers> KvClient<P> {
                 Err(_) => {}
             }
             self.stats.borrow_mut().retries += 1;
-            let jitter = self.p.random().random_range(0..=delay.as_micros() as u64 / 4);
+            let jitter = self
+                .p
+                .random()
+                .random_range(0..=delay.as_micros() as u64 / 4);
             let pause = delay + Duration::from_micros(jitter);
             let left = deadline.saturating_duration_since(self.p.time().now());
             self.p.time().sleep(pause.min(left)).await;
@@ -175,14 +179,17 @@ impl<P: Providers> KvClient<P> {
     }
 
     /// Sends a query to every replica; the answers of the first `need`.
-    async fn query_phase(&self, deadline: Instant, key: Key, need: usize) -> Option<Vec<Versioned>> {
+    async fn query_phase(
+        &self,
+        deadline: Instant,
+        key: Key,
+        need: usize,
+    ) -> Option<Vec<Versioned>> {
         let query = Query { key };
         let mut calls: FuturesUnordered<_> = self
             .replicas
             .iter()
-            .map(|r| {
-                self.call_until(deadline, |t| r.query.try_get_reply(&query, t), |_| true)
-            })
+            .map(|r| self.call_until(deadline, |t| r.query.try_get_reply(&query, t), |_| true))
             .collect();
         let mut answers = Vec::with_capacity(need);
         while let Some(answer) = calls.next().await {
@@ -202,12 +209,19 @@ impl<P: Providers> KvClient<P> {
         let mut calls: FuturesUnordered<_> = self
             .replicas
             .iter()
-            .map(|r| {
+            .map(|r| async move {
+                // Rarely, a store leaves late (a slow writer): the write
+                // then sits on a minority for a while.
+                if moonpool_core::buggify!() {
+                    let ms = self.p.random().random_range(1..=100);
+                    self.p.time().sleep(Duration::from_millis(ms)).await;
+                }
                 self.call_until(
                     deadline,
                     |t| r.store.try_get_reply(store, t),
                     |reply| matches!(reply, StoreReply::Stored { .. }),
                 )
+                .await
             })
             .collect();
         let mut acks = 0;
@@ -262,7 +276,11 @@ impl<P: Providers> KvClient<P> {
             .query_phase(deadline, key, need)
             .await
             .ok_or(OpError::Failed)?;
-        let newest = answers.iter().copied().max_by_key(|v| v.ts).unwrap_or_default();
+        let newest = answers
+            .iter()
+            .copied()
+            .max_by_key(|v| v.ts)
+            .unwrap_or_default();
         let agreed = answers.iter().all(|v| v.ts == newest.ts);
         let skip_write_back = matches!(self.bug, Some(KvBug::StaleRead | KvBug::NoWriteBack));
         if !agreed && !skip_write_back {
@@ -280,7 +298,10 @@ impl<P: Providers> KvClient<P> {
             }
         }
         let retries = self.stats.borrow().retries - retries_before;
-        moonpool_core::sometimes!(retries > 0, "a read had to retry a replica and still returned");
+        moonpool_core::sometimes!(
+            retries > 0,
+            "a read had to retry a replica and still returned"
+        );
         Ok(GetOk {
             versioned: newest,
             retries,

@@ -269,7 +269,9 @@ fn check_key(key: Key, ops: &[&Op], stats: &mut CheckStats) -> Result<(), CheckE
             (OpKind::Get, _) => {}
         }
         if op.outcome != Outcome::Unknown && op.complete_ns < op.invoke_ns {
-            return Err(CheckError::Malformed(format!("{op} completes before it begins")));
+            return Err(CheckError::Malformed(format!(
+                "{op} completes before it begins"
+            )));
         }
     }
     // Reads by the value they returned; reads of values nobody wrote.
@@ -482,7 +484,10 @@ mod tests {
             op(0, OpKind::Put(11), (2, 3), Outcome::Wrote),
             op(1, OpKind::Get, (4, 5), Outcome::Read(Some(10))),
         ]);
-        assert!(message.contains("linearizability violated on key 1"), "{message}");
+        assert!(
+            message.contains("linearizability violated on key 1"),
+            "{message}"
+        );
         assert!(message.contains("the write of 0xb"), "{message}");
     }
 
@@ -625,7 +630,12 @@ mod tests {
             let mut ops = Vec::new();
             for w in 0..3u64 {
                 let s = next(20);
-                ops.push(op(w as usize, OpKind::Put(w + 1), (s, s + next(10)), Outcome::Wrote));
+                ops.push(op(
+                    w as usize,
+                    OpKind::Put(w + 1),
+                    (s, s + next(10)),
+                    Outcome::Wrote,
+                ));
             }
             for r in 0..3usize {
                 let s = next(20);
@@ -633,7 +643,12 @@ mod tests {
                     0 => None,
                     v => Some(v),
                 };
-                ops.push(op(3 + r, OpKind::Get, (s, s + next(10)), Outcome::Read(seen)));
+                ops.push(op(
+                    3 + r,
+                    OpKind::Get,
+                    (s, s + next(10)),
+                    Outcome::Read(seen),
+                ));
             }
             let fast = check(ops.clone()).is_ok();
             assert_eq!(fast, brute_force(&ops), "disagreement on {ops:#?}");

@@ -131,44 +131,48 @@ pub fn run_real(dir: &Path, config: &RealConfig) -> Result<RealSummary, RealErro
                 addrs.clone(),
                 config.clone(),
             );
-            clients.push(p.clone().task().spawn(&format!("kv-client-{c}"), async move {
-                let transport = Transport::unbound(p.clone(), TransportConfig::default());
-                let writer = c as u64 + 1;
-                let client = KvClient::new(&transport, &addrs, writer, None);
-                for seq in 1..=config.ops_per_client {
-                    let key = p.random().random_range(0..config.keys);
-                    let invoke_ns = p.time().now().as_nanos();
-                    let (kind, outcome) = if p.random().random_range(0..2u32) == 0 {
-                        let outcome = match client.get(key).await {
-                            Ok(got) => Outcome::Read(got.versioned.value),
-                            Err(_) => Outcome::Fail,
-                        };
-                        (OpKind::Get, outcome)
-                    } else {
-                        let value = writer << 32 | seq;
-                        let outcome = match client.put(key, value).await {
-                            Ok(put) => {
-                                let mut acked = acked.borrow_mut();
-                                let top = acked.entry(key).or_default();
-                                *top = (*top).max(put.ts);
-                                Outcome::Wrote
-                            }
-                            Err(OpError::Failed) => Outcome::Fail,
-                            Err(OpError::Unknown) => Outcome::Unknown,
-                        };
-                        (OpKind::Put(value), outcome)
-                    };
-                    history.borrow_mut().push(Op {
-                        client: c,
-                        key,
-                        kind,
-                        invoke_ns,
-                        complete_ns: p.time().now().as_nanos(),
-                        outcome,
-                    });
-                }
-                transport.shutdown();
-            }));
+            clients.push(
+                p.clone()
+                    .task()
+                    .spawn(&format!("kv-client-{c}"), async move {
+                        let transport = Transport::unbound(p.clone(), TransportConfig::default());
+                        let writer = c as u64 + 1;
+                        let client = KvClient::new(&transport, &addrs, writer, None);
+                        for seq in 1..=config.ops_per_client {
+                            let key = p.random().random_range(0..config.keys);
+                            let invoke_ns = p.time().now().as_nanos();
+                            let (kind, outcome) = if p.random().random_range(0..2u32) == 0 {
+                                let outcome = match client.get(key).await {
+                                    Ok(got) => Outcome::Read(got.versioned.value),
+                                    Err(_) => Outcome::Fail,
+                                };
+                                (OpKind::Get, outcome)
+                            } else {
+                                let value = writer << 32 | seq;
+                                let outcome = match client.put(key, value).await {
+                                    Ok(put) => {
+                                        let mut acked = acked.borrow_mut();
+                                        let top = acked.entry(key).or_default();
+                                        *top = (*top).max(put.ts);
+                                        Outcome::Wrote
+                                    }
+                                    Err(OpError::Failed) => Outcome::Fail,
+                                    Err(OpError::Unknown) => Outcome::Unknown,
+                                };
+                                (OpKind::Put(value), outcome)
+                            };
+                            history.borrow_mut().push(Op {
+                                client: c,
+                                key,
+                                kind,
+                                invoke_ns,
+                                complete_ns: p.time().now().as_nanos(),
+                                outcome,
+                            });
+                        }
+                        transport.shutdown();
+                    }),
+            );
         }
         // Midway, stop replica 0 and restart it from its log.
         let total = config.ops_per_client * config.clients as u64;

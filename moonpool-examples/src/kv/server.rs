@@ -24,8 +24,8 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
-use futures::{FutureExt, StreamExt};
 use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
 use moonpool_core::{Providers, RandomProvider, StorageError, TaskProvider, TimeProvider};
 use moonpool_transport::{Transport, TransportConfig};
 
@@ -206,8 +206,10 @@ async fn anti_entropy<P: Providers>(
     if peers.is_empty() {
         return;
     }
+    // A buggified replica runs anti-entropy rarely (every 3 to 6 s), so
+    // replicas that missed writes stay behind longer.
+    let (lo, hi) = moonpool_core::buggify_knob!(ANTI_ENTROPY_INTERVAL_MS, (3_000, 6_000));
     loop {
-        let (lo, hi) = ANTI_ENTROPY_INTERVAL_MS;
         let ms = p.random().random_range(lo..=hi);
         p.time().sleep(Duration::from_millis(ms)).await;
         let peer = peers[p.random().random_range(0..peers.len())];
@@ -220,7 +222,11 @@ async fn anti_entropy<P: Providers>(
                 .map(|(k, v)| (k, v.ts))
                 .collect(),
         };
-        let Ok(newer) = client.digest.try_get_reply(&digest, ANTI_ENTROPY_TIMEOUT).await else {
+        let Ok(newer) = client
+            .digest
+            .try_get_reply(&digest, ANTI_ENTROPY_TIMEOUT)
+            .await
+        else {
             continue;
         };
         for (key, versioned) in newer.into_iter().take(KEYS_MAX) {
@@ -263,8 +269,10 @@ pub async fn serve<P: Providers>(
         "kv-anti-entropy",
         anti_entropy(p.clone(), Rc::clone(&replica), transport.clone(), peers),
     );
-    let _flush = (bug == Some(KvBug::NoFsync))
-        .then(|| p.task().spawn("kv-flush", flush_forever(p.clone(), Rc::clone(&replica))));
+    let _flush = (bug == Some(KvBug::NoFsync)).then(|| {
+        p.task()
+            .spawn("kv-flush", flush_forever(p.clone(), Rc::clone(&replica)))
+    });
     let mut handlers = FuturesUnordered::new();
     loop {
         if handlers.len() >= HANDLERS_MAX {

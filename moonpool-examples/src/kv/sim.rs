@@ -38,7 +38,7 @@ use moonpool_transport::{Transport, TransportConfig};
 
 use super::client::{KvClient, OpError};
 use super::model::{History, Op, OpKind, Outcome, check_history};
-use super::{Key, KvBug, MAJORITY, OP_TIMEOUT, PORT, REPLICAS, Timestamp, Versioned, serve};
+use super::{Key, KvBug, MAJORITY, PORT, REPLICAS, Timestamp, Versioned, serve};
 
 /// The name of replica `i`'s process.
 pub fn replica_name(i: usize) -> String {
@@ -63,7 +63,8 @@ pub struct KvSimConfig {
     pub get_ratio: Ratio,
     /// Longest pause between a client's operations. Default 50 ms.
     pub think_time_max: Duration,
-    /// Deadline of one operation. Default [`OP_TIMEOUT`] (3 s).
+    /// Deadline of one operation. Default 1 s (shorter than [`OP_TIMEOUT`],
+    /// so partitions leave more outcomes unknown).
     pub op_timeout: Duration,
     /// How long replicas get to converge after quiesce. Default 30 s.
     pub converge_timeout: Duration,
@@ -80,7 +81,7 @@ impl Default for KvSimConfig {
             keys: 3,
             get_ratio: Ratio::new(1, 2),
             think_time_max: Duration::from_millis(50),
-            op_timeout: OP_TIMEOUT,
+            op_timeout: Duration::from_secs(1),
             converge_timeout: Duration::from_secs(30),
             attrition: Attrition::new()
                 .targets((0..REPLICAS).map(replica_name))

@@ -31,8 +31,9 @@ const RECOVERY_RETRY_DELAY: Duration = Duration::from_millis(10);
 /// Re-reads of a record that fails its checksum before it is taken as the
 /// torn tail (a read can be corrupted in transit; the data is not).
 const REREADS_MAX: u32 = 3;
-/// With [`KvBug::NoFsync`], how often the background flush syncs the log.
-pub(crate) const FLUSH_INTERVAL: Duration = Duration::from_millis(200);
+/// With [`KvBug::NoFsync`], how often the background flush syncs the log
+/// (once a second, like Redis's `appendfsync everysec`).
+pub(crate) const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Encodes one record.
 pub(crate) fn encode_record(key: Key, ts: Timestamp, value: u64) -> [u8; RECORD_BYTES] {
@@ -185,11 +186,7 @@ impl<P: Providers> ReplicaLog<P> {
 
     /// Appends one record; `Ok` once it is durable (with
     /// [`KvBug::NoFsync`]: once it is written).
-    pub(crate) async fn append(
-        &self,
-        key: Key,
-        versioned: Versioned,
-    ) -> Result<(), StorageError> {
+    pub(crate) async fn append(&self, key: Key, versioned: Versioned) -> Result<(), StorageError> {
         let record = encode_record(key, versioned.ts, versioned.value.unwrap_or(0));
         let mut end = self.append.lock().await;
         self.file.write_at(&record, *end).await?;
