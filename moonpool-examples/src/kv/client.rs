@@ -283,19 +283,20 @@ impl<P: Providers> KvClient<P> {
             .unwrap_or_default();
         let agreed = answers.iter().all(|v| v.ts == newest.ts);
         let skip_write_back = matches!(self.bug, Some(KvBug::StaleRead | KvBug::NoWriteBack));
-        if !agreed && !skip_write_back {
-            if let Some(value) = newest.value {
-                let store = Store {
-                    key,
-                    ts: newest.ts,
-                    value,
-                };
-                self.store_phase(deadline, &store, MAJORITY)
-                    .await
-                    .ok_or(OpError::Failed)?;
-                self.stats.borrow_mut().write_backs += 1;
-                moonpool_core::reachable!("a read found its quorum disagreeing and wrote back");
-            }
+        if !agreed
+            && !skip_write_back
+            && let Some(value) = newest.value
+        {
+            let store = Store {
+                key,
+                ts: newest.ts,
+                value,
+            };
+            self.store_phase(deadline, &store, MAJORITY)
+                .await
+                .ok_or(OpError::Failed)?;
+            self.stats.borrow_mut().write_backs += 1;
+            moonpool_core::reachable!("a read found its quorum disagreeing and wrote back");
         }
         let retries = self.stats.borrow().retries - retries_before;
         moonpool_core::sometimes!(
