@@ -140,6 +140,10 @@ struct Shared {
     final_reads_done: usize,
 }
 
+/// How long the check phase lets in-flight messages land before it
+/// compares replicas (longer than the transport's connect timeout plus the
+/// largest latency a seed can draw).
+const SETTLE: Duration = Duration::from_secs(5);
 /// Pause between polls in the check phase.
 const CHECK_POLL: Duration = Duration::from_millis(100);
 /// Attempts at one final read before the check gives up.
@@ -213,8 +217,13 @@ impl KvWorkload {
     ) -> Result<BTreeMap<Key, Versioned>, String> {
         let p = ctx.providers();
         let client = self.client()?;
+        // Bytes held by a partition or a clog are delivered after the heal,
+        // and a store from an operation that ended unknown may still land:
+        // let the network drain before judging.
+        p.sleep(SETTLE).await;
         let deadline = p.now() + self.config.converge_timeout;
         let mut last = Vec::new();
+        let mut agreed: Option<Vec<(Key, Versioned)>> = None;
         while p.now() < deadline {
             let mut states = Vec::with_capacity(REPLICAS);
             for i in 0..REPLICAS {
@@ -223,7 +232,13 @@ impl KvWorkload {
             if let [Ok(first), rest @ ..] = states.as_slice()
                 && rest.iter().all(|s| s.as_ref() == Ok(first))
             {
-                return Ok(first.iter().copied().collect());
+                // Converged: the same agreement twice in a row.
+                if agreed.as_ref() == Some(first) {
+                    return Ok(first.iter().copied().collect());
+                }
+                agreed = Some(first.clone());
+            } else {
+                agreed = None;
             }
             last = states;
             p.sleep(CHECK_POLL).await;
