@@ -118,6 +118,62 @@ fn no_timestamp_check_is_caught_and_replays() {
     caught_and_replayed(KvBug::NoTimestampCheck);
 }
 
+/// The string value of `"name":"..."` in a JSON line (no escapes needed
+/// for the fields read here).
+fn json_field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
+    let start = line.find(&format!("\"{name}\":\""))? + name.len() + 4;
+    let len = line[start..].find('"')?;
+    Some(&line[start..start + len])
+}
+
+#[test]
+fn the_binary_prints_a_replay_line_that_reproduces_the_failure() {
+    let kv = env!("CARGO_BIN_EXE_kv");
+    let sweep = std::process::Command::new(kv)
+        .args([
+            "sim",
+            "--bug",
+            "stale-read",
+            "--first-seed",
+            "0",
+            "--seeds",
+            "5",
+            "--json",
+        ])
+        .output()
+        .expect("run kv");
+    assert_eq!(sweep.status.code(), Some(1), "a failing sweep exits 1");
+    let stdout = String::from_utf8_lossy(&sweep.stdout);
+    let failed = stdout
+        .lines()
+        .find(|l| json_field(l, "outcome") == Some("fail"))
+        .expect("a failed seed");
+    let replay = json_field(failed, "replay").expect("a replay line");
+    let fingerprint = json_field(failed, "fingerprint").expect("a fingerprint");
+    let error = json_field(failed, "error").expect("an error");
+    assert!(error.contains("linearizability violated"), "{error}");
+    assert!(
+        replay.contains("--bug stale-read") && replay.contains("--seed "),
+        "{replay}"
+    );
+    // Run the replay line as printed (its first word is the binary).
+    let mut words = replay.split_whitespace().skip(1).collect::<Vec<_>>();
+    words.push("--json");
+    let again = std::process::Command::new(kv)
+        .args(&words)
+        .output()
+        .expect("run the replay");
+    assert_eq!(again.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&again.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| json_field(l, "outcome").is_some())
+        .expect("the replayed seed");
+    assert_eq!(json_field(line, "outcome"), Some("fail"));
+    assert_eq!(json_field(line, "fingerprint"), Some(fingerprint));
+    assert_eq!(json_field(line, "error"), Some(error));
+}
+
 #[test]
 fn without_chaos_nothing_is_injected_and_seeds_pass() {
     let mut sim = kv::simulation(None).expect("valid");
@@ -154,6 +210,10 @@ fn the_store_runs_unchanged_on_real_tokio_and_recovers_from_real_files() {
     // 120 operations plus one final read per key.
     assert_eq!(summary.check.ops, 123);
     assert!(summary.check.writes_ok > 0 && summary.check.reads > 3);
+    assert!(
+        summary.recovered_records > 0,
+        "replica 0 was restarted from an empty log"
+    );
     assert!(
         summary.log_records.iter().all(|n| *n > 0),
         "{:?}",

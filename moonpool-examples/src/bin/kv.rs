@@ -79,7 +79,7 @@ fn real(args: &[String]) -> ExitCode {
         Ok(s) => {
             println!(
                 "kv real: {} operations by {} clients in {} ms (mean {} us): {} reads, {} puts acknowledged, \
-                 {} failed, {} unknown; replica 0 restarted from its log midway; logs hold {:?} records; \
+                 {} failed, {} unknown; replica 0 restarted midway and replayed {} records from its log; logs hold {:?} records; \
                  replicas converged; history linearizable over {} keys (random seed {:#x}; files in {})",
                 s.check.ops,
                 config.clients,
@@ -89,6 +89,7 @@ fn real(args: &[String]) -> ExitCode {
                 s.check.writes_ok,
                 s.failed,
                 s.unknown,
+                s.recovered_records,
                 s.log_records,
                 s.check.keys,
                 s.seed,

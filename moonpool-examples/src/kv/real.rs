@@ -18,7 +18,7 @@ use moonpool_transport::{Transport, TransportConfig};
 use super::client::{KvClient, OpError};
 use super::model::{CheckStats, History, Op, OpKind, Outcome, check_history};
 use super::storage::RECORD_BYTES;
-use super::{Key, LOG_PATH, REPLICAS, Timestamp, Versioned, serve};
+use super::{Key, LOG_PATH, REPLICAS, Replica, Timestamp, Versioned, serve};
 
 /// What the real run does.
 #[derive(Clone, Debug)]
@@ -54,6 +54,8 @@ pub struct RealSummary {
     pub unknown: usize,
     /// Records in each replica's log at the end.
     pub log_records: Vec<u64>,
+    /// Records replica 0 replayed from its log when it was restarted.
+    pub recovered_records: u64,
     /// Wall time of the operations.
     pub elapsed: Duration,
     /// Mean latency of an operation.
@@ -181,6 +183,20 @@ pub fn run_real(dir: &Path, config: &RealConfig) -> Result<RealSummary, RealErro
         }
         replicas[0].abort();
         p.time().sleep(Duration::from_millis(200)).await;
+        // What the restart will find: replay the stopped replica's log.
+        let recovered = match Replica::recover(
+            &p.clone().with_storage_root(replica_dir(&dir, 0)),
+            None,
+        )
+        .await
+        {
+            Ok(replica) => replica.recovery().records,
+            Err(e) => {
+                return Err(RealError::Violation(format!(
+                    "replica 0 cannot recover: {e}"
+                )));
+            }
+        };
         replicas[0] = start_replica(&p, &dir, &addrs, 0);
         for c in clients {
             let _ = c.await;
@@ -206,6 +222,7 @@ pub fn run_real(dir: &Path, config: &RealConfig) -> Result<RealSummary, RealErro
             failed: ops.iter().filter(|o| o.outcome == Outcome::Fail).count(),
             unknown: ops.iter().filter(|o| o.outcome == Outcome::Unknown).count(),
             log_records,
+            recovered_records: recovered,
             elapsed,
             mean_latency: elapsed * config.clients as u32 / run_ops,
         })
