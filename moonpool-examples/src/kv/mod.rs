@@ -6,7 +6,7 @@
 //! with the multi-writer ABD protocol (Attiya, Bar-Noy, Dolev): every
 //! stored value carries a [`Timestamp`] `(counter, writer)`, a replica
 //! keeps the value with the highest timestamp it has seen, and the
-//! [client](client) coordinates each operation in two quorum phases.
+//! [client] coordinates each operation in two quorum phases.
 //!
 //! - **put(key, value)**: *query* a majority for their timestamps, pick
 //!   `(max counter + 1, writer id)`, then *store* `(timestamp, value)` on a

@@ -10,7 +10,7 @@
 //!
 //! # Invariants
 //! - The in-memory state only holds what the log holds durably: a store is
-//!   applied to it after [`ReplicaLog::append`] returned (so a query never
+//!   applied to it after the log's `append` returned (so a query never
 //!   answers with data a crash could take back, barring [`KvBug::NoFsync`]).
 //! - Per key, the state's timestamp only grows (barring
 //!   [`KvBug::NoTimestampCheck`]): a store older than the state is

@@ -63,7 +63,7 @@ pub struct KvSimConfig {
     pub get_ratio: Ratio,
     /// Longest pause between a client's operations. Default 50 ms.
     pub think_time_max: Duration,
-    /// Deadline of one operation. Default 1 s (shorter than [`OP_TIMEOUT`],
+    /// Deadline of one operation. Default 1 s (shorter than [`OP_TIMEOUT`](super::OP_TIMEOUT),
     /// so partitions leave more outcomes unknown).
     pub op_timeout: Duration,
     /// How long replicas get to converge after quiesce. Default 30 s.
