@@ -144,8 +144,9 @@ pub use buggify::BuggifyStats;
 pub use moonpool_core::{
     always, always_greater_than, always_greater_than_or_equal_to, always_less_than,
     always_less_than_or_equal_to, always_or_unreachable, assert_unreachable, reachable, sometimes,
+    unreachable,
     sometimes_greater_than, sometimes_greater_than_or_equal_to, sometimes_less_than,
-    sometimes_less_than_or_equal_to, unreachable,
+    sometimes_less_than_or_equal_to,
 };
 
 /// `moonpool-core`, for the forwarding macros.

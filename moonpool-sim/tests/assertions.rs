@@ -112,10 +112,7 @@ fn unreachable_by_its_antithesis_name_is_the_same_assertion() {
     let (name, location, message) = assertion_failure(&sim.run_seed(2).outcome);
     assert_eq!(name, "reached by its other name");
     assert!(location.starts_with(file!()), "{location}");
-    assert!(
-        message.contains("an unreachable point was reached"),
-        "{message}"
-    );
+    assert!(message.contains("an unreachable point was reached"), "{message}");
 }
 
 #[test]

@@ -412,15 +412,8 @@ fn chaos_seeds_perturb_the_ready_order_by_default_and_quiet_seeds_do_not() {
     };
     let fifo: Vec<u32> = (0..4).flat_map(|_| 0..8).collect();
     for seed in 0..10 {
-        assert_eq!(
-            order_of(false, seed),
-            fifo,
-            "a quiet seed reordered ready tasks"
-        );
+        assert_eq!(order_of(false, seed), fifo, "a quiet seed reordered ready tasks");
     }
     let perturbed = (0..10).filter(|&seed| order_of(true, seed) != fifo).count();
-    assert!(
-        perturbed >= 8,
-        "only {perturbed} of 10 chaos seeds were perturbed"
-    );
+    assert!(perturbed >= 8, "only {perturbed} of 10 chaos seeds were perturbed");
 }
