@@ -13,5 +13,6 @@
 //!   simulation must catch.
 
 pub mod bench;
+pub mod kv;
 pub mod pingpong;
 pub mod wal;
