@@ -25,6 +25,7 @@ pub(crate) mod sleep;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+
 use std::task::Waker;
 
 use crate::executor::WakeTarget;
@@ -143,10 +144,20 @@ impl EventQueue {
             .filter(|s| s.seq == id.seq && s.payload.is_some())
     }
 
-    /// Whether the timer `id` has fired. Stores `waker` if it has not.
+    /// Whether the timer `id` has fired; if it has, its slot is freed (the
+    /// timer is done with). Stores `waker`'s target if it has not.
     pub(crate) fn poll_timer(&mut self, id: EventId, world: &World, waker: &Waker) -> bool {
-        match self.slot_mut(id).and_then(|s| s.payload.as_mut()) {
-            Some(Payload::Timer { fired: true, .. }) => true,
+        let Some(slot) = self.slot_mut(id) else {
+            // Unknown or freed: treat as fired rather than hang forever.
+            return true;
+        };
+        match &mut slot.payload {
+            Some(Payload::Timer { fired: true, .. }) => {
+                // The target was taken when it fired: nothing left to drop.
+                slot.payload = None;
+                self.free.push(id.slot);
+                true
+            }
             Some(Payload::Timer { target, .. }) => {
                 match target {
                     Some(old) if world.same_target(old, waker) => {}
@@ -154,7 +165,6 @@ impl EventQueue {
                 }
                 false
             }
-            // Unknown or freed: treat as fired rather than hang forever.
             _ => true,
         }
     }
@@ -180,15 +190,11 @@ impl EventQueue {
             return;
         }
         let slots = &self.slots;
-        let keys: Vec<Key> = std::mem::take(&mut self.heap)
-            .into_vec()
-            .into_iter()
-            .filter(|k| {
-                let (_, seq, slot) = unkey(*k);
-                is_pending(slots, slot, seq)
-            })
-            .collect();
-        self.heap = BinaryHeap::from(keys);
+        self.heap.retain(|k| {
+            let (_, seq, slot) = unkey(*k);
+            is_pending(slots, slot, seq)
+        });
+        // (BinaryHeap::retain rebuilds the heap in O(n).)
         self.stale = 0;
     }
 
@@ -196,12 +202,20 @@ impl EventQueue {
     /// Returns its deadline and what to do; the caller moves the clock.
     pub(crate) fn pop_due(&mut self) -> Option<(u64, u64, Due)> {
         while let Some((deadline, seq, slot)) = self.heap.pop().map(unkey) {
-            if !is_pending(&self.slots, slot, seq) {
-                self.stale = self.stale.saturating_sub(1);
-                continue;
-            }
-            let s = &mut self.slots[slot as usize];
+            let s = match self.slots.get_mut(slot as usize) {
+                Some(s) if s.seq == seq => s,
+                _ => {
+                    self.stale = self.stale.saturating_sub(1);
+                    continue;
+                }
+            };
             match s.payload.as_mut() {
+                Some(Payload::Timer { fired: true, .. }) | None => {
+                    // The event was released (or, impossibly, already
+                    // fired): this key is stale.
+                    self.stale = self.stale.saturating_sub(1);
+                    continue;
+                }
                 Some(Payload::Timer { target, fired }) => {
                     // The slot stays allocated until the Sleep sees `fired`.
                     *fired = true;
@@ -220,7 +234,6 @@ impl EventQueue {
                     self.free.push(slot);
                     return Some((deadline, seq, Due::Net(token)));
                 }
-                None => unreachable!("is_pending checked the payload"),
             }
         }
         None

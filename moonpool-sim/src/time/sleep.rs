@@ -69,11 +69,12 @@ impl Future for Sleep {
                 Poll::Pending
             }
             Some(id) => {
-                let mut events = self.world.events.borrow_mut();
-                if events.poll_timer(id, &self.world, cx.waker()) {
-                    let payload = events.release(id);
-                    drop(events);
-                    drop(payload);
+                let fired = self
+                    .world
+                    .events
+                    .borrow_mut()
+                    .poll_timer(id, &self.world, cx.waker());
+                if fired {
                     self.event = None;
                     self.done = true;
                     Poll::Ready(())
