@@ -2,8 +2,9 @@
 //! and whatever simulator runs the code.
 //!
 //! `moonpool-core` knows nothing of any simulator. Its macros call two
-//! functions here, [`buggify`] and [`assertion`], which look in one
-//! thread-local slot for a [`SimHook`]: a pair of plain function pointers
+//! functions here, [`buggify`] and [`assertion`] (and libraries count
+//! events with [`metric`]), which look in one thread-local slot for a
+//! [`SimHook`]: a few plain function pointers
 //! that a simulator installs (with [`install`]) while one of its worlds is
 //! current on the thread, and removes when the world is left.
 //!
@@ -45,6 +46,8 @@ pub struct SimHook {
     pub buggify: fn(site: &'static BuggifySite, probability: Option<Ratio>) -> bool,
     /// One evaluation of the assertion at `site`.
     pub assertion: fn(site: &'static AssertionSite, event: &AssertionEvent<'_>),
+    /// `delta` more of the metric `name` (e.g. `"transport.frames_sent"`).
+    pub metric: fn(name: &'static str, delta: u64),
 }
 
 /// One evaluation of an assertion, as the hook sees it.
@@ -97,6 +100,18 @@ pub fn buggify(site: &'static BuggifySite, probability: Option<Ratio>) -> bool {
     match current() {
         None => false,
         Some(hook) => (hook.buggify)(site, probability),
+    }
+}
+
+/// Counts `delta` more of the metric `name` for the simulator's report
+/// (per seed, and totals over a sweep). Names are `area.what`, e.g.
+/// `"transport.frames_sent"`. With no simulator running it does nothing
+/// (one thread-local load): libraries keep their own counters for
+/// production and call this so a simulation's report shows them too.
+#[inline]
+pub fn metric(name: &'static str, delta: u64) {
+    if let Some(hook) = current() {
+        (hook.metric)(name, delta);
     }
 }
 
@@ -155,9 +170,19 @@ mod tests {
         });
     }
 
+    thread_local! {
+        static METRICS: std::cell::RefCell<Vec<(&'static str, u64)>> =
+            const { std::cell::RefCell::new(Vec::new()) };
+    }
+
+    fn fake_metric(name: &'static str, delta: u64) {
+        METRICS.with(|m| m.borrow_mut().push((name, delta)));
+    }
+
     static FAKE: SimHook = SimHook {
         buggify: fake_buggify,
         assertion: fake_assertion,
+        metric: fake_metric,
     };
 
     fn other_buggify(_: &'static BuggifySite, _: Option<Ratio>) -> bool {
@@ -167,7 +192,20 @@ mod tests {
     static OTHER: SimHook = SimHook {
         buggify: other_buggify,
         assertion: fake_assertion,
+        metric: fake_metric,
     };
+
+    #[test]
+    fn metrics_reach_the_hook_only_when_one_is_installed() {
+        metric("test.before", 1);
+        {
+            let _g = install(&FAKE);
+            metric("test.during", 3);
+        }
+        metric("test.after", 1);
+        let seen = METRICS.with(|m| m.borrow().clone());
+        assert_eq!(seen, vec![("test.during", 3)]);
+    }
 
     #[test]
     fn the_macros_dispatch_to_the_installed_hook_and_the_guard_restores() {

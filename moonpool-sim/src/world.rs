@@ -351,6 +351,14 @@ impl World {
         }
     }
 
+    /// Adds `delta` to the counter `kind` without a timeline entry: library
+    /// metrics (through core's hook) and other bookkeeping.
+    pub(crate) fn count(&self, kind: &'static str, delta: u64) {
+        let mut counters = self.counters.borrow_mut();
+        let c = counters.entry(kind).or_insert(0);
+        *c = c.wrapping_add(delta);
+    }
+
     /// The counters so far.
     pub(crate) fn counters(&self) -> BTreeMap<&'static str, u64> {
         self.counters.borrow().clone()

@@ -118,9 +118,11 @@ pub(crate) struct PeerStats {
     pub(crate) endpoint_not_found: Cell<u64>,
 }
 
-/// Adds `n` to a counter.
-pub(crate) fn add(c: &Cell<u64>, n: u64) {
+/// Adds `n` to a counter, and reports it as the metric `name` to a
+/// simulator if one is running (so its report shows transport metrics).
+pub(crate) fn add(c: &Cell<u64>, name: &'static str, n: u64) {
     c.set(c.get().wrapping_add(n));
+    moonpool_core::sim_hook::metric(name, n);
 }
 
 impl PeerStats {

@@ -428,15 +428,15 @@ impl<P: Providers, C: Codec> Inner<P, C> {
     /// Counts a wire error against `peer` (or globally).
     pub(crate) fn count_wire_error(&self, peer: Option<&Peer<P>>, e: &WireError) {
         let oversize = matches!(e, WireError::FrameTooLarge { .. });
-        let c = match (peer, e.is_checksum(), oversize) {
-            (Some(p), true, _) => &p.stats.checksum_failures,
-            (Some(p), _, true) => &p.stats.oversize_frames,
-            (Some(p), _, _) => &p.stats.decode_errors,
-            (None, true, _) => &self.stats.checksum_failures,
-            (None, _, true) => &self.stats.oversize_frames,
-            (None, _, _) => &self.stats.decode_errors,
+        let (c, name) = match (peer, e.is_checksum(), oversize) {
+            (Some(p), true, _) => (&p.stats.checksum_failures, "transport.checksum_failures"),
+            (Some(p), _, true) => (&p.stats.oversize_frames, "transport.oversize_frames"),
+            (Some(p), _, _) => (&p.stats.decode_errors, "transport.decode_errors"),
+            (None, true, _) => (&self.stats.checksum_failures, "transport.checksum_failures"),
+            (None, _, true) => (&self.stats.oversize_frames, "transport.oversize_frames"),
+            (None, _, _) => (&self.stats.decode_errors, "transport.decode_errors"),
         };
-        add(c, 1);
+        add(c, name, 1);
     }
 
     /// Builds a frame whose payload `encode` appends.
@@ -472,7 +472,7 @@ impl<P: Providers, C: Codec> Inner<P, C> {
                     }
                     peer.endpoint_not_found(t);
                 }
-                Err(_) => add(&peer.stats.decode_errors, 1),
+                Err(_) => add(&peer.stats.decode_errors, "transport.decode_errors", 1),
             }
             return;
         }
@@ -480,7 +480,11 @@ impl<P: Providers, C: Codec> Inner<P, C> {
         match receiver {
             Some(r) => r.deliver(payload, peer.addr),
             None => {
-                add(&self.stats.unknown_endpoint_frames, 1);
+                add(
+                    &self.stats.unknown_endpoint_frames,
+                    "transport.unknown_endpoint_frames",
+                    1,
+                );
                 self.send_control(peer, &Control::EndpointNotFound(token));
             }
         }
@@ -499,7 +503,11 @@ impl<P: Providers, C: Codec> Inner<P, C> {
                 true
             }
             None => {
-                add(&self.stats.unknown_endpoint_frames, 1);
+                add(
+                    &self.stats.unknown_endpoint_frames,
+                    "transport.unknown_endpoint_frames",
+                    1,
+                );
                 false
             }
         }
@@ -556,6 +564,10 @@ impl<P: Providers, C: Codec> Core for Inner<P, C> {
     }
 
     fn note_overloaded(&self) {
-        add(&self.stats.requests_overloaded, 1);
+        add(
+            &self.stats.requests_overloaded,
+            "transport.requests_overloaded",
+            1,
+        );
     }
 }

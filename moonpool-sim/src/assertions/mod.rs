@@ -58,7 +58,13 @@ use crate::world::World;
 pub(crate) static HOOK: SimHook = SimHook {
     buggify: crate::buggify::hook,
     assertion: hook,
+    metric: metric_hook,
 };
+
+/// Counts a library's metric into the current world's counters.
+fn metric_hook(name: &'static str, delta: u64) {
+    crate::world::with_current(|world| world.count(name, delta));
+}
 
 /// One numeric evaluation kept for the report.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]

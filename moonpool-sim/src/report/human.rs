@@ -213,6 +213,12 @@ pub(crate) fn summary(title: &str, sweep: &SweepReport, fresh: bool) -> String {
             );
         }
     }
+    if !sweep.metrics.is_empty() {
+        let _ = writeln!(text, "metrics      {:<28} {:>10}", "name", "total");
+        for (name, total) in &sweep.metrics {
+            let _ = writeln!(text, "             {name:<28} {total:>10}");
+        }
+    }
     if !sweep.fault_families.is_empty() {
         let _ = writeln!(text, "families     {:<28} {:>10}", "family", "seeds on");
         for (family, seeds_on) in &sweep.fault_families {

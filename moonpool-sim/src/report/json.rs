@@ -12,9 +12,14 @@
 //!  "error":"panic in task 'worker' of process 'demo#0' at src/x.rs:3:5: boom",
 //!  "failure":"panic","replay":"target/debug/demo sim --no-chaos --seed 0x2a",
 //!  "faults":{"process.kill":2},"fault_families":{"process.attrition":true},
+//!  "metrics":{"transport.frames_sent":880,"buggify.fire":3},
 //!  "timeline":[{"time_ms":12.5,"process":"server","kind":"process.kill","detail":"killed"}]}
 //! ```
 //!
+//! `faults` holds the injected faults and process events (`net.*`,
+//! `disk.*`, `process.*`); `metrics` every other non-zero counter: library
+//! metrics reported through `moonpool_core::sim_hook::metric` (the
+//! transport's `transport.*`), buggify firings.
 //! `error`, `failure` and `replay` appear on failures only; `timeline`
 //! only when it was recorded (a single replayed seed). The last line is
 //! `{"summary":{...}}`, see [`summary`].
@@ -83,6 +88,13 @@ pub fn seed(report: &SeedReport, sweep: &SweepReport) -> Value {
         .map(|(kind, n)| (kind.to_string(), json!(n)))
         .collect();
     o.insert("faults".into(), Value::Object(faults));
+    let metrics: Map<String, Value> = report
+        .counters
+        .iter()
+        .filter(|(kind, n)| !is_fault_kind(kind) && **n > 0)
+        .map(|(kind, n)| (kind.to_string(), json!(n)))
+        .collect();
+    o.insert("metrics".into(), Value::Object(metrics));
     let families: Map<String, Value> = report
         .fault_families
         .iter()
@@ -122,6 +134,7 @@ pub fn seed(report: &SeedReport, sweep: &SweepReport) -> Value {
 /// | `stopped` | `completed`, `time_budget` or `condition`; `stop_condition` says which |
 /// | `faults` | `{kind: {"total": n, "seeds": m}}` over the sweep |
 /// | `fault_families` | `{family: seeds in which it was on}` |
+/// | `metrics` | `{name: total}` of every other counter (library metrics such as `transport.frames_sent`, buggify firings) |
 /// | `assertions` | the coverage report: every assertion and buggify site in scope with its counts and status (see `docs/assertions.md`) |
 pub fn summary(sweep: &SweepReport, first_seed_fresh: bool) -> Value {
     let plan = &sweep.plan;
@@ -177,6 +190,7 @@ pub fn summary(sweep: &SweepReport, first_seed_fresh: bool) -> Value {
             "stop_condition": condition,
             "faults": faults,
             "fault_families": families,
+            "metrics": sweep.metrics.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<Map<String, Value>>(),
             "assertions": sweep.coverage.to_json(),
         }
     })

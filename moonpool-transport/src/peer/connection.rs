@@ -110,13 +110,21 @@ impl<P: Providers, C: Codec> Driver<P, C> {
                 return Err(match self.decoder.finish() {
                     Ok(()) => ConnectionError::Closed,
                     Err(WireError::Truncated { buffered }) => {
-                        add(&self.peer.stats.closed_mid_frame, 1);
+                        add(
+                            &self.peer.stats.closed_mid_frame,
+                            "transport.closed_mid_frame",
+                            1,
+                        );
                         ConnectionError::ClosedMidFrame { buffered }
                     }
                     Err(e) => e.into(),
                 });
             }
-            add(&self.peer.stats.bytes_received, n as u64);
+            add(
+                &self.peer.stats.bytes_received,
+                "transport.bytes_received",
+                n as u64,
+            );
             let now = self.inner.now();
             self.last_received = now;
             self.decoder.feed(&self.read_buf[..n]);
@@ -124,7 +132,11 @@ impl<P: Providers, C: Codec> Driver<P, C> {
                 match self.decoder.next_frame() {
                     Ok(Some(frame)) => {
                         self.last_frame_at = now;
-                        add(&self.peer.stats.frames_received, 1);
+                        add(
+                            &self.peer.stats.frames_received,
+                            "transport.frames_received",
+                            1,
+                        );
                         self.inner.dispatch(&self.peer, frame.token, frame.payload);
                     }
                     Ok(None) => break,
@@ -152,7 +164,7 @@ impl<P: Providers, C: Codec> Driver<P, C> {
             let cfg = &self.inner.config;
             if idle >= Duration::from_millis(cfg.ping_timeout_ms) {
                 reachable!("a silent connection is closed by the ping timeout");
-                add(&self.peer.stats.ping_timeouts, 1);
+                add(&self.peer.stats.ping_timeouts, "transport.ping_timeouts", 1);
                 return Err(ConnectionError::PingTimeout);
             }
             let buffered = self.decoder.buffered();
@@ -160,12 +172,16 @@ impl<P: Providers, C: Codec> Driver<P, C> {
                 && now.saturating_duration_since(self.last_frame_at)
                     >= Duration::from_millis(cfg.frame_stall_timeout_ms)
             {
-                add(&self.peer.stats.frames_stalled, 1);
+                add(
+                    &self.peer.stats.frames_stalled,
+                    "transport.frames_stalled",
+                    1,
+                );
                 return Err(ConnectionError::FrameStalled { buffered });
             }
             if idle >= Duration::from_millis(cfg.ping_interval_ms) {
                 self.ping_nonce += 1;
-                add(&self.peer.stats.pings_sent, 1);
+                add(&self.peer.stats.pings_sent, "transport.pings_sent", 1);
                 self.inner
                     .send_control(&self.peer, &Control::Ping(self.ping_nonce));
             }

@@ -170,7 +170,11 @@ pub(crate) async fn incoming<P: Providers, C: Codec>(
             adopt(&inner, &peer, stream, hs, false);
         }
         Err(e) => {
-            add(&inner.stats.handshakes_rejected, 1);
+            add(
+                &inner.stats.handshakes_rejected,
+                "transport.handshakes_rejected",
+                1,
+            );
             if let ConnectionError::Wire(w) = &e {
                 inner.count_wire_error(None, w);
             }
@@ -239,7 +243,7 @@ pub(crate) fn adopt<P: Providers, C: Codec>(
             writer_waker: None,
         });
     }
-    add(&peer.stats.connections, 1);
+    add(&peer.stats.connections, "transport.connections", 1);
     if peer.connectable {
         if inner.failure.state(peer.addr, inner.now()) == AddressState::Failed {
             reachable!("a failed address recovers");
@@ -288,7 +292,7 @@ fn after_disconnect<P: Providers, C: Codec>(
     reason: &ConnectionError,
 ) {
     tracing::debug!(peer = %peer.addr, %reason, "connection lost");
-    add(&peer.stats.disconnects, 1);
+    add(&peer.stats.disconnects, "transport.disconnects", 1);
     let now = inner.now();
     let waiters = {
         let mut st = peer.state.borrow_mut();
@@ -323,7 +327,11 @@ fn connect_failed<P: Providers, C: Codec>(
     error: ConnectionError,
 ) {
     tracing::debug!(peer = %peer.addr, %error, "connect failed");
-    add(&peer.stats.connect_failures, 1);
+    add(
+        &peer.stats.connect_failures,
+        "transport.connect_failures",
+        1,
+    );
     if let ConnectionError::Wire(w) = &error {
         inner.count_wire_error(Some(peer), w);
     }
@@ -359,9 +367,17 @@ pub(crate) async fn accept_loop<P: Providers, C: Codec>(
                 continue;
             }
         };
-        add(&inner.stats.connections_accepted, 1);
+        add(
+            &inner.stats.connections_accepted,
+            "transport.connections_accepted",
+            1,
+        );
         if inner.handshakes.borrow().len() >= inner.config.handshakes_pending_max {
-            add(&inner.stats.handshakes_rejected, 1);
+            add(
+                &inner.stats.handshakes_rejected,
+                "transport.handshakes_rejected",
+                1,
+            );
             drop(stream);
             continue;
         }

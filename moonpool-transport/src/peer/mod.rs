@@ -163,7 +163,11 @@ impl<P: Providers> Peer<P> {
     ) -> Result<(), RpcError> {
         let mut st = self.state.borrow_mut();
         if !Self::has_room(&st, frame.len(), config) {
-            add(&self.stats.unreliable_dropped, 1);
+            add(
+                &self.stats.unreliable_dropped,
+                "transport.unreliable_dropped",
+                1,
+            );
             return Err(RpcError::QueueFull);
         }
         st.queued_bytes += frame.len();
@@ -281,8 +285,12 @@ impl<P: Providers> Peer<P> {
         for w in waiters {
             w.wake();
         }
-        add(&self.stats.frames_sent, frames);
-        add(&self.stats.bytes_sent, (out.len() - start_len) as u64);
+        add(&self.stats.frames_sent, "transport.frames_sent", frames);
+        add(
+            &self.stats.bytes_sent,
+            "transport.bytes_sent",
+            (out.len() - start_len) as u64,
+        );
         frames > 0
     }
 
@@ -291,7 +299,11 @@ impl<P: Providers> Peer<P> {
     pub(crate) fn drop_unreliable(st: &mut PeerState<P>, stats: &PeerStats) -> Vec<Waker> {
         let before = st.queue.len();
         st.queue.retain(|o| matches!(o, Outgoing::Reliable(_)));
-        add(&stats.unreliable_dropped, (before - st.queue.len()) as u64);
+        add(
+            &stats.unreliable_dropped,
+            "transport.unreliable_dropped",
+            (before - st.queue.len()) as u64,
+        );
         let reliable = &st.reliable;
         st.queued_bytes = st
             .queue
@@ -323,7 +335,11 @@ impl<P: Providers> Peer<P> {
                 !st.reliable.is_empty(),
                 "reliable frames are resent on a new connection"
             );
-            add(&stats.reliable_resent, st.reliable.len() as u64);
+            add(
+                &stats.reliable_resent,
+                "transport.reliable_resent",
+                st.reliable.len() as u64,
+            );
         }
         for o in unreliable {
             if let Outgoing::Unreliable(f) = &o {
@@ -358,7 +374,11 @@ impl<P: Providers> Peer<P> {
 
     /// Completes calls sent to `token` with `EndpointNotFound`.
     pub(crate) fn endpoint_not_found(&self, token: Token) {
-        add(&self.stats.endpoint_not_found, 1);
+        add(
+            &self.stats.endpoint_not_found,
+            "transport.endpoint_not_found",
+            1,
+        );
         let slots: Vec<Rc<ReplySlot>> = self
             .state
             .borrow()

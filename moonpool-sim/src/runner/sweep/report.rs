@@ -63,6 +63,9 @@ pub struct SweepReport {
     pub events: u64,
     /// Fault and process events by kind (`net.*`, `disk.*`, `process.*`).
     pub faults: BTreeMap<&'static str, FaultTally>,
+    /// Every other counter (library metrics reported through core's
+    /// `sim_hook::metric`, buggify firings...), summed over seeds.
+    pub metrics: BTreeMap<&'static str, u64>,
     /// Fault families, and in how many seeds each was on.
     pub fault_families: BTreeMap<&'static str, u64>,
     /// Why the sweep stopped.
@@ -95,6 +98,7 @@ impl SweepReport {
             wall_time: Duration::ZERO,
             events: 0,
             faults: BTreeMap::new(),
+            metrics: BTreeMap::new(),
             fault_families: BTreeMap::new(),
             stopped: StopReason::Completed,
         }
@@ -127,10 +131,16 @@ impl SweepReport {
         self.sim_time = self.sim_time.saturating_add(report.sim_time);
         self.events = self.events.saturating_add(report.events);
         for (&kind, &n) in &report.counters {
-            if n > 0 && is_fault_kind(kind) {
+            if n == 0 {
+                continue;
+            }
+            if is_fault_kind(kind) {
                 let tally = self.faults.entry(kind).or_default();
                 tally.total = tally.total.saturating_add(n);
                 tally.seeds += 1;
+            } else {
+                let total = self.metrics.entry(kind).or_insert(0);
+                *total = total.saturating_add(n);
             }
         }
         for (&family, &on) in &report.fault_families {
