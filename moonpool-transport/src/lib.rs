@@ -58,7 +58,7 @@
 //! backoff, connections), [`transport`](Transport), [`rpc`] (request
 //! streams, reply promises, delivery modes, retries), [`failure_monitor`],
 //! [`service!`], [`metrics`], [`error`], [`bench`](mod@bench) (the RPC benchmark
-//! workloads). With the `scenarios` feature, [`scenarios`] holds the
+//! workloads). With the `scenarios` feature, the `scenarios` module holds the
 //! transport scenario suite that every provider implementation runs.
 //!
 //! Determinism: all time, tasks, I/O and randomness (tokens, incarnations,

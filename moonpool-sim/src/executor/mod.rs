@@ -57,7 +57,7 @@ pub(crate) enum WakeTarget {
 /// A boxed, type-erased task body.
 pub(crate) type TaskFuture = Pin<Box<dyn Future<Output = ()>>>;
 
-/// Identifies a task: a slot in the [`TaskTable`] and that slot's generation.
+/// Identifies a task: a slot in the task table and that slot's generation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TaskId {
     pub(crate) index: u32,

@@ -3,20 +3,20 @@
 //!
 //! # Model
 //! Every process (servers and workload clients alike) has an IP. A
-//! connection is two independent directions ([`connection`]): bytes
+//! connection is two independent directions (`connection.rs`): bytes
 //! written on one end arrive at the other after a sampled one-way latency,
 //! in order, never dropped or reordered while the connection is healthy.
 //! Each direction has a bounded buffer (back-pressure), a FIN (`shutdown`,
 //! or dropping the stream) and the two ends can each be reset. Faults act
 //! around this reliable core, as in FoundationDB's Sim2: latency tails,
 //! per-pair latency, refused/hanging connects, failing binds, clogs and
-//! partitions ([`faults`]), random closes and resets (half-open
+//! partitions (`faults.rs`), random closes and resets (half-open
 //! connections included), bit flips, short reads and writes, and drifting
 //! local clocks. `docs/faults.md` lists every fault with its knob.
 //!
 //! # Types
-//! - [`NetworkConfig`] ([`config`]): quiet defaults and the chaos profile.
-//! - [`SimTcpStream`] ([`stream`]) and [`SimListener`] ([`listener`]): the
+//! - [`NetworkConfig`] (`config.rs`): quiet defaults and the chaos profile.
+//! - [`SimTcpStream`] (`stream.rs`) and [`SimListener`] (`listener.rs`): the
 //!   provider's stream and listener; `provider`: `bind` and `connect`.
 //! - `NetState`: the per-seed state, `world.net`: connections, listeners,
 //!   ports, the seed's sampled faults, clogs and partitions.
@@ -27,7 +27,7 @@
 //! Every random decision is a world draw made at a deterministic point.
 //! A fault whose knob is zero draws nothing and costs one branch; the
 //! per-read/write faults are behind a single `io_faults` flag. Delivery
-//! is lazy (see [`connection`]): one write costs at most one event.
+//! is lazy (see `connection.rs`): one write costs at most one event.
 
 mod config;
 mod connection;
