@@ -14,5 +14,6 @@
 
 pub mod bench;
 pub mod kv;
+mod log_io;
 pub mod pingpong;
 pub mod wal;

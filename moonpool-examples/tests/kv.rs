@@ -5,6 +5,8 @@
 //! Longer figures (seeds to first failure over 20 sweeps per bug):
 //! `cargo test --release -p moonpool-examples --test kv -- --ignored --nocapture`
 
+mod common;
+
 use moonpool_examples::kv::{self, KvBug};
 use moonpool_sim::SeedReport;
 
@@ -82,15 +84,7 @@ fn caught_and_replayed(bug: KvBug) {
     );
     println!("{bug}: caught at seed {seed}: {message}");
     let sim = kv::simulation(Some(bug)).expect("valid");
-    let replay = sim.run_seed(seed);
-    assert_eq!(
-        replay.outcome, report.outcome,
-        "the replay failed differently"
-    );
-    assert_eq!(replay.fingerprint, report.fingerprint);
-    assert_eq!(replay.counters, report.counters);
-    let checked = sim.check_determinism(seed);
-    assert_eq!(checked.outcome, report.outcome, "{:?}", checked.outcome);
+    common::assert_replays_exactly(&sim, &report);
 }
 
 #[test]

@@ -7,6 +7,8 @@
 //! figures in `docs/faults.md`) is an ignored test:
 //! `cargo test --release -p moonpool-examples --test wal -- --ignored --nocapture seeds_to_first_failure`.
 
+mod common;
+
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
@@ -107,15 +109,7 @@ fn caught_and_replayed(bug: WalBug) {
     );
     println!("{bug}: caught at seed {seed}: {message}");
     let sim = wal::simulation(Some(bug)).expect("valid");
-    let replay = sim.run_seed(seed);
-    assert_eq!(
-        replay.outcome, report.outcome,
-        "the replay failed differently"
-    );
-    assert_eq!(replay.fingerprint, report.fingerprint);
-    assert_eq!(replay.counters, report.counters);
-    let checked = sim.check_determinism(seed);
-    assert_eq!(checked.outcome, report.outcome, "{:?}", checked.outcome);
+    common::assert_replays_exactly(&sim, &report);
 }
 
 #[test]

@@ -13,12 +13,11 @@
 //! - After [`ReplicaLog::open`], the file ends at the last valid record
 //!   (the torn tail was cut and the cut synced).
 
+use crate::log_io::{read_at_most, retry_io};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use moonpool_core::{
-    OpenMode, Providers, StorageError, StorageFile, StorageProvider, TimeProvider,
-};
+use moonpool_core::{OpenMode, Providers, StorageError, StorageFile, StorageProvider};
 
 use super::{Key, KvBug, LOG_PATH, Timestamp, Versioned};
 
@@ -72,46 +71,14 @@ pub(crate) fn parse_record(buf: &[u8]) -> Option<(Key, Versioned)> {
     ))
 }
 
-/// Retries a recovery step on I/O errors (a disk may fail transiently).
-async fn retry<P, T, F, Fut>(p: &P, mut step: F) -> Result<T, StorageError>
+/// Retries a recovery step on I/O errors (see [`retry_io`]).
+async fn retry<P, T, F, Fut>(p: &P, step: F) -> Result<T, StorageError>
 where
     P: Providers,
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, StorageError>>,
 {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match step().await {
-            Ok(v) => return Ok(v),
-            Err(StorageError::Io(e)) if attempt < RECOVERY_ATTEMPTS_MAX => {
-                tracing::debug!(error = %e, attempt, "kv recovery step failed; retrying");
-                p.time().sleep(RECOVERY_RETRY_DELAY).await;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// Reads up to `len` bytes at `offset` (fewer at the end of the file).
-async fn read_at_most<F: StorageFile>(
-    f: &F,
-    offset: u64,
-    len: usize,
-) -> Result<Vec<u8>, StorageError> {
-    let mut buf = vec![0u8; len];
-    let mut filled = 0;
-    while filled < len {
-        let n = f
-            .read_at(&mut buf[filled..], offset + filled as u64)
-            .await?;
-        if n == 0 {
-            break;
-        }
-        filled += n;
-    }
-    buf.truncate(filled);
-    Ok(buf)
+    retry_io(p, RECOVERY_ATTEMPTS_MAX, RECOVERY_RETRY_DELAY, step).await
 }
 
 /// What recovery found.

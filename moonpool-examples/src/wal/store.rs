@@ -12,12 +12,11 @@
 //! - After recovery the file ends at the last valid record (the torn tail
 //!   was cut and the cut synced) and `end` points there.
 
+use crate::log_io::{read_at_most, retry_io};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use moonpool_core::{
-    OpenMode, Providers, StorageError, StorageFile, StorageProvider, TimeProvider,
-};
+use moonpool_core::{OpenMode, Providers, StorageError, StorageFile, StorageProvider};
 
 use super::{
     Entry, LOG_PATH, RECORD_BODY_MIN_BYTES, RECORD_BYTES_MAX, RECORD_HEADER_BYTES,
@@ -71,46 +70,17 @@ pub fn parse_record(buf: &[u8]) -> Option<Record> {
     })
 }
 
-/// Retries a recovery step on I/O errors (the disk may fail transiently).
-async fn retry<P, T, F, Fut>(p: &P, mut step: F) -> Result<T, WalError>
+/// Retries a recovery step on I/O errors (see [`retry_io`]); a failure
+/// that persists fails recovery.
+async fn retry<P, T, F, Fut>(p: &P, step: F) -> Result<T, WalError>
 where
     P: Providers,
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, StorageError>>,
 {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match step().await {
-            Ok(v) => return Ok(v),
-            Err(e @ StorageError::Io(_)) if attempt < RECOVERY_ATTEMPTS_MAX => {
-                tracing::debug!(error = %e, attempt, "recovery step failed; retrying");
-                p.time().sleep(RECOVERY_RETRY_DELAY).await;
-            }
-            Err(e) => return Err(WalError::Recovery(e)),
-        }
-    }
-}
-
-/// Reads `len` bytes at `offset` (fewer at the end of the file).
-async fn read_exact_at<F: StorageFile>(
-    f: &F,
-    offset: u64,
-    len: usize,
-) -> Result<Vec<u8>, StorageError> {
-    let mut buf = vec![0u8; len];
-    let mut filled = 0;
-    while filled < len {
-        let n = f
-            .read_at(&mut buf[filled..], offset + filled as u64)
-            .await?;
-        if n == 0 {
-            break;
-        }
-        filled += n;
-    }
-    buf.truncate(filled);
-    Ok(buf)
+    retry_io(p, RECOVERY_ATTEMPTS_MAX, RECOVERY_RETRY_DELAY, step)
+        .await
+        .map_err(WalError::Recovery)
 }
 
 struct State {
@@ -146,7 +116,7 @@ impl<P: Providers> WalStore<P> {
     pub async fn open(p: &P, bug: Option<WalBug>) -> Result<WalStore<P>, WalError> {
         let file = retry(p, || p.storage().open(LOG_PATH, OpenMode::OpenOrCreate)).await?;
         let len = retry(p, || file.len()).await?;
-        let mut log = retry(p, || read_exact_at(&file, 0, len as usize)).await?;
+        let mut log = retry(p, || read_at_most(&file, 0, len as usize)).await?;
         let mut map = BTreeMap::new();
         let mut offset = 0usize;
         let mut records = 0;
@@ -157,7 +127,7 @@ impl<P: Providers> WalStore<P> {
             while parsed.is_none() && rereads < REREADS_MAX {
                 rereads += 1;
                 let window = RECORD_BYTES_MAX.min(log.len() - offset);
-                let fresh = retry(p, || read_exact_at(&file, offset as u64, window)).await?;
+                let fresh = retry(p, || read_at_most(&file, offset as u64, window)).await?;
                 parsed = parse_record(&fresh);
                 if parsed.is_some() {
                     log[offset..offset + fresh.len()].copy_from_slice(&fresh);
