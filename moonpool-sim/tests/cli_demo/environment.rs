@@ -77,9 +77,13 @@ fn every_variable_reaches_the_run_through_clap() {
 
     let o = demo_env(
         &["sim", "--seeds", "3", "--first-seed", "0"],
-        &[("MOONPOOL_QUIET", "yes")],
+        &[("MOONPOOL_QUIET", "yes"), ("MOONPOOL_MAX_SEEDS", "")],
     );
-    assert!(o.status.success());
+    assert!(
+        o.status.success(),
+        "an empty variable is unset: {}",
+        stderr(&o)
+    );
     assert!(!stdout(&o).contains("seed                outcome"));
     assert!(stdout(&o).contains("RESULT: PASS (3 seeds)"));
 
