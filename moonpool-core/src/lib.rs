@@ -100,7 +100,8 @@ pub use codec::{Codec, CodecError, PostcardCodec};
 pub use network::{Listener, NetStream, NetworkProvider};
 pub use providers::Providers;
 pub use random::{
-    RandomProvider, Ratio, RatioError, SeedParseError, UniformInt, entropy_seed, parse_seed,
+    RandomProvider, Ratio, RatioError, SeedParseError, SeedSyntaxError, UniformInt, entropy_seed,
+    parse_seed,
 };
 pub use storage::{OpenMode, StorageError, StorageFile, StorageProvider, validate_path};
 pub use task::{JoinError, JoinHandle, TaskProvider, YieldNow};

@@ -173,10 +173,42 @@ impl std::str::FromStr for Ratio {
 
 /// A seed that could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid seed {text:?}: expected a decimal or 0x-prefixed hexadecimal u64")]
+#[error("invalid seed {text:?}: {reason} (expected a decimal or 0x-prefixed hexadecimal u64)")]
 pub struct SeedParseError {
     /// The text given.
     pub text: String,
+    /// What is wrong with it.
+    pub reason: SeedSyntaxError,
+}
+
+/// Why a text is not a seed: [`parse_seed`] accepts a decimal `u64` or a
+/// `0x`-prefixed hexadecimal one, and nothing that could be read another way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SeedSyntaxError {
+    /// Nothing (or only `0x`) was given.
+    #[error("no digits")]
+    Empty,
+    /// Spaces, tabs or newlines around or inside the seed.
+    #[error("whitespace is not allowed")]
+    Whitespace,
+    /// A leading `+` or `-`.
+    #[error("a sign is not allowed")]
+    Sign,
+    /// A decimal with a leading zero (`010`), which some tools read as octal.
+    #[error("a leading zero reads as octal elsewhere; write 0x for hex")]
+    LeadingZero,
+    /// Another base's prefix (`0b`, `0o`).
+    #[error("only decimal and 0x hex are accepted")]
+    OtherBase,
+    /// An underscore that does not sit between two digits.
+    #[error("an underscore must sit between two digits")]
+    MisplacedUnderscore,
+    /// A character that is not a digit of the base.
+    #[error("not a digit")]
+    InvalidDigit,
+    /// More than `u64::MAX`.
+    #[error("more than 2^64 - 1")]
+    TooLarge,
 }
 
 /// A seed from OS entropy, for choosing seeds (the real providers' seed,
@@ -201,20 +233,60 @@ pub fn entropy_seed() -> u64 {
 }
 
 /// Parses a seed written in decimal (`12345`) or hexadecimal (`0x3039`).
-/// Underscores are allowed as separators (`0xdead_beef`).
+/// Underscores are allowed between digits (`0xdead_beef`, `1_000`).
+///
+/// Nothing else is accepted, so no text silently means another number:
+/// no sign, no whitespace, no leading zero in decimal (`010` is octal 8
+/// to C and shells), no other base (`0b`, `0o`).
 pub fn parse_seed(text: &str) -> Result<u64, SeedParseError> {
-    let err = || SeedParseError {
+    parse_seed_digits(text).map_err(|reason| SeedParseError {
         text: text.to_string(),
+        reason,
+    })
+}
+
+fn parse_seed_digits(text: &str) -> Result<u64, SeedSyntaxError> {
+    if text.chars().any(char::is_whitespace) {
+        return Err(SeedSyntaxError::Whitespace);
+    }
+    if text.starts_with(['+', '-']) {
+        return Err(SeedSyntaxError::Sign);
+    }
+    let (digits, radix) = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => (hex, 16),
+        None => (text, 10),
     };
-    let cleaned: String = text.trim().chars().filter(|&c| c != '_').collect();
-    let parsed = match cleaned
-        .strip_prefix("0x")
-        .or_else(|| cleaned.strip_prefix("0X"))
-    {
-        Some(hex) => u64::from_str_radix(hex, 16),
-        None => cleaned.parse::<u64>(),
-    };
-    parsed.map_err(|_| err())
+    if digits.is_empty() {
+        return Err(SeedSyntaxError::Empty);
+    }
+    if radix == 10 && digits.len() > 1 && digits.starts_with('0') {
+        let other_base = digits[1..].starts_with(|c: char| c.is_ascii_alphabetic());
+        return Err(if other_base {
+            SeedSyntaxError::OtherBase
+        } else {
+            SeedSyntaxError::LeadingZero
+        });
+    }
+    let mut value: u64 = 0;
+    let mut previous_was_digit = false;
+    let mut chars = digits.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '_' {
+            let next_is_digit = chars.peek().is_some_and(|n| n.is_digit(radix));
+            if !previous_was_digit || !next_is_digit {
+                return Err(SeedSyntaxError::MisplacedUnderscore);
+            }
+            previous_was_digit = false;
+            continue;
+        }
+        let digit = c.to_digit(radix).ok_or(SeedSyntaxError::InvalidDigit)?;
+        value = value
+            .checked_mul(u64::from(radix))
+            .and_then(|v| v.checked_add(u64::from(digit)))
+            .ok_or(SeedSyntaxError::TooLarge)?;
+        previous_was_digit = true;
+    }
+    Ok(value)
 }
 
 /// Integer types that [`RandomProvider::random_range`] can draw.
@@ -473,8 +545,49 @@ mod tests {
         assert_eq!(parse_seed("0x2A"), Ok(42));
         assert_eq!(parse_seed("0xdead_beef"), Ok(0xdead_beef));
         assert_eq!(parse_seed("18446744073709551615"), Ok(u64::MAX));
-        for bad in ["", "0x", "-1", "12abc", "18446744073709551616"] {
-            assert!(parse_seed(bad).is_err(), "{bad:?} should not parse");
+        assert_eq!(parse_seed("1_000"), Ok(1000));
+        assert_eq!(parse_seed("0"), Ok(0));
+        assert_eq!(parse_seed("0x0"), Ok(0));
+        assert_eq!(parse_seed("0x00ff"), Ok(255));
+        assert_eq!(parse_seed("0xFFFFFFFFFFFFFFFF"), Ok(u64::MAX));
+    }
+
+    #[test]
+    fn seeds_reject_everything_but_decimal_and_0x_hex() {
+        use SeedSyntaxError::*;
+        for (bad, reason) in [
+            ("", Empty),
+            ("0x", Empty),
+            (" 5", Whitespace),
+            ("5 ", Whitespace),
+            ("5\n", Whitespace),
+            ("1 000", Whitespace),
+            ("+5", Sign),
+            ("-1", Sign),
+            ("010", LeadingZero),
+            ("00", LeadingZero),
+            ("0b101", OtherBase),
+            ("0o17", OtherBase),
+            ("0B1", OtherBase),
+            ("_5", MisplacedUnderscore),
+            ("5_", MisplacedUnderscore),
+            ("1__0", MisplacedUnderscore),
+            ("0x_ff", MisplacedUnderscore),
+            ("12abc", InvalidDigit),
+            ("1.5", InvalidDigit),
+            ("0xfg", InvalidDigit),
+            ("0x-1", InvalidDigit),
+            ("18446744073709551616", TooLarge),
+            ("0x1_0000_0000_0000_0000", TooLarge),
+        ] {
+            assert_eq!(
+                parse_seed(bad),
+                Err(SeedParseError {
+                    text: bad.to_string(),
+                    reason
+                }),
+                "{bad:?}"
+            );
         }
     }
 

@@ -4,65 +4,69 @@
 //! kv sim [runner flags] [--bug NAME]   sweep seeds: 3 replicas, 3 clients, chaos on by default
 //! kv --list-bugs                       list the bugs --bug can plant
 //! kv real [--ops N] [--dir DIR]        3 replicas and 3 clients on real loopback TCP
+//! kv sim --help                        every flag, with the bugs and the MOONPOOL_* variables
 //! ```
 //!
 //! Under simulation, attrition kills and reboots replicas, the network
 //! nemeses clog, partition and cut connections, disks fail and fill up,
 //! and buggify widens the rare paths; after quiesce the seed fails unless
 //! the replicas converge, no acknowledged write was lost and the whole
-//! history is linearizable. Runner flags: `kv --help` (and
+//! history is linearizable. Runner flags: `kv sim --help` (and
 //! `docs/runner.md`); the design: `docs/examples.md`.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use moonpool_examples::kv::{self, KvBug};
-use moonpool_sim::cli::SimCli;
+use moonpool_sim::cli::{SimCli, named_values};
+
+/// kv's own `sim` flags.
+#[derive(clap::Args)]
+struct KvFlags {
+    /// Plant a bug (`kv --list-bugs` describes them)
+    #[arg(long, value_name = "NAME", value_parser = named_values::<KvBug>(KvBug::ALL.map(|b| (b.name(), b.description()))))]
+    bug: Option<KvBug>,
+}
+
+/// kv's own subcommands.
+#[derive(clap::Subcommand)]
+enum KvCommands {
+    /// Run 3 replicas and 3 clients over real loopback TCP
+    Real {
+        /// Operations per client
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        ops: Option<u64>,
+        /// Where the replicas keep their logs [default: a temporary directory, removed]
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// List the bugs --bug can plant
+    #[command(long_flag = "list-bugs")]
+    ListBugs,
+}
 
 fn main() -> ExitCode {
     SimCli::new("kv")
         .about("a 3-replica quorum key-value store under attrition and network chaos, checked for linearizability")
         .default_chaos(true)
-        .option("bug", "NAME", "plant a bug (see --list-bugs)")
-        .action_flag("list-bugs", "list the bugs --bug can plant", || {
-            for bug in KvBug::ALL {
-                println!("{:<20} {}", bug.name(), bug.description());
+        .flags::<KvFlags>()
+        .commands(|command| match command {
+            KvCommands::Real { ops, dir } => real(ops, dir),
+            KvCommands::ListBugs => {
+                for bug in KvBug::ALL {
+                    println!("{:<20} {}", bug.name(), bug.description());
+                }
+                ExitCode::SUCCESS
             }
         })
-        .subcommand(
-            "real",
-            "run 3 replicas and 3 clients over real loopback TCP: real [--ops N] [--dir DIR]",
-            real,
-        )
-        .run(|args| {
-            let bug = args
-                .option("bug")
-                .map(str::parse::<KvBug>)
-                .transpose()
-                .map_err(|e| e.to_string())?;
-            kv::simulation(bug).map_err(|e| e.to_string())
-        })
+        .run(|flags, _| kv::simulation(flags.bug))
 }
 
 /// `kv real [--ops N] [--dir DIR]`.
-fn real(args: &[String]) -> ExitCode {
+fn real(ops: Option<u64>, dir: Option<PathBuf>) -> ExitCode {
     let mut config = kv::real::RealConfig::default();
-    let mut dir: Option<std::path::PathBuf> = None;
-    let mut rest = args.iter();
-    while let Some(flag) = rest.next() {
-        match (flag.as_str(), rest.next()) {
-            ("--ops", Some(n)) => match n.parse::<u64>() {
-                Ok(n) if n > 0 => config.ops_per_client = n,
-                _ => {
-                    eprintln!("kv real: --ops expects a number above 0, got {n:?}");
-                    return ExitCode::from(2);
-                }
-            },
-            ("--dir", Some(d)) => dir = Some(d.into()),
-            _ => {
-                eprintln!("kv real: expected `--ops N` or `--dir DIR`, got {flag:?}");
-                return ExitCode::from(2);
-            }
-        }
+    if let Some(ops) = ops {
+        config.ops_per_client = ops;
     }
     let temporary = dir.is_none();
     let dir = dir.unwrap_or_else(|| {

@@ -9,38 +9,34 @@
 //! Under simulation every client sends its pings through latency, clogs,
 //! partitions, resets, bit flips, short reads and writes and clock drift,
 //! and the seed fails unless every ping is answered by its own pong. Runner
-//! flags: `pingpong --help` (and `docs/runner.md`).
+//! flags: `pingpong sim --help` (and `docs/runner.md`).
 
 use std::process::ExitCode;
 
 use moonpool_examples::pingpong;
 use moonpool_sim::cli::SimCli;
 
+/// pingpong's own subcommands.
+#[derive(clap::Subcommand)]
+enum Commands {
+    /// Run a server and a client over real loopback TCP
+    Real {
+        /// Round trips to make
+        #[arg(long, value_name = "N", default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..))]
+        count: u64,
+    },
+}
+
 fn main() -> ExitCode {
     SimCli::new("pingpong")
         .about("a checksummed echo service and clients that must see every ping answered, whatever the network does")
         .default_chaos(true)
-        .subcommand(
-            "real",
-            "run a server and a client over real loopback TCP: real [--count N]",
-            real,
-        )
-        .run(|_args| pingpong::simulation(pingpong::SIM_CLIENTS, pingpong::SIM_PINGS))
+        .commands(|Commands::Real { count }| real(count))
+        .run(|_, _| pingpong::simulation(pingpong::SIM_CLIENTS, pingpong::SIM_PINGS))
 }
 
 /// `pingpong real [--count N]`.
-fn real(args: &[String]) -> ExitCode {
-    let mut count = 1_000u64;
-    let mut rest = args.iter();
-    while let Some(flag) = rest.next() {
-        match (flag.as_str(), rest.next().map(|v| v.parse::<u64>())) {
-            ("--count", Some(Ok(n))) if n > 0 => count = n,
-            _ => {
-                eprintln!("pingpong real: expected `--count N` with N > 0, got {flag:?}");
-                return ExitCode::from(2);
-            }
-        }
-    }
+fn real(count: u64) -> ExitCode {
     let outcome = moonpool_core::tokio_providers::run(|p| async move {
         let seed = p.seed();
         (seed, pingpong::run_local(p, count).await)

@@ -14,82 +14,66 @@
 //! checks, during the run and after the chaos, that each acknowledged write
 //! is still there and that nothing was invented. `--bug skip-sync`
 //! acknowledges before syncing: a crash then loses acknowledged data, the
-//! seed fails, and its replay line reproduces it. Runner flags: `wal --help`
+//! seed fails, and its replay line reproduces it. Runner flags: `wal sim --help`
 //! (and `docs/runner.md`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use moonpool_examples::wal::{self, WalBug};
-use moonpool_sim::cli::SimCli;
+use moonpool_sim::cli::{SimCli, named_values};
+
+/// wal's own `sim` flags.
+#[derive(clap::Args)]
+struct WalFlags {
+    /// Plant a bug (`wal --list-bugs` describes them)
+    #[arg(long, value_name = "NAME", value_parser = named_values::<WalBug>(WalBug::ALL.map(|b| (b.name(), b.description()))))]
+    bug: Option<WalBug>,
+}
+
+/// wal's own subcommands.
+#[derive(clap::Subcommand)]
+enum WalCommands {
+    /// Run the store and a client over real loopback TCP with real files
+    Real(RealArgs),
+    /// List the bugs --bug can plant
+    #[command(long_flag = "list-bugs")]
+    ListBugs,
+}
+
+/// Arguments of `wal real`.
+#[derive(clap::Args)]
+struct RealArgs {
+    /// Puts to make
+    #[arg(long, value_name = "N", default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..))]
+    puts: u64,
+    /// Distinct keys to write
+    #[arg(long, value_name = "K", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..))]
+    keys: u64,
+    /// Where the store keeps its log [default: a temporary directory, removed]
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+}
 
 fn main() -> ExitCode {
     SimCli::new("wal")
         .about("a write-ahead-logged store served over the transport, under network chaos, disk faults and process attrition, checked against what it acknowledged")
         .default_chaos(true)
-        .option("bug", "NAME", "plant a bug (see --list-bugs)")
-        .action_flag("list-bugs", "list the bugs --bug can plant", || {
-            for bug in WalBug::ALL {
-                println!("{:<24} {}", bug.name(), bug.description());
+        .flags::<WalFlags>()
+        .commands(|command| match command {
+            WalCommands::Real(args) => real(args),
+            WalCommands::ListBugs => {
+                for bug in WalBug::ALL {
+                    println!("{:<24} {}", bug.name(), bug.description());
+                }
+                ExitCode::SUCCESS
             }
         })
-        .subcommand(
-            "real",
-            "run the store and a client over real loopback TCP with real files: real [--puts N] [--keys K] [--dir DIR]",
-            real,
-        )
-        .run(|args| {
-            let bug = args
-                .option("bug")
-                .map(str::parse::<WalBug>)
-                .transpose()
-                .map_err(|e| e.to_string())?;
-            wal::simulation(bug).map_err(|e| e.to_string())
-        })
-}
-
-/// Arguments of `wal real`.
-struct RealArgs {
-    puts: u64,
-    keys: u64,
-    dir: Option<PathBuf>,
-}
-
-fn parse_real(args: &[String]) -> Result<RealArgs, String> {
-    let mut parsed = RealArgs {
-        puts: 1_000,
-        keys: 16,
-        dir: None,
-    };
-    let mut rest = args.iter();
-    while let Some(flag) = rest.next() {
-        let value = rest.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let number = || {
-            value
-                .parse::<u64>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| format!("{flag} expects a number > 0, got {value:?}"))
-        };
-        match flag.as_str() {
-            "--puts" => parsed.puts = number()?,
-            "--keys" => parsed.keys = number()?,
-            "--dir" => parsed.dir = Some(PathBuf::from(value)),
-            _ => return Err(format!("unknown flag {flag:?}")),
-        }
-    }
-    Ok(parsed)
+        .run(|flags, _| wal::simulation(flags.bug))
 }
 
 /// `wal real [--puts N] [--keys K] [--dir DIR]`.
-fn real(args: &[String]) -> ExitCode {
-    let args = match parse_real(args) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("wal real: {e} (usage: wal real [--puts N] [--keys K] [--dir DIR])");
-            return ExitCode::from(2);
-        }
-    };
+fn real(args: RealArgs) -> ExitCode {
     let providers = match moonpool_core::tokio_providers::TokioProviders::new() {
         Ok(p) => p,
         Err(e) => {

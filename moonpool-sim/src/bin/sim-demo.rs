@@ -1,6 +1,8 @@
 //! `sim-demo`: a tiny timers-and-channels system driven by the runner's
 //! command line, with bugs to plant. It is the runnable example of
-//! [`moonpool_sim::cli::SimCli`] and the binary the CLI tests run.
+//! [`moonpool_sim::cli::SimCli`] with flags (`--bug`, a `clap::ValueEnum`)
+//! and subcommands (`real`, `--list-bugs`) of its own, and the binary the
+//! CLI tests run.
 //!
 //! ```text
 //! cargo run -p moonpool-sim --bin sim-demo -- sim --seeds 1000 --check-determinism
@@ -28,38 +30,37 @@ use moonpool_sim::{SimContext, Simulation, SimulationBuilder, Workload, Workload
 const WORKERS: u64 = 3;
 const ROUNDS: u64 = 20;
 
-/// The bugs `--bug` can plant.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The bugs `--bug` can plant (listed with their help by `--help` and
+/// `--list-bugs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 enum Bug {
+    /// worker-1 panics halfway, in about one seed in four
     Panic,
+    /// the collector waits for a message nobody sends, in about one seed in four
     Deadlock,
+    /// worker-1 drops a message, in about one seed in four; the check phase notices
     LostMessage,
+    /// sleeps depend on a static counter that survives from run to run; --check-determinism catches it
     Nondeterminism,
 }
 
-const BUGS: &[(&str, Bug, &str)] = &[
-    (
-        "panic",
-        Bug::Panic,
-        "worker-1 panics halfway, in about one seed in four",
-    ),
-    (
-        "deadlock",
-        Bug::Deadlock,
-        "the collector waits for a message nobody sends, in about one seed in four",
-    ),
-    (
-        "lost-message",
-        Bug::LostMessage,
-        "worker-1 drops a message, in about one seed in four; the check phase notices",
-    ),
-    (
-        "nondeterminism",
-        Bug::Nondeterminism,
-        "sleeps depend on a static counter that survives from run to run; \
-         --check-determinism catches it",
-    ),
-];
+/// The demo's own `sim` flags.
+#[derive(clap::Args)]
+struct DemoFlags {
+    /// Plant a bug (`sim-demo --list-bugs` describes them)
+    #[arg(long, value_name = "NAME")]
+    bug: Option<Bug>,
+}
+
+/// The demo's own subcommands.
+#[derive(clap::Subcommand)]
+enum DemoCommands {
+    /// Run the same code on tokio, with real timers
+    Real,
+    /// List the bugs --bug can plant
+    #[command(long_flag = "list-bugs")]
+    ListBugs,
+}
 
 /// Leaks state across runs: exactly what the determinism rules forbid.
 static LEAK: AtomicU64 = AtomicU64::new(0);
@@ -206,24 +207,21 @@ fn build(bug: Option<Bug>, chaos: bool) -> Result<Simulation, String> {
     builder.build().map_err(|e| e.to_string())
 }
 
-fn parse_bug(name: &str) -> Result<Bug, String> {
-    BUGS.iter()
-        .find(|(n, _, _)| *n == name)
-        .map(|(_, bug, _)| *bug)
-        .ok_or_else(|| {
-            let known: Vec<&str> = BUGS.iter().map(|(n, _, _)| *n).collect();
-            format!(
-                "unknown bug '{name}' (known: {}; --list-bugs describes them)",
-                known.join(", ")
-            )
-        })
+fn list_bugs() -> ExitCode {
+    use clap::ValueEnum;
+    for bug in Bug::value_variants() {
+        if let Some(value) = bug.to_possible_value() {
+            let help = value
+                .get_help()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            println!("{:<16} {help}", value.get_name());
+        }
+    }
+    ExitCode::SUCCESS
 }
 
-fn real(args: &[String]) -> ExitCode {
-    if !args.is_empty() {
-        eprintln!("sim-demo real: takes no arguments");
-        return ExitCode::from(2);
-    }
+fn real() -> ExitCode {
     match moonpool_core::tokio_providers::run(|p| async move { exchange(&p, None).await }) {
         Ok(Ok(t)) => {
             println!(
@@ -247,15 +245,10 @@ fn main() -> ExitCode {
     SimCli::new("sim-demo")
         .about("timers and channels, with bugs to plant")
         .default_chaos(true)
-        .option("bug", "NAME", "plant a bug (see --list-bugs)")
-        .action_flag("list-bugs", "list the bugs --bug can plant", || {
-            for (name, _, what) in BUGS {
-                println!("{name:<16} {what}");
-            }
+        .flags::<DemoFlags>()
+        .commands(|command| match command {
+            DemoCommands::Real => real(),
+            DemoCommands::ListBugs => list_bugs(),
         })
-        .subcommand("real", "run the same code on tokio, with real timers", real)
-        .run(|args| {
-            let bug = args.option("bug").map(parse_bug).transpose()?;
-            build(bug, args.chaos())
-        })
+        .run(|flags, settings| build(flags.bug, settings.chaos()))
 }

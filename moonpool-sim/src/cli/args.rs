@@ -1,542 +1,388 @@
-//! The runner's settings, from flags and from `MOONPOOL_*` environment
-//! variables.
+//! [`SimArgs`]: the runner's flags and their `MOONPOOL_*` variables, as a
+//! `clap::Args` that [`SimCli`](super::SimCli) uses and that a binary with
+//! its own clap parser flattens (`#[command(flatten)]`) into its `sim`
+//! subcommand.
 //!
-//! # Types
-//! - [`Builtin`]: one runner flag: its name, its environment variable, its
-//!   value (if any), its help and default. [`BUILTINS`] is the table every
-//!   parser, the help text and the docs follow.
-//! - [`Settings`]: what one source (the command line, or the environment)
-//!   said, each value tagged with its [`Origin`] so errors name it.
+//! # Design
+//! clap owns the words: which flags exist, which take a value, a flag given
+//! twice, a misspelt flag and its suggestion, `--help`, and reading each
+//! flag's variable when the flag is absent. Every value is kept as the text
+//! given, with where it came from ([`Origin`]: the flag, or its variable,
+//! told apart by clap's `ValueSource`); `settings.rs` checks the values
+//! afterwards, so a bad value is refused with a [`CliError`](super::CliError)
+//! that names the flag or the variable holding it, and the rules between
+//! flags and variables (flags win, also across kinds of run) live in one
+//! place.
 //!
-//! # Rules
-//! - Within one source, a flag given twice is [`CliError::Duplicate`]; two
-//!   that exclude each other are [`CliError::Conflict`].
-//! - Flags win over the environment: [`Settings::overlay`] takes each value
-//!   from the flags if given there; and if the flags choose a single seed
-//!   (`--seed`) the environment's sweep settings are dropped, and vice
-//!   versa, so `MOONPOOL_SEEDS=1000` in a shell does not break `--seed S`.
-//! - An empty environment variable counts as unset.
+//! [`KEYS`] lists the settings; a unit test checks it against the clap
+//! definition ([`Flags`]), so the two cannot drift apart.
 
 use std::fmt;
-use std::time::Duration;
 
-use moonpool_core::parse_seed;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, Command, FromArgMatches};
 
-use super::CliError;
-use crate::runner::sweep::{DEFAULT_MAX_SEEDS, SeedPlan, Shard, ShardError, SweepPlan, Until};
+use crate::runner::sweep::DEFAULT_SEEDS;
 
-/// One runner flag.
-#[derive(Debug)]
-pub(crate) struct Builtin {
-    /// Without the leading `--`.
-    pub(crate) name: &'static str,
-    /// The environment variable that mirrors it.
-    pub(crate) env: &'static str,
-    /// The value's placeholder, if the flag takes one.
-    pub(crate) value_name: Option<&'static str>,
-    /// One line of help.
-    pub(crate) help: &'static str,
+/// One runner setting: a flag, and (except `--no-chaos`) its variable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(usize)]
+pub(crate) enum Key {
+    Seed,
+    Seeds,
+    FirstSeed,
+    Shard,
+    TimeBudget,
+    CheckDeterminism,
+    Chaos,
+    NoChaos,
+    UntilAllSometimes,
+    MaxSeeds,
+    Json,
+    Trace,
+    Quiet,
 }
 
-/// Every runner flag, in help order.
-pub(crate) const BUILTINS: &[Builtin] = &[
-    Builtin {
-        name: "seed",
-        env: "MOONPOOL_SEED",
-        value_name: Some("S"),
-        help: "replay exactly seed S (decimal or 0x-hex) and print its chaos timeline",
-    },
-    Builtin {
-        name: "seeds",
-        env: "MOONPOOL_SEEDS",
-        value_name: Some("N"),
-        help: "run N seeds [default: 100; unbounded with --time-budget alone]",
-    },
-    Builtin {
-        name: "first-seed",
-        env: "MOONPOOL_FIRST_SEED",
-        value_name: Some("S"),
-        help: "first seed of the sweep [default: a fresh base, printed]",
-    },
-    Builtin {
-        name: "shard",
-        env: "MOONPOOL_SHARD",
-        value_name: Some("K/N"),
-        help: "run only the seeds whose index is K-1 mod N (K is 1-based)",
-    },
-    Builtin {
-        name: "time-budget",
-        env: "MOONPOOL_TIME_BUDGET",
-        value_name: Some("DURATION"),
-        help: "start no new seed after DURATION of wall time (500ms, 30s, 2m, 1h)",
-    },
-    Builtin {
-        name: "check-determinism",
-        env: "MOONPOOL_CHECK_DETERMINISM",
-        value_name: None,
-        help: "run each seed twice; fail it, naming the first diverging step, if the runs differ",
-    },
-    Builtin {
-        name: "chaos",
-        env: "MOONPOOL_CHAOS",
-        value_name: None,
-        help: "turn the chaos profile on (fault families and rates sampled per seed)",
-    },
-    Builtin {
-        name: "no-chaos",
-        env: "MOONPOOL_CHAOS",
-        value_name: None,
-        help: "force the quiet configuration: no faults at all",
-    },
-    Builtin {
-        name: "until-all-sometimes",
-        env: "MOONPOOL_UNTIL_ALL_SOMETIMES",
-        value_name: None,
-        help: "sweep until every sometimes assertion was satisfied (at most --max-seeds seeds)",
-    },
-    Builtin {
-        name: "max-seeds",
-        env: "MOONPOOL_MAX_SEEDS",
-        value_name: Some("N"),
-        help: "seed cap for --until-all-sometimes [default: 10000]",
-    },
-    Builtin {
-        name: "json",
-        env: "MOONPOOL_JSON",
-        value_name: None,
-        help: "print one JSON object per seed and a final summary object on stdout",
-    },
-    Builtin {
-        name: "trace",
-        env: "MOONPOOL_TRACE",
-        value_name: Some("FILE"),
-        help: "write every trace event, stamped with seed, simulated time, process and task, to FILE",
-    },
-    Builtin {
-        name: "quiet",
-        env: "MOONPOOL_QUIET",
-        value_name: None,
-        help: "print only failures and the summary; no progress",
-    },
+/// Every setting in [`Key`] order (the order of `--help`): its clap id
+/// (the field of [`Flags`]; the flag is the id with dashes), the variable
+/// that gives it when the flag is absent (`MOONPOOL_CHAOS` holds a boolean
+/// and belongs to `--chaos`), and whether the flag takes a value (the
+/// others are switches, whose variable holds a boolean).
+#[rustfmt::skip]
+const KEYS: [(Key, &str, Option<&str>, bool); 13] = [
+    (Key::Seed,              "seed",                Some("MOONPOOL_SEED"),                true),
+    (Key::Seeds,             "seeds",               Some("MOONPOOL_SEEDS"),               true),
+    (Key::FirstSeed,         "first_seed",          Some("MOONPOOL_FIRST_SEED"),          true),
+    (Key::Shard,             "shard",               Some("MOONPOOL_SHARD"),               true),
+    (Key::TimeBudget,        "time_budget",         Some("MOONPOOL_TIME_BUDGET"),         true),
+    (Key::CheckDeterminism,  "check_determinism",   Some("MOONPOOL_CHECK_DETERMINISM"),   false),
+    (Key::Chaos,             "chaos",               Some("MOONPOOL_CHAOS"),               false),
+    (Key::NoChaos,           "no_chaos",            None,                                 false),
+    (Key::UntilAllSometimes, "until_all_sometimes", Some("MOONPOOL_UNTIL_ALL_SOMETIMES"), false),
+    (Key::MaxSeeds,          "max_seeds",           Some("MOONPOOL_MAX_SEEDS"),           true),
+    (Key::Json,              "json",                Some("MOONPOOL_JSON"),                false),
+    (Key::Trace,             "trace",               Some("MOONPOOL_TRACE"),               true),
+    (Key::Quiet,             "quiet",               Some("MOONPOOL_QUIET"),               false),
 ];
 
-/// The runner flag named `name` (without `--`).
-pub(crate) fn builtin(name: &str) -> Option<&'static Builtin> {
-    BUILTINS.iter().find(|b| b.name == name)
+impl Key {
+    /// clap's id: the field of [`Flags`].
+    fn id(self) -> &'static str {
+        KEYS[self as usize].1
+    }
+
+    /// The flag, without `--`.
+    pub(crate) fn long(self) -> String {
+        self.id().replace('_', "-")
+    }
+
+    /// The variable that gives the setting when the flag is absent.
+    pub(crate) fn env(self) -> Option<&'static str> {
+        KEYS[self as usize].2
+    }
+
+    /// Whether the flag takes a value.
+    pub(crate) fn takes_value(self) -> bool {
+        KEYS[self as usize].3
+    }
+
+    fn from_long(name: &str) -> Option<Key> {
+        KEYS.into_iter()
+            .map(|(key, ..)| key)
+            .find(|key| key.long() == name)
+    }
 }
 
-/// Where a value came from.
+/// Where a value came from: a flag or its environment variable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Origin {
-    /// A flag, without `--`.
-    Flag(&'static str),
-    /// An environment variable.
-    Env(&'static str),
+    /// The command line.
+    Flag(Key),
+    /// The setting's `MOONPOOL_*` variable.
+    Env(Key),
+}
+
+impl Origin {
+    pub(crate) fn is_flag(self) -> bool {
+        matches!(self, Origin::Flag(_))
+    }
 }
 
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Origin::Flag(name) => write!(f, "--{name}"),
-            Origin::Env(var) => f.write_str(var),
+        match *self {
+            Origin::Flag(key) => write!(f, "--{}", key.long()),
+            Origin::Env(key) => f.write_str(key.env().unwrap_or("?")),
         }
     }
 }
 
-type Slot<T> = Option<(T, Origin)>;
-
-/// What one source said. See the [module documentation](self).
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Settings {
-    pub(crate) seed: Slot<u64>,
-    pub(crate) seeds: Slot<u64>,
-    pub(crate) first_seed: Slot<u64>,
-    pub(crate) shard: Slot<Shard>,
-    pub(crate) time_budget: Slot<Duration>,
-    pub(crate) check_determinism: Slot<bool>,
-    pub(crate) chaos: Slot<bool>,
-    pub(crate) until_all_sometimes: Slot<bool>,
-    pub(crate) max_seeds: Slot<u64>,
-    pub(crate) json: Slot<bool>,
-    pub(crate) quiet: Slot<bool>,
-    pub(crate) trace: Slot<String>,
+/// One value as given, before it is checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Given {
+    pub(crate) key: Key,
+    pub(crate) text: String,
+    pub(crate) origin: Origin,
 }
 
-fn put<T>(slot: &mut Slot<T>, value: T, origin: Origin) -> Result<(), CliError> {
-    if let Some((_, previous)) = slot {
-        return Err(if *previous == origin {
-            CliError::Duplicate {
-                flag: origin.to_string(),
-            }
-        } else {
-            CliError::Conflict {
-                first: previous.to_string(),
-                second: origin.to_string(),
-                why: "they say opposite things",
-            }
-        });
+/// The clap definition of the runner's flags. Switches are declared as
+/// optional text with no value on the command line (`num_args = 0`,
+/// reading `true`), so their variable can hold any boolean spelling and a
+/// bad one is refused by name, like every other value.
+#[derive(Args)]
+#[group(skip)]
+#[command(next_help_heading = "Runner options")]
+struct Flags {
+    /// Replay exactly seed S (decimal or 0x-hex) and print its chaos timeline
+    #[arg(long, value_name = "S", env = "MOONPOOL_SEED")]
+    seed: Option<String>,
+    /// Run N seeds [default: 100; unbounded with --time-budget alone]
+    #[arg(long, value_name = "N", env = "MOONPOOL_SEEDS")]
+    seeds: Option<String>,
+    /// First seed of the sweep [default: a fresh base, printed]
+    #[arg(long, value_name = "S", env = "MOONPOOL_FIRST_SEED")]
+    first_seed: Option<String>,
+    /// Run only the seeds whose index in the plan is K-1 mod N (K is 1-based)
+    #[arg(long, value_name = "K/N", env = "MOONPOOL_SHARD")]
+    shard: Option<String>,
+    /// Start no new seed after DURATION of wall time (500ms, 30s, 2m, 1h)
+    #[arg(long, value_name = "DURATION", env = "MOONPOOL_TIME_BUDGET")]
+    time_budget: Option<String>,
+    /// Run each seed twice; fail it, naming the first diverging step, if the runs differ
+    #[arg(
+        long,
+        env = "MOONPOOL_CHECK_DETERMINISM",
+        num_args = 0,
+        default_missing_value = "true"
+    )]
+    check_determinism: Option<String>,
+    /// Turn the chaos profile on (fault families and rates sampled per seed)
+    #[arg(
+        long,
+        env = "MOONPOOL_CHAOS",
+        num_args = 0,
+        default_missing_value = "true"
+    )]
+    chaos: Option<String>,
+    /// Force the quiet configuration: no faults at all
+    #[arg(long, num_args = 0, default_missing_value = "true")]
+    no_chaos: Option<String>,
+    /// Sweep until every sometimes assertion was satisfied (at most --max-seeds seeds)
+    #[arg(
+        long,
+        env = "MOONPOOL_UNTIL_ALL_SOMETIMES",
+        num_args = 0,
+        default_missing_value = "true"
+    )]
+    until_all_sometimes: Option<String>,
+    /// Seed cap of --until-all-sometimes [default: 10000]
+    #[arg(long, value_name = "N", env = "MOONPOOL_MAX_SEEDS")]
+    max_seeds: Option<String>,
+    /// Print one JSON object per seed and a final summary object on stdout
+    #[arg(
+        long,
+        env = "MOONPOOL_JSON",
+        num_args = 0,
+        default_missing_value = "true"
+    )]
+    json: Option<String>,
+    /// Write every trace event (seed, simulated time, process, task) to FILE; `-` is stderr
+    #[arg(long, value_name = "FILE", env = "MOONPOOL_TRACE")]
+    trace: Option<String>,
+    /// Print only failures and the summary; no progress
+    #[arg(
+        long,
+        env = "MOONPOOL_QUIET",
+        num_args = 0,
+        default_missing_value = "true"
+    )]
+    quiet: Option<String>,
+}
+
+impl Flags {
+    fn into_values(self) -> [(Key, Option<String>); 13] {
+        [
+            (Key::Seed, self.seed),
+            (Key::Seeds, self.seeds),
+            (Key::FirstSeed, self.first_seed),
+            (Key::Shard, self.shard),
+            (Key::TimeBudget, self.time_budget),
+            (Key::CheckDeterminism, self.check_determinism),
+            (Key::Chaos, self.chaos),
+            (Key::NoChaos, self.no_chaos),
+            (Key::UntilAllSometimes, self.until_all_sometimes),
+            (Key::MaxSeeds, self.max_seeds),
+            (Key::Json, self.json),
+            (Key::Trace, self.trace),
+            (Key::Quiet, self.quiet),
+        ]
     }
-    *slot = Some((value, origin));
-    Ok(())
 }
 
-/// Whether a boolean slot is set to true.
-fn on(slot: &Slot<bool>) -> Option<Origin> {
-    match slot {
-        Some((true, origin)) => Some(*origin),
-        _ => None,
-    }
+/// The runner's flags (`--seed`, `--seeds`, `--chaos`, `--json`, ...) and
+/// their `MOONPOOL_*` variables, as parsed by clap.
+///
+/// [`SimCli`](super::SimCli) puts them in its `sim` subcommand. A binary
+/// with its own clap parser flattens them next to its own flags and runs
+/// the whole sweep with one call:
+///
+/// ```no_run
+/// use std::process::ExitCode;
+/// use clap::Parser;
+/// use moonpool_sim::cli::SimArgs;
+/// # fn build(bug: bool, chaos: bool) -> Result<moonpool_sim::Simulation, String> { unimplemented!() }
+///
+/// #[derive(Parser)]
+/// enum Cli {
+///     /// Run seeds in the simulator
+///     Sim {
+///         /// Plant the bug
+///         #[arg(long)]
+///         bug: bool,
+///         #[command(flatten)]
+///         sim: SimArgs,
+///     },
+/// }
+///
+/// fn main() -> ExitCode {
+///     let argv: Vec<_> = std::env::args_os().collect();
+///     match Cli::parse_from(&argv) {
+///         Cli::Sim { bug, sim } => sim.run("mine", &argv, |run| build(bug, run.chaos())),
+///     }
+/// }
+/// ```
+///
+/// Values are checked by [`SimArgs::resolve`] (which [`SimArgs::run`]
+/// calls): a malformed value, or flags that exclude each other, are a
+/// [`CliError`](super::CliError), exit code 2.
+#[derive(Clone, Debug)]
+pub struct SimArgs {
+    pub(crate) given: Vec<Given>,
+    pub(crate) default_chaos: bool,
+    pub(crate) default_seeds: u64,
 }
 
-impl Settings {
-    /// Applies runner flag `spec` with its value (`None` for switches).
-    pub(crate) fn apply(
-        &mut self,
-        spec: &'static Builtin,
-        value: Option<&str>,
-        origin: Origin,
-    ) -> Result<(), CliError> {
-        let text = value.unwrap_or("");
-        match spec.name {
-            "seed" => put(&mut self.seed, seed(text, origin)?, origin),
-            "seeds" => put(&mut self.seeds, count(text, origin)?, origin),
-            "first-seed" => put(&mut self.first_seed, seed(text, origin)?, origin),
-            "shard" => put(&mut self.shard, shard(text, origin)?, origin),
-            "time-budget" => put(&mut self.time_budget, duration(text, origin)?, origin),
-            "max-seeds" => put(&mut self.max_seeds, count(text, origin)?, origin),
-            "trace" => put(&mut self.trace, text.to_string(), origin),
-            "check-determinism" => put(&mut self.check_determinism, switch(value, origin)?, origin),
-            "until-all-sometimes" => put(
-                &mut self.until_all_sometimes,
-                switch(value, origin)?,
-                origin,
-            ),
-            "json" => put(&mut self.json, switch(value, origin)?, origin),
-            "quiet" => put(&mut self.quiet, switch(value, origin)?, origin),
-            "chaos" | "no-chaos" => {
-                let on = switch(value, origin)?;
-                let on = if spec.name == "no-chaos" { !on } else { on };
-                put(&mut self.chaos, on, origin)
-            }
-            other => Err(CliError::Definition(format!(
-                "runner flag --{other} has no parser"
-            ))),
+impl Default for SimArgs {
+    /// Nothing given; chaos on and [`DEFAULT_SEEDS`] seeds by default.
+    fn default() -> SimArgs {
+        SimArgs {
+            given: Vec::new(),
+            default_chaos: true,
+            default_seeds: DEFAULT_SEEDS,
         }
     }
+}
 
-    /// The settings given by `MOONPOOL_*` variables, read through `env`.
-    pub(crate) fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Settings, CliError> {
-        let mut settings = Settings::default();
-        for spec in BUILTINS {
-            if spec.name == "no-chaos" {
-                continue; // MOONPOOL_CHAOS is read for `chaos`, as a boolean
-            }
-            let Some(text) = env(spec.env).filter(|t| !t.trim().is_empty()) else {
+impl SimArgs {
+    /// Whether chaos is on when neither `--chaos`, `--no-chaos` nor
+    /// `MOONPOOL_CHAOS` says (default: on).
+    #[must_use]
+    pub fn default_chaos(mut self, on: bool) -> SimArgs {
+        self.default_chaos = on;
+        self
+    }
+
+    /// Seeds a sweep runs when neither a count, a budget nor a goal is
+    /// given (default [`DEFAULT_SEEDS`]; 0 is refused by
+    /// [`SimArgs::resolve`]).
+    #[must_use]
+    pub fn default_seeds(mut self, count: u64) -> SimArgs {
+        self.default_seeds = count;
+        self
+    }
+
+    /// These flags with the `MOONPOOL_*` variables read through `env`
+    /// instead of the process environment clap read: for tests, which
+    /// should not change the process environment. As with clap, a
+    /// variable counts only when its flag was not given.
+    #[must_use]
+    pub fn with_env(mut self, env: &dyn Fn(&str) -> Option<String>) -> SimArgs {
+        self.given.retain(|g| g.origin.is_flag());
+        for (key, _, var, _) in KEYS {
+            let Some(var) = var else { continue };
+            if self.given.iter().any(|g| g.key == key) {
                 continue;
-            };
-            // A switch's variable holds a boolean, which `switch` parses.
-            settings.apply(spec, Some(text.trim()), Origin::Env(spec.env))?;
-        }
-        Ok(settings)
-    }
-
-    /// `flags` over `env`. See the [module documentation](self).
-    pub(crate) fn overlay(mut env: Settings, flags: Settings) -> Settings {
-        let flags_sweep = flags.seeds.is_some()
-            || flags.first_seed.is_some()
-            || flags.shard.is_some()
-            || on(&flags.until_all_sometimes).is_some()
-            || flags.max_seeds.is_some();
-        if flags.seed.is_some() {
-            env.seeds = None;
-            env.first_seed = None;
-            env.shard = None;
-            env.until_all_sometimes = None;
-            env.max_seeds = None;
-        }
-        if flags_sweep {
-            env.seed = None;
-        }
-        if on(&flags.until_all_sometimes).is_some() {
-            env.seeds = None;
-        }
-        if flags.seeds.is_some() {
-            env.until_all_sometimes = None;
-            env.max_seeds = None;
-        }
-        Settings {
-            seed: flags.seed.or(env.seed),
-            seeds: flags.seeds.or(env.seeds),
-            first_seed: flags.first_seed.or(env.first_seed),
-            shard: flags.shard.or(env.shard),
-            time_budget: flags.time_budget.or(env.time_budget),
-            check_determinism: flags.check_determinism.or(env.check_determinism),
-            chaos: flags.chaos.or(env.chaos),
-            until_all_sometimes: flags.until_all_sometimes.or(env.until_all_sometimes),
-            max_seeds: flags.max_seeds.or(env.max_seeds),
-            json: flags.json.or(env.json),
-            quiet: flags.quiet.or(env.quiet),
-            trace: flags.trace.or(env.trace),
-        }
-    }
-
-    /// Rejects settings that exclude each other.
-    pub(crate) fn validate(&self) -> Result<(), CliError> {
-        let until = on(&self.until_all_sometimes);
-        if let Some((_, seed)) = self.seed {
-            let sweep = [
-                self.seeds.map(|s| s.1),
-                self.first_seed.map(|s| s.1),
-                self.shard.map(|s| s.1),
-                until,
-                self.max_seeds.map(|s| s.1),
-            ];
-            if let Some(other) = sweep.into_iter().flatten().next() {
-                return Err(CliError::Conflict {
-                    first: seed.to_string(),
-                    second: other.to_string(),
-                    why: "--seed replays one seed, the other describes a sweep",
-                });
+            }
+            if let Some(text) = env(var) {
+                self.set(key, text, Origin::Env(key));
             }
         }
-        if let (Some(until), Some((_, seeds))) = (until, self.seeds) {
-            return Err(CliError::Conflict {
-                first: seeds.to_string(),
-                second: until.to_string(),
-                why: "--until-all-sometimes sweeps until its goal; cap it with --max-seeds",
-            });
-        }
-        if let (None, Some((_, max))) = (until, self.max_seeds) {
-            return Err(CliError::Requires {
-                setting: max.to_string(),
-                needs: "--until-all-sometimes",
-            });
+        self
+    }
+
+    /// Records `text` for `key`, replacing an earlier value. A variable
+    /// that is empty (or only whitespace) counts as unset; a variable's
+    /// value is trimmed.
+    fn set(&mut self, key: Key, text: String, origin: Origin) {
+        self.given.retain(|g| g.key != key);
+        let text = match origin {
+            Origin::Flag(_) => text,
+            Origin::Env(_) if text.trim().is_empty() => return,
+            Origin::Env(_) => text.trim().to_string(),
+        };
+        self.given.push(Given { key, text, origin });
+    }
+}
+
+impl FromArgMatches for SimArgs {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<SimArgs, clap::Error> {
+        let mut args = SimArgs::default();
+        args.update_from_arg_matches(matches)?;
+        Ok(args)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        for (key, value) in Flags::from_arg_matches(matches)?.into_values() {
+            let Some(text) = value else { continue };
+            let origin = match matches.value_source(key.id()) {
+                Some(ValueSource::EnvVariable) => Origin::Env(key),
+                _ => Origin::Flag(key),
+            };
+            self.set(key, text, origin);
         }
         Ok(())
     }
+}
 
-    /// The sweep plan these (validated) settings describe. `fresh` picks
-    /// the first seed when none was given; `default_seeds` is the count
-    /// when neither a count nor a budget was given.
-    pub(crate) fn plan(
-        &self,
-        default_seeds: u64,
-        fresh: impl FnOnce() -> u64,
-    ) -> Result<SweepPlan, CliError> {
-        let mut plan = match self.seed {
-            Some((seed, _)) => SweepPlan::one(seed),
-            None => {
-                let first = self.first_seed.map(|s| s.0).unwrap_or_else(fresh);
-                let count = if on(&self.until_all_sometimes).is_some() {
-                    self.max_seeds.map_or(DEFAULT_MAX_SEEDS, |s| s.0)
-                } else if let Some((n, _)) = self.seeds {
-                    n
-                } else if self.time_budget.is_some() {
-                    u64::MAX
-                } else {
-                    default_seeds
-                };
-                SweepPlan::range(first, count)
+impl Args for SimArgs {
+    fn augment_args(cmd: Command) -> Command {
+        Flags::augment_args(cmd)
+    }
+
+    fn augment_args_for_update(cmd: Command) -> Command {
+        Flags::augment_args_for_update(cmd)
+    }
+}
+
+/// `words` (a command line after the program) without the runner's flags
+/// and their values: what a replay line keeps of the invocation. Words
+/// after `--` are kept as they are.
+pub(crate) fn without_runner_flags(words: &[String]) -> Vec<String> {
+    let mut kept = Vec::with_capacity(words.len());
+    let mut rest = words.iter();
+    while let Some(word) = rest.next() {
+        if word == "--" {
+            kept.push(word.clone());
+            kept.extend(rest.cloned());
+            break;
+        }
+        let runner_flag = word.strip_prefix("--").and_then(|body| {
+            let (name, inline) = match body.split_once('=') {
+                Some((name, _)) => (name, true),
+                None => (body, false),
+            };
+            Key::from_long(name).map(|key| (key, inline))
+        });
+        match runner_flag {
+            Some((key, inline)) => {
+                if key.takes_value() && !inline {
+                    rest.next();
+                }
             }
-        };
-        if let Some((shard, _)) = self.shard {
-            if shard.seeds_of(plan.seeds.count()) == 0 {
-                return Err(CliError::EmptyShard {
-                    shard: shard.to_string(),
-                    count: plan.seeds.count(),
-                });
-            }
-            plan.shard = Some(shard);
-        }
-        plan.time_budget = self.time_budget.map(|t| t.0);
-        plan.check_determinism = self.check_determinism.is_some_and(|c| c.0);
-        if on(&self.until_all_sometimes).is_some() {
-            plan.until = Some(Until::AllSometimes);
-        }
-        plan.chaos = self.chaos.map(|c| c.0);
-        Ok(plan)
-    }
-}
-
-/// The plan of `default` with the environment's settings applied (the
-/// library entry point behind [`SweepPlan::from_env_or`]).
-pub(crate) fn plan_from_env(
-    default: SweepPlan,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<SweepPlan, CliError> {
-    let settings = Settings::from_env(env)?;
-    settings.validate()?;
-    let mut plan = default;
-    if let Some((seed, _)) = settings.seed {
-        plan.seeds = SeedPlan::One(seed);
-        plan.shard = None;
-        plan.until = None;
-        plan.record_timeline = true;
-    } else if settings.seeds.is_some()
-        || settings.first_seed.is_some()
-        || on(&settings.until_all_sometimes).is_some()
-    {
-        let default_count = match plan.seeds {
-            SeedPlan::One(_) => crate::runner::sweep::DEFAULT_SEEDS,
-            SeedPlan::Range { count, .. } => count,
-        };
-        let from_env = settings.plan(default_count, || plan.seeds.first())?;
-        plan.seeds = from_env.seeds;
-        plan.until = from_env.until;
-        plan.record_timeline = false;
-    }
-    if let Some((shard, _)) = settings.shard {
-        if shard.seeds_of(plan.seeds.count()) == 0 {
-            return Err(CliError::EmptyShard {
-                shard: shard.to_string(),
-                count: plan.seeds.count(),
-            });
-        }
-        plan.shard = Some(shard);
-    }
-    if let Some((budget, _)) = settings.time_budget {
-        plan.time_budget = Some(budget);
-    }
-    if let Some((check, _)) = settings.check_determinism {
-        plan.check_determinism = check;
-    }
-    if let Some((chaos, _)) = settings.chaos {
-        plan.chaos = Some(chaos);
-    }
-    if let Some((path, _)) = &settings.trace {
-        plan.trace = Some(open_trace(path)?);
-    }
-    Ok(plan)
-}
-
-/// Creates the trace file at `path`.
-pub(crate) fn open_trace(path: &str) -> Result<crate::trace::TraceSink, CliError> {
-    crate::trace::TraceSink::file(path).map_err(|e| CliError::TraceFile {
-        path: path.to_string(),
-        message: e.to_string(),
-    })
-}
-
-fn seed(text: &str, origin: Origin) -> Result<u64, CliError> {
-    parse_seed(text).map_err(|_| CliError::InvalidSeed {
-        setting: origin.to_string(),
-        text: text.to_string(),
-    })
-}
-
-fn count(text: &str, origin: Origin) -> Result<u64, CliError> {
-    match parse_seed(text) {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(CliError::InvalidCount {
-            setting: origin.to_string(),
-            text: text.to_string(),
-        }),
-    }
-}
-
-fn shard(text: &str, origin: Origin) -> Result<Shard, CliError> {
-    let invalid = |reason: String| CliError::InvalidShard {
-        setting: origin.to_string(),
-        text: text.to_string(),
-        reason,
-    };
-    let (k, n) = text
-        .split_once('/')
-        .ok_or_else(|| invalid("no '/'".to_string()))?;
-    let number = |part: &str| {
-        part.trim()
-            .parse::<u64>()
-            .map_err(|_| invalid(format!("'{part}' is not a whole number")))
-    };
-    let (k, n) = (number(k)?, number(n)?);
-    Shard::new(k, n).map_err(|e| match e {
-        ShardError::ZeroCount => invalid("N must be at least 1".to_string()),
-        ShardError::OutOfRange { .. } => invalid(format!("K must be between 1 and {n}")),
-    })
-}
-
-/// A switch: no value on the command line; a boolean in the environment.
-fn switch(value: Option<&str>, origin: Origin) -> Result<bool, CliError> {
-    match (origin, value) {
-        (Origin::Flag(name), Some(_)) => Err(CliError::UnexpectedValue {
-            flag: format!("--{name}"),
-        }),
-        (Origin::Flag(_), None) => Ok(true),
-        (Origin::Env(_), text) => {
-            let text = text.unwrap_or("");
-            match text.to_ascii_lowercase().as_str() {
-                "1" | "true" | "on" | "yes" => Ok(true),
-                "0" | "false" | "off" | "no" => Ok(false),
-                _ => Err(CliError::InvalidBool {
-                    setting: origin.to_string(),
-                    text: text.to_string(),
-                }),
-            }
+            None => kept.push(word.clone()),
         }
     }
-}
-
-fn duration(text: &str, origin: Origin) -> Result<Duration, CliError> {
-    parse_duration(text).map_err(|reason| CliError::InvalidDuration {
-        setting: origin.to_string(),
-        text: text.to_string(),
-        reason,
-    })
-}
-
-/// `500ms`, `30s`, `2m`, `1h`: a whole number and a unit.
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, &'static str> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or("missing unit")?;
-    let (digits, unit) = text.split_at(split);
-    if digits.is_empty() {
-        return Err("it must start with a whole number");
-    }
-    let n: u64 = digits.parse().map_err(|_| "the number is too large")?;
-    let ms_per_unit: u64 = match unit {
-        "ms" => 1,
-        "s" => 1_000,
-        "m" | "min" => 60_000,
-        "h" => 3_600_000,
-        _ => return Err("unknown unit (use ms, s, m or h)"),
-    };
-    let ms = n
-        .checked_mul(ms_per_unit)
-        .ok_or("the number is too large")?;
-    if ms == 0 {
-        return Err("it must be more than zero");
-    }
-    Ok(Duration::from_millis(ms))
-}
-
-/// The known name closest to `flag`, if any is close (edit distance 2).
-pub(crate) fn suggest<'a>(flag: &str, known: impl Iterator<Item = &'a str>) -> Option<String> {
-    let wanted = flag.trim_start_matches('-');
-    let wanted = wanted.split_once('=').map_or(wanted, |(name, _)| name);
-    known
-        .map(|name| (edit_distance(wanted, name), name))
-        .filter(|(d, _)| *d <= 2)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, name)| format!("--{name}"))
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut previous = row[0];
-        row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let current = row[j + 1];
-            row[j + 1] = (previous + usize::from(ca != cb))
-                .min(row[j] + 1)
-                .min(current + 1);
-            previous = current;
-        }
-    }
-    row[b.len()]
+    kept
 }
 
 #[cfg(test)]
@@ -544,30 +390,52 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
-        for bad in [
-            "",
-            "30",
-            "s",
-            "0s",
-            "1.5s",
-            "10x",
-            "-1s",
-            "99999999999999999999s",
-        ] {
-            assert!(parse_duration(bad).is_err(), "{bad:?} should not parse");
+    fn keys_match_the_clap_definition() {
+        let cmd = Flags::augment_args(Command::new("sim"));
+        let args: Vec<&clap::Arg> = cmd.get_arguments().collect();
+        assert_eq!(args.len(), KEYS.len());
+        for (i, (arg, (key, ..))) in args.iter().zip(KEYS).enumerate() {
+            assert_eq!(key as usize, i, "KEYS is in Key order");
+            assert_eq!(arg.get_id().as_str(), key.id());
+            assert_eq!(arg.get_long(), Some(key.long().as_str()));
+            let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
+            assert_eq!(env.as_deref(), key.env(), "{key:?}");
+            let switch = arg.get_num_args().is_some_and(|n| !n.takes_values());
+            assert_eq!(!switch, key.takes_value(), "{key:?}");
         }
     }
 
     #[test]
-    fn suggestions() {
-        let names = || BUILTINS.iter().map(|b| b.name);
-        assert_eq!(suggest("--sed", names()), Some("--seed".to_string()));
-        assert_eq!(suggest("--jsno", names()), Some("--json".to_string()));
-        assert_eq!(suggest("--frobnicate", names()), None);
+    fn replay_words_drop_every_runner_flag_and_keep_the_rest() {
+        let words: Vec<String> = [
+            "sim",
+            "--bug",
+            "skip-sync",
+            "--seeds",
+            "30",
+            "--first-seed=7",
+            "--json",
+            "-v",
+            "--trace",
+            "t.log",
+            "--system=raft",
+            "--chaos",
+            "--",
+            "--seed",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            without_runner_flags(&words),
+            [
+                "sim",
+                "--bug",
+                "skip-sync",
+                "-v",
+                "--system=raft",
+                "--",
+                "--seed"
+            ]
+        );
     }
 }

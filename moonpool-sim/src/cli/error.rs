@@ -1,5 +1,10 @@
 //! [`CliError`]: every way a command line, an environment variable or a
 //! simulation definition can be refused. All of them exit with code 2.
+//!
+//! clap's refusals arrive as [`CliError::CommandLine`]; the others are
+//! what clap cannot check: values (seeds, counts, shards, durations,
+//! booleans in variables), settings that exclude each other, a shard that
+//! selects nothing, a trace file, the binary's own definition.
 
 /// Bad flags, environment variables or configuration (exit code 2).
 ///
@@ -7,42 +12,15 @@
 /// environment variable (`MOONPOOL_SEED`).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CliError {
-    /// No subcommand was given.
-    #[error("no subcommand given (try `sim`)")]
-    MissingSubcommand,
-    /// The subcommand does not exist.
-    #[error("unknown subcommand '{0}'")]
-    UnknownSubcommand(String),
-    /// A flag that neither the runner nor the binary defines.
-    #[error("unknown flag '{flag}'{}", did_you_mean(.suggestion))]
-    UnknownFlag {
-        /// The flag as given.
-        flag: String,
-        /// A known flag with a similar name.
-        suggestion: Option<String>,
-    },
-    /// A positional argument where only flags are accepted.
-    #[error("unexpected argument '{0}' (flags start with --)")]
-    UnexpectedArgument(String),
-    /// A flag that needs a value was last, or followed by another flag.
-    #[error("{flag} needs a value: {flag} {value_name}")]
-    MissingValue {
-        /// The flag.
-        flag: String,
-        /// What the value is (`S`, `N`, `K/N`, ...).
-        value_name: &'static str,
-    },
-    /// `--flag=value` for a flag that takes no value.
-    #[error("{flag} takes no value")]
-    UnexpectedValue {
-        /// The flag.
-        flag: String,
-    },
-    /// The same flag twice.
-    #[error("{flag} is given twice")]
-    Duplicate {
-        /// The flag.
-        flag: String,
+    /// clap refused the command line: an unknown or misspelt flag or
+    /// subcommand (with a suggestion when one is close), a missing or
+    /// unexpected value, a flag given twice, a missing subcommand.
+    #[error("{message}")]
+    CommandLine {
+        /// clap's message and suggestion, on one line.
+        message: String,
+        /// clap's usage line for the (sub)command, if it gave one.
+        usage: Option<String>,
     },
     /// Two settings that exclude each other.
     #[error("{first} and {second} cannot be combined: {why}")]
@@ -63,12 +41,14 @@ pub enum CliError {
         needs: &'static str,
     },
     /// Not a `u64` in decimal or `0x` hex.
-    #[error("{setting}: '{text}' is not a seed (a u64 in decimal or 0x-hex)")]
+    #[error("{setting}: '{text}' is not a seed: {reason} (a u64 in decimal or 0x-hex)")]
     InvalidSeed {
         /// Where it came from.
         setting: String,
         /// The text given.
         text: String,
+        /// What is wrong with it.
+        reason: moonpool_core::SeedSyntaxError,
     },
     /// Not a count of at least 1.
     #[error("{setting}: '{text}' is not a count (a whole number of at least 1)")]
@@ -125,17 +105,10 @@ pub enum CliError {
     /// The binary refused its options or its simulation is invalid.
     #[error("invalid simulation: {0}")]
     Simulation(String),
-    /// The binary declared its command line wrongly (e.g. an option that
-    /// shadows a runner flag).
+    /// The binary declared its command line wrongly (e.g. a flag that
+    /// shadows a runner flag, or a subcommand named `sim`).
     #[error("invalid command-line definition: {0}")]
     Definition(String),
-}
-
-fn did_you_mean(suggestion: &Option<String>) -> String {
-    match suggestion {
-        Some(s) => format!(" (did you mean '{s}'?)"),
-        None => String::new(),
-    }
 }
 
 impl CliError {

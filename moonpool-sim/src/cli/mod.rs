@@ -1,22 +1,33 @@
-//! The command line every simulation binary gets with one call.
+//! The command line of simulation binaries, on clap.
 //!
 //! # Types
-//! - [`SimCli`]: a builder naming the binary, its chaos default, its own
-//!   options (`--bug NAME`), flags, action flags (`--list-bugs`) and extra
-//!   subcommands (`real`); [`SimCli::run`] parses `std::env::args()` and the
-//!   `MOONPOOL_*` environment, builds the simulation, sweeps, reports, and
-//!   returns the exit code.
-//! - [`CliArgs`]: what the `sim` subcommand was asked to do; the binary's
-//!   closure reads its own options from it.
-//! - [`Invocation`]: the parsed command line ([`SimCli::parse`]).
+//! - [`SimArgs`]: the runner's flags (`--seed`, `--seeds`, `--chaos`,
+//!   `--json`, ...) and their `MOONPOOL_*` variables, a `clap::Args` that
+//!   any clap parser can `#[command(flatten)]`; [`SimArgs::run`] sweeps,
+//!   reports and returns the exit code.
+//! - [`SimCli`]: a whole command line in one call: `sim` (the runner's
+//!   flags next to the binary's own, a `clap::Args` type `F`), the
+//!   binary's own subcommands (a `clap::Subcommand` type `C`, e.g.
+//!   `real`), `--help`, one-line errors.
+//! - [`Invocation`]: a parsed command line ([`SimCli::parse`]).
+//! - [`SimSettings`]: a checked `sim` invocation: the plan, chaos, output.
 //! - [`CliError`]: every refusal (exit code 2).
 //! - [`Replay`]: how the line that replays a failed seed is written.
+//! - [`NoFlags`], [`NoCommands`]: what a binary without flags or
+//!   subcommands of its own declares; [`named_values`]: a clap value
+//!   parser for a fixed list of names (`--bug NAME`).
 //!
 //! # Exit codes
-//! `0`: every seed passed (or help/an action ran). `1`: a seed failed.
-//! `2`: bad flags, environment variables or configuration, with a message.
+//! `0`: every seed passed (or `--help`). `1`: a seed failed, or
+//! `--until-all-sometimes` ended with sites unsatisfied. `2`: bad flags,
+//! environment variables or configuration, with a one-line message.
+//! The binary's own subcommands return their own codes.
 //!
-//! # Example
+//! # Precedence
+//! Flags win over variables, also across kinds of run: see the
+//! `settings.rs` design note and `docs/runner.md`.
+//!
+//! # A binary that just wants the runner
 //!
 //! ```no_run
 //! use std::process::ExitCode;
@@ -32,478 +43,305 @@
 //!     }
 //! }
 //!
+//! /// The binary's own flags, flattened into `sim` next to the runner's.
+//! #[derive(clap::Args)]
+//! struct NapFlags {
+//!     /// How long each client naps
+//!     #[arg(long, value_name = "MS", default_value_t = 10)]
+//!     nap_ms: u64,
+//! }
+//!
+//! /// The binary's own subcommands, next to `sim`.
+//! #[derive(clap::Subcommand)]
+//! enum NapCommands {
+//!     /// Say how long a nap is
+//!     Describe,
+//! }
+//!
 //! fn main() -> ExitCode {
 //!     SimCli::new("napper")
 //!         .about("sleeps, deterministically")
 //!         .default_chaos(true)
-//!         .option("nap-ms", "MS", "how long each client naps [default: 10]")
-//!         .run(|args| {
-//!             let ms: u64 = match args.option("nap-ms") {
-//!                 Some(text) => text.parse().map_err(|_| format!("--nap-ms: bad number {text}"))?,
-//!                 None => 10,
-//!             };
+//!         .flags::<NapFlags>()
+//!         .commands(|NapCommands::Describe| {
+//!             println!("a nap is a sleep");
+//!             ExitCode::SUCCESS
+//!         })
+//!         .run(|flags, _settings| {
+//!             let ms = flags.nap_ms;
 //!             SimulationBuilder::new()
 //!                 .workload("napper", 3, move |_| Nap(ms))
 //!                 .build()
-//!                 .map_err(|e| e.to_string())
 //!         })
 //! }
 //! ```
 //!
 //! `napper sim --seeds 1000 --check-determinism`, `napper sim --seed 0x2a
-//! --trace trace.log`, ... A failure prints its replay line:
+//! --trace trace.log`, `napper sim --help`... A failure prints its replay
+//! line, with the binary's own flags as typed:
 //! `target/debug/napper sim --nap-ms 5 --chaos --seed 0x2a`.
+//!
+//! A binary with its own clap parser flattens [`SimArgs`] instead: see
+//! its documentation and `moonpool-sim/examples/own_cli.rs`.
 
 mod args;
 mod error;
 pub mod replay;
+mod settings;
+mod sim;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::error::Error;
+use std::ffi::OsString;
 use std::fmt::Display;
 use std::io::Write;
+use std::marker::PhantomData;
 use std::process::ExitCode;
+use std::str::FromStr;
 
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{Args, Command, FromArgMatches, Subcommand};
+
+pub use args::SimArgs;
 pub use error::CliError;
 pub use replay::Replay;
+pub use sim::SimSettings;
 
-pub(crate) use args::plan_from_env;
-use args::{BUILTINS, Origin, Settings};
+pub(crate) use settings::plan_from_env;
 
-use crate::report::{Format, Reporter};
 use crate::runner::Simulation;
-use crate::runner::sweep::{DEFAULT_SEEDS, SweepPlan, fresh_first_seed};
+use crate::runner::sweep::DEFAULT_SEEDS;
 
-/// What the `sim` subcommand was asked to do.
-#[derive(Clone, Debug)]
-pub struct CliArgs {
-    plan: SweepPlan,
-    chaos: bool,
-    json: bool,
-    quiet: bool,
-    trace: Option<String>,
-    first_seed_fresh: bool,
-    options: BTreeMap<String, String>,
-    flags: BTreeSet<String>,
-}
+/// Reads a `MOONPOOL_*` variable (tests pass their own).
+type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
-impl CliArgs {
-    /// The value of the binary's option `--name`, if given.
-    pub fn option(&self, name: &str) -> Option<&str> {
-        self.options.get(name).map(String::as_str)
-    }
+/// The subcommands every [`SimCli`] binary has; a binary's own
+/// subcommands may not reuse them.
+const BUILTIN_SUBCOMMANDS: [&str; 2] = ["sim", "help"];
 
-    /// Whether the binary's flag `--name` was given.
-    pub fn flag(&self, name: &str) -> bool {
-        self.flags.contains(name)
-    }
+/// No flags of the binary's own (the default of [`SimCli`]).
+#[derive(Args, Clone, Copy, Debug, Default)]
+#[group(skip)]
+pub struct NoFlags {}
 
-    /// Whether chaos is on (`--chaos`/`--no-chaos`, `MOONPOOL_CHAOS`, or
-    /// the binary's default).
-    pub fn chaos(&self) -> bool {
-        self.chaos
-    }
-
-    /// The sweep plan (seeds, shard, budget, determinism check, goal).
-    pub fn plan(&self) -> &SweepPlan {
-        &self.plan
-    }
-
-    /// `--json`.
-    pub fn json(&self) -> bool {
-        self.json
-    }
-
-    /// `--quiet` (implied by `--json`).
-    pub fn quiet(&self) -> bool {
-        self.quiet || self.json
-    }
-
-    /// `--trace FILE`.
-    pub fn trace(&self) -> Option<&str> {
-        self.trace.as_deref()
-    }
-
-    /// Whether the first seed was picked fresh (no `--seed`/`--first-seed`).
-    pub fn first_seed_fresh(&self) -> bool {
-        self.first_seed_fresh
-    }
-}
+/// No subcommands of the binary's own (the default of [`SimCli`]).
+#[derive(Subcommand, Clone, Copy, Debug)]
+pub enum NoCommands {}
 
 /// A parsed command line.
-#[derive(Clone, Debug)]
-pub enum Invocation {
-    /// Run the simulator.
-    Sim(CliArgs),
-    /// Print the help (`--help`, `-h`, `help`).
-    Help,
-    /// Run the binary's action flag with this name.
-    Action(String),
-    /// Run the binary's subcommand with this name and these arguments.
-    Subcommand {
-        /// Its name.
-        name: String,
-        /// The arguments after it.
-        args: Vec<String>,
+#[derive(Debug)]
+pub enum Invocation<F, C> {
+    /// `sim`: the binary's flags and the runner's.
+    Sim {
+        /// The binary's own flags.
+        flags: F,
+        /// The runner's flags, with the binary's defaults.
+        args: SimArgs,
     },
+    /// One of the binary's own subcommands.
+    Command(C),
+    /// `--help`, `-h` or `help`: the text to print (exit code 0).
+    Help(String),
 }
 
-struct OptionSpec {
-    name: String,
-    /// `None` for a flag without value.
-    value_name: Option<String>,
-    help: String,
-}
-
-type Action = Box<dyn FnOnce()>;
-type Subcommand = Box<dyn FnOnce(&[String]) -> ExitCode>;
-
-/// The command-line builder. See the [module documentation](self).
+/// The command-line builder: `F` is the binary's own `sim` flags (a
+/// `clap::Args`), `C` its own subcommands (a `clap::Subcommand`). See the
+/// [module documentation](self).
 #[must_use]
-pub struct SimCli {
+pub struct SimCli<F = NoFlags, C = NoCommands> {
     name: String,
     about: String,
-    program: Option<String>,
     default_chaos: bool,
     default_seeds: u64,
-    options: Vec<OptionSpec>,
-    actions: Vec<(String, String, Action)>,
-    subcommands: Vec<(String, String, Subcommand)>,
-    definition_error: Option<String>,
+    commands: Box<dyn FnOnce(C) -> ExitCode>,
+    flags: PhantomData<fn() -> F>,
 }
 
 impl SimCli {
-    /// A command line for the binary `name`. Defaults: chaos on, 100 seeds.
+    /// A command line for the binary `name`, with no flags or subcommands
+    /// of its own. Defaults: chaos on, [`DEFAULT_SEEDS`] seeds.
     pub fn new(name: impl Into<String>) -> SimCli {
         SimCli {
             name: name.into(),
             about: String::new(),
-            program: None,
             default_chaos: true,
             default_seeds: DEFAULT_SEEDS,
-            options: Vec::new(),
-            actions: Vec::new(),
-            subcommands: Vec::new(),
-            definition_error: None,
+            commands: Box::new(|none: NoCommands| match none {}),
+            flags: PhantomData,
         }
     }
+}
 
+impl<F: Args, C: Subcommand> SimCli<F, C> {
     /// One line saying what the binary simulates.
-    pub fn about(mut self, about: impl Into<String>) -> SimCli {
+    pub fn about(mut self, about: impl Into<String>) -> SimCli<F, C> {
         self.about = about.into();
         self
     }
 
     /// Whether chaos is on when neither `--chaos`, `--no-chaos` nor
     /// `MOONPOOL_CHAOS` says (default: on).
-    pub fn default_chaos(mut self, on: bool) -> SimCli {
+    pub fn default_chaos(mut self, on: bool) -> SimCli<F, C> {
         self.default_chaos = on;
         self
     }
 
     /// Seeds a sweep runs when no count is given (default
-    /// [`DEFAULT_SEEDS`]; at least 1).
-    pub fn default_seeds(mut self, count: u64) -> SimCli {
-        if count == 0 {
-            self.refuse("default_seeds must be at least 1".to_string());
+    /// [`DEFAULT_SEEDS`]; 0 is refused when parsing).
+    pub fn default_seeds(mut self, count: u64) -> SimCli<F, C> {
+        self.default_seeds = count;
+        self
+    }
+
+    /// The binary's own flags: `G` is flattened into `sim`, next to the
+    /// runner's flags, and reaches the build closure of [`SimCli::run`].
+    /// They must not reuse a runner flag's name.
+    pub fn flags<G: Args>(self) -> SimCli<G, C> {
+        SimCli {
+            name: self.name,
+            about: self.about,
+            default_chaos: self.default_chaos,
+            default_seeds: self.default_seeds,
+            commands: self.commands,
+            flags: PhantomData,
         }
-        self.default_seeds = count.max(1);
-        self
     }
 
-    /// Declares the binary's option `--name VALUE`. Given options are part
-    /// of every replay line.
-    pub fn option(mut self, name: &str, value_name: &str, help: &str) -> SimCli {
-        self.check_name(name);
-        self.options.push(OptionSpec {
-            name: name.to_string(),
-            value_name: Some(value_name.to_string()),
-            help: help.to_string(),
-        });
-        self
+    /// The binary's own subcommands (e.g. `real`), next to `sim`; `run`
+    /// runs the one given and returns the exit code. A variant with
+    /// `#[command(long_flag = "list-bugs")]` is invoked as `--list-bugs`.
+    /// They must not be named `sim` or `help`.
+    pub fn commands<D: Subcommand>(
+        self,
+        run: impl FnOnce(D) -> ExitCode + 'static,
+    ) -> SimCli<F, D> {
+        SimCli {
+            name: self.name,
+            about: self.about,
+            default_chaos: self.default_chaos,
+            default_seeds: self.default_seeds,
+            commands: Box::new(run),
+            flags: PhantomData,
+        }
     }
 
-    /// Declares the binary's switch `--name`. Given switches are part of
-    /// every replay line.
-    pub fn flag(mut self, name: &str, help: &str) -> SimCli {
-        self.check_name(name);
-        self.options.push(OptionSpec {
-            name: name.to_string(),
-            value_name: None,
-            help: help.to_string(),
-        });
-        self
-    }
-
-    /// Declares `--name`, which runs `action` and exits with 0 instead of
-    /// simulating (e.g. `--list-bugs`). Accepted before or after `sim`.
-    pub fn action_flag(
-        mut self,
-        name: &str,
-        help: &str,
-        action: impl FnOnce() + 'static,
-    ) -> SimCli {
-        self.check_name(name);
-        self.actions
-            .push((name.to_string(), help.to_string(), Box::new(action)));
-        self
-    }
-
-    /// Declares another subcommand (e.g. `real`); `run` gets the arguments
-    /// after it and returns the exit code.
-    pub fn subcommand(
-        mut self,
-        name: &str,
-        about: &str,
-        run: impl FnOnce(&[String]) -> ExitCode + 'static,
-    ) -> SimCli {
-        let valid = !name.is_empty()
-            && !name.starts_with('-')
-            && !["sim", "help"].contains(&name)
-            && !self.subcommands.iter().any(|(n, _, _)| n == name);
-        if !valid {
-            self.refuse(format!(
-                "subcommand '{name}' is empty, reserved or declared twice"
+    /// The clap command: `sim` with the binary's and the runner's flags,
+    /// and the binary's subcommands. For help text, completions, tests.
+    pub fn command(&self) -> Command {
+        let chaos = if self.default_chaos { "on" } else { "off" };
+        // Derived types set the about text from their doc comments: ours
+        // are set after them.
+        let sim = SimArgs::augment_args(F::augment_args(Command::new("sim")))
+            .about("Run seeds in the simulator")
+            .long_about(None)
+            .after_help(format!(
+                "Chaos is {chaos} by default. Seeds print as 0x-hex; decimal is accepted too.\n\
+                 Flags win over MOONPOOL_* variables: a flag that picks the kind of run (--seed, or\n\
+                 a sweep flag) makes the variables of the other kind ignored. An empty variable is\n\
+                 unset; switch variables take 1/0, on/off, true/false or yes/no.\n\
+                 Exit codes: 0 every seed passed, 1 a seed failed (or --until-all-sometimes missed\n\
+                 its goal), 2 bad flags, variables or configuration."
             ));
+        let root = Command::new(self.name.clone())
+            .bin_name(self.name.clone())
+            .subcommand_required(true)
+            .subcommand(sim);
+        C::augment_subcommands(root)
+            .about(self.about.clone())
+            .long_about(None)
+            .after_help(format!(
+                "`{} sim --help` lists the runner's flags and their MOONPOOL_* variables.",
+                self.name
+            ))
+    }
+
+    /// What is wrong with how the binary declared its command line, if
+    /// anything: checked before clap sees the definition, so a clash is a
+    /// [`CliError::Definition`], not a panic.
+    fn definition_error(&self) -> Option<String> {
+        if self.default_seeds == 0 {
+            return Some("the default seed count must be at least 1".to_string());
         }
-        self.subcommands
-            .push((name.to_string(), about.to_string(), Box::new(run)));
-        self
-    }
-
-    fn refuse(&mut self, message: String) {
-        self.definition_error.get_or_insert(message);
-    }
-
-    fn check_name(&mut self, name: &str) {
-        let well_formed = !name.is_empty()
-            && name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-            && !name.starts_with('-');
-        let taken = args::builtin(name).is_some()
-            || name == "help"
-            || self.options.iter().any(|o| o.name == name)
-            || self.actions.iter().any(|(n, _, _)| n == name);
-        if !well_formed || taken {
-            self.refuse(format!(
-                "--{name} is malformed (use a-z, 0-9 and -), a runner flag, or declared twice"
-            ));
+        let runner = SimArgs::augment_args(Command::new("sim"));
+        let own = F::augment_args(Command::new("sim"));
+        for (i, arg) in own.get_arguments().enumerate() {
+            let id = arg.get_id().as_str();
+            let long = arg.get_long();
+            let same = |other: &clap::Arg| {
+                other.get_id().as_str() == id || (long.is_some() && other.get_long() == long)
+            };
+            let clash = runner.get_arguments().any(same)
+                || own.get_arguments().take(i).any(same)
+                || long == Some("help");
+            if clash {
+                return Some(format!(
+                    "the binary's flag '{}' is declared twice, or is a runner flag or --help",
+                    long.unwrap_or(id)
+                ));
+            }
         }
+        BUILTIN_SUBCOMMANDS
+            .into_iter()
+            .find(|name| C::has_subcommand(name))
+            .map(|name| format!("the binary's subcommand '{name}' is reserved"))
     }
 
-    /// Parses `args` (without the program name) and the environment as
-    /// read by `env`. Pure apart from picking a fresh first seed.
-    pub fn parse(
-        &self,
-        args: &[String],
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Invocation, CliError> {
-        self.parse_with(args, env, &mut fresh_first_seed)
-    }
-
-    /// [`SimCli::parse`] with the fresh first seed chosen by `fresh`.
-    pub fn parse_with(
-        &self,
-        args: &[String],
-        env: &dyn Fn(&str) -> Option<String>,
-        fresh: &mut dyn FnMut() -> u64,
-    ) -> Result<Invocation, CliError> {
-        if let Some(message) = &self.definition_error {
-            return Err(CliError::Definition(message.clone()));
+    /// Parses `argv` (the program first). The `MOONPOOL_*` variables are
+    /// read from the process environment by clap.
+    pub fn parse(&self, argv: &[OsString]) -> Result<Invocation<F, C>, CliError> {
+        if let Some(message) = self.definition_error() {
+            return Err(CliError::Definition(message));
         }
-        let Some(first) = args.first() else {
-            return Err(CliError::MissingSubcommand);
+        let matches = match self.command().try_get_matches_from(argv) {
+            Ok(matches) => matches,
+            Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+                return Ok(Invocation::Help(e.render().to_string()));
+            }
+            Err(e) => return Err(command_line_error(&e)),
         };
-        match first.as_str() {
-            "sim" => self.parse_sim(&args[1..], env, fresh),
-            "help" | "--help" | "-h" => Ok(Invocation::Help),
-            name if self.subcommands.iter().any(|(n, _, _)| n == name) => {
-                Ok(Invocation::Subcommand {
-                    name: name.to_string(),
-                    args: args[1..].to_vec(),
-                })
+        match matches.subcommand() {
+            Some(("sim", sim)) => {
+                let flags = F::from_arg_matches(sim).map_err(|e| command_line_error(&e))?;
+                let args = SimArgs::from_arg_matches(sim)
+                    .map_err(|e| command_line_error(&e))?
+                    .default_chaos(self.default_chaos)
+                    .default_seeds(self.default_seeds);
+                Ok(Invocation::Sim { flags, args })
             }
-            flag if flag.starts_with("--") => {
-                let name = &flag[2..];
-                if self.actions.iter().any(|(n, _, _)| n == name) {
-                    return Ok(Invocation::Action(name.to_string()));
-                }
-                Err(self.unknown_flag(flag))
-            }
-            other => Err(CliError::UnknownSubcommand(other.to_string())),
+            _ => C::from_arg_matches(&matches)
+                .map(Invocation::Command)
+                .map_err(|e| command_line_error(&e)),
         }
     }
 
-    fn unknown_flag(&self, flag: &str) -> CliError {
-        let known = BUILTINS
-            .iter()
-            .map(|b| b.name)
-            .chain(self.options.iter().map(|o| o.name.as_str()))
-            .chain(self.actions.iter().map(|(n, _, _)| n.as_str()))
-            .chain(["help"]);
-        CliError::UnknownFlag {
-            flag: flag.to_string(),
-            suggestion: args::suggest(flag, known),
-        }
-    }
-
-    fn parse_sim(
+    /// [`SimCli::parse`] with the `MOONPOOL_*` variables read through
+    /// `env` (see [`SimArgs::with_env`]): for tests.
+    pub fn parse_with_env(
         &self,
-        args: &[String],
+        argv: &[OsString],
         env: &dyn Fn(&str) -> Option<String>,
-        fresh: &mut dyn FnMut() -> u64,
-    ) -> Result<Invocation, CliError> {
-        let mut flags = Settings::default();
-        let mut options: BTreeMap<String, String> = BTreeMap::new();
-        let mut switches: BTreeSet<String> = BTreeSet::new();
-        let mut rest = args.iter();
-        while let Some(arg) = rest.next() {
-            if arg == "-h" || arg == "--help" {
-                return Ok(Invocation::Help);
-            }
-            let Some(body) = arg.strip_prefix("--") else {
-                return Err(CliError::UnexpectedArgument(arg.clone()));
-            };
-            let (name, inline) = match body.split_once('=') {
-                Some((name, value)) => (name, Some(value.to_string())),
-                None => (body, None),
-            };
-            let mut value = |value_name: &'static str| -> Result<String, CliError> {
-                if let Some(v) = inline.clone() {
-                    return Ok(v);
-                }
-                match rest.clone().next() {
-                    Some(next) if !next.starts_with("--") => {
-                        rest.next();
-                        Ok(next.clone())
-                    }
-                    _ => Err(CliError::MissingValue {
-                        flag: format!("--{name}"),
-                        value_name,
-                    }),
-                }
-            };
-            if let Some(spec) = args::builtin(name) {
-                let v = match spec.value_name {
-                    Some(value_name) => Some(value(value_name)?),
-                    None => inline.clone(),
-                };
-                flags.apply(spec, v.as_deref(), Origin::Flag(spec.name))?;
-            } else if let Some(opt) = self.options.iter().find(|o| o.name == name) {
-                let duplicate = match &opt.value_name {
-                    Some(_) => {
-                        let v = value("VALUE")?;
-                        options.insert(name.to_string(), v).is_some()
-                    }
-                    None => {
-                        if inline.is_some() {
-                            return Err(CliError::UnexpectedValue { flag: arg.clone() });
-                        }
-                        !switches.insert(name.to_string())
-                    }
-                };
-                if duplicate {
-                    return Err(CliError::Duplicate {
-                        flag: format!("--{name}"),
-                    });
-                }
-            } else if self.actions.iter().any(|(n, _, _)| n == name) {
-                if inline.is_some() {
-                    return Err(CliError::UnexpectedValue { flag: arg.clone() });
-                }
-                return Ok(Invocation::Action(name.to_string()));
-            } else {
-                return Err(self.unknown_flag(arg));
-            }
-        }
-        let settings = Settings::overlay(Settings::from_env(env)?, flags);
-        settings.validate()?;
-        let mut plan = settings.plan(self.default_seeds, fresh)?;
-        let chaos = settings.chaos.map_or(self.default_chaos, |c| c.0);
-        plan.chaos = Some(chaos);
-        let mut replay_args = vec!["sim".to_string()];
-        for opt in &self.options {
-            if let Some(v) = options.get(&opt.name) {
-                replay_args.push(format!("--{}", opt.name));
-                replay_args.push(v.clone());
-            } else if switches.contains(&opt.name) {
-                replay_args.push(format!("--{}", opt.name));
-            }
-        }
-        plan.replay = Replay::Command {
-            program: self.program.clone().unwrap_or_else(|| self.name.clone()),
-            args: replay_args,
-        };
-        Ok(Invocation::Sim(CliArgs {
-            first_seed_fresh: settings.seed.is_none() && settings.first_seed.is_none(),
-            plan,
-            chaos,
-            json: settings.json.is_some_and(|j| j.0),
-            quiet: settings.quiet.is_some_and(|q| q.0),
-            trace: settings.trace.map(|t| t.0),
-            options,
-            flags: switches,
-        }))
+    ) -> Result<Invocation<F, C>, CliError> {
+        Ok(match self.parse(argv)? {
+            Invocation::Sim { flags, args } => Invocation::Sim {
+                flags,
+                args: args.with_env(env),
+            },
+            other => other,
+        })
     }
 
-    /// The help text.
-    pub fn usage(&self) -> String {
-        let name = &self.name;
-        let mut text = String::new();
-        if self.about.is_empty() {
-            text.push_str(&format!("{name}\n\n"));
-        } else {
-            text.push_str(&format!("{name}: {}\n\n", self.about));
-        }
-        text.push_str("usage:\n");
-        let left = format!("{name} sim [FLAGS]");
-        text.push_str(&format!("  {left:<28} run seeds in the simulator\n"));
-        for (sub, about, _) in &self.subcommands {
-            let left = format!("{name} {sub} ...");
-            text.push_str(&format!("  {left:<28} {about}\n"));
-        }
-        for (action, help, _) in &self.actions {
-            let left = format!("{name} --{action}");
-            text.push_str(&format!("  {left:<28} {help}\n"));
-        }
-        text.push_str("\nsim flags (environment variable in brackets; flags win):\n");
-        for b in BUILTINS {
-            let left = match b.value_name {
-                Some(v) => format!("--{} {v}", b.name),
-                None => format!("--{}", b.name),
-            };
-            text.push_str(&format!("  {left:<28} {} [{}]\n", b.help, b.env));
-        }
-        if !self.options.is_empty() {
-            text.push_str(&format!("\n{name} options (part of every replay line):\n"));
-            for o in &self.options {
-                let left = match &o.value_name {
-                    Some(v) => format!("--{} {v}", o.name),
-                    None => format!("--{}", o.name),
-                };
-                text.push_str(&format!("  {left:<28} {}\n", o.help));
-            }
-        }
-        text.push_str(&format!(
-            "\nchaos is {} by default. Seeds print as 0x-hex; decimal is accepted too.\n\
-             exit codes: 0 every seed passed, 1 a seed failed, 2 bad flags or configuration.\n",
-            if self.default_chaos { "on" } else { "off" }
-        ));
-        text
-    }
-
-    /// Parses the process's arguments and environment, runs, and returns
-    /// the exit code. See the [module documentation](self).
+    /// Parses the process's arguments, then runs `sim` (building the
+    /// simulation with `build`, given the binary's flags and the checked
+    /// settings), one of the binary's subcommands, or prints the help;
+    /// returns the exit code. An error returned by `build` exits with 2.
     pub fn run<E: Display>(
         self,
-        build: impl FnOnce(&CliArgs) -> Result<Simulation, E>,
+        build: impl FnOnce(&F, &SimSettings) -> Result<Simulation, E>,
     ) -> ExitCode {
-        let argv: Vec<String> = std::env::args_os()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
-        self.run_with(
-            argv,
-            &|name| std::env::var(name).ok(),
+        let argv: Vec<OsString> = std::env::args_os().collect();
+        self.run_parsed(
+            &argv,
+            None,
             &mut std::io::stdout(),
             &mut std::io::stderr(),
             build,
@@ -511,88 +349,136 @@ impl SimCli {
     }
 
     /// [`SimCli::run`] with explicit arguments (`argv[0]` is the program),
-    /// environment and output streams: for tests.
+    /// `MOONPOOL_*` variables and output streams: for tests.
     pub fn run_with<E: Display>(
-        mut self,
-        argv: Vec<String>,
+        self,
+        argv: &[OsString],
         env: &dyn Fn(&str) -> Option<String>,
         out: &mut dyn Write,
         err: &mut dyn Write,
-        build: impl FnOnce(&CliArgs) -> Result<Simulation, E>,
+        build: impl FnOnce(&F, &SimSettings) -> Result<Simulation, E>,
     ) -> ExitCode {
-        let mut argv = argv.into_iter();
-        self.program = Some(argv.next().unwrap_or_else(|| self.name.clone()));
-        let args: Vec<String> = argv.collect();
-        let invocation = match self.parse(&args, env) {
-            Ok(invocation) => invocation,
-            Err(e) => return self.refuse_run(err, &e),
-        };
-        match invocation {
-            Invocation::Help => {
-                let _ = out.write_all(self.usage().as_bytes());
-                ExitCode::SUCCESS
-            }
-            Invocation::Action(name) => {
-                if let Some(index) = self.actions.iter().position(|(n, _, _)| *n == name) {
-                    let (_, _, action) = self.actions.swap_remove(index);
-                    action();
-                }
-                ExitCode::SUCCESS
-            }
-            Invocation::Subcommand { name, args } => {
-                match self.subcommands.iter().position(|(n, _, _)| *n == name) {
-                    Some(index) => {
-                        let (_, _, run) = self.subcommands.swap_remove(index);
-                        run(&args)
-                    }
-                    None => self.refuse_run(err, &CliError::UnknownSubcommand(name)),
-                }
-            }
-            Invocation::Sim(args) => self.run_sim(&args, out, err, build),
-        }
+        self.run_parsed(argv, Some(env), out, err, build)
     }
 
-    fn refuse_run(&self, err: &mut dyn Write, e: &CliError) -> ExitCode {
-        let _ = writeln!(
-            err,
-            "{}: error: {e}\nusage: {} sim [FLAGS]   (`{} --help` lists every flag)",
-            self.name, self.name, self.name
-        );
-        ExitCode::from(e.exit_code())
-    }
-
-    fn run_sim<E: Display>(
-        &self,
-        args: &CliArgs,
+    fn run_parsed<E: Display>(
+        self,
+        argv: &[OsString],
+        env: Option<EnvLookup<'_>>,
         out: &mut dyn Write,
         err: &mut dyn Write,
-        build: impl FnOnce(&CliArgs) -> Result<Simulation, E>,
+        build: impl FnOnce(&F, &SimSettings) -> Result<Simulation, E>,
     ) -> ExitCode {
-        let mut sim = match build(args) {
-            Ok(sim) => sim,
-            Err(e) => return self.refuse_run(err, &CliError::Simulation(e.to_string())),
+        let parsed = match env {
+            Some(env) => self.parse_with_env(argv, env),
+            None => self.parse(argv),
         };
-        sim.set_chaos(args.chaos);
-        let mut plan = args.plan.clone();
-        if let Some(path) = &args.trace {
-            match args::open_trace(path) {
-                Ok(sink) => plan.trace = Some(sink),
-                Err(e) => return self.refuse_run(err, &e),
+        let invocation = match parsed {
+            Ok(invocation) => invocation,
+            Err(e) => return self.refuse(err, &e),
+        };
+        match invocation {
+            Invocation::Help(text) => {
+                let _ = out.write_all(text.as_bytes());
+                ExitCode::SUCCESS
             }
-        }
-        let format = if args.json {
-            Format::Json
-        } else {
-            Format::Human
-        };
-        let mut reporter = Reporter::new(&self.name, format, args.quiet(), out, err)
-            .first_seed_fresh(args.first_seed_fresh);
-        let report = sim.sweep_with(&plan, &mut reporter, None);
-        reporter.finish(&report);
-        if report.all_passed() {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::from(1)
+            Invocation::Command(command) => (self.commands)(command),
+            Invocation::Sim { flags, args } => match args.resolve(argv) {
+                Ok(settings) => settings.run(&self.name, out, err, |s| build(&flags, s)),
+                Err(e) => self.refuse(err, &e),
+            },
         }
     }
+
+    /// The error on one line, then a usage line.
+    fn refuse(&self, err: &mut dyn Write, e: &CliError) -> ExitCode {
+        let code = sim::refuse(&self.name, err, e);
+        let name = &self.name;
+        let _ = match e {
+            CliError::CommandLine {
+                usage: Some(usage), ..
+            } => writeln!(err, "usage: {usage}   (add --help for more)"),
+            CliError::CommandLine { usage: None, .. } => {
+                writeln!(err, "`{name} --help` lists the subcommands")
+            }
+            _ => writeln!(
+                err,
+                "usage: {name} sim [OPTIONS]   (`{name} sim --help` lists every flag)"
+            ),
+        };
+        code
+    }
+}
+
+/// clap's refusal as a [`CliError::CommandLine`]: its message, with its
+/// suggestion and the values it would accept, on one line.
+fn command_line_error(e: &clap::Error) -> CliError {
+    let rendered = e.render().to_string();
+    let first = rendered.lines().next().unwrap_or_default().trim();
+    let mut message = first.strip_prefix("error: ").unwrap_or(first).to_string();
+    let mut notes: Vec<String> = Vec::new();
+    for kind in [
+        ContextKind::SuggestedArg,
+        ContextKind::SuggestedSubcommand,
+        ContextKind::SuggestedValue,
+    ] {
+        let suggestion = match e.get(kind) {
+            Some(ContextValue::String(s)) => Some(s.clone()),
+            Some(ContextValue::Strings(s)) => s.first().cloned(),
+            _ => None,
+        };
+        if let Some(s) = suggestion {
+            notes.push(format!("did you mean '{s}'?"));
+        }
+    }
+    if let Some(ContextValue::StyledStrs(tips)) = e.get(ContextKind::Suggested) {
+        notes.extend(tips.iter().map(|t| format!("tip: {t}")));
+    }
+    if let Some(values) = e.get(ContextKind::ValidValue) {
+        notes.push(format!("possible values: {values}"));
+    }
+    if let Some(names) = e.get(ContextKind::ValidSubcommand) {
+        notes.push(format!("subcommands: {names}"));
+    }
+    if !notes.is_empty() {
+        message = format!("{message} ({})", notes.join("; "));
+    }
+    let usage = e.get(ContextKind::Usage).map(|u| {
+        let u = u.to_string();
+        let u = u.trim();
+        u.strip_prefix("Usage: ").unwrap_or(u).to_string()
+    });
+    CliError::CommandLine { message, usage }
+}
+
+/// A clap value parser for a type with a fixed list of names, such as the
+/// bugs a binary can plant: accepts exactly the names of `choices`, lists
+/// them with their help in `--help` (and in errors, with a suggestion),
+/// and converts with `T::from_str`.
+///
+/// ```
+/// # #[derive(Clone, Debug, PartialEq)] enum Bug { Skip }
+/// # impl std::str::FromStr for Bug { type Err = String;
+/// #   fn from_str(s: &str) -> Result<Bug, String> { Ok(Bug::Skip) } }
+/// #[derive(clap::Args)]
+/// struct Flags {
+///     /// Plant a bug
+///     #[arg(long, value_name = "NAME",
+///           value_parser = moonpool_sim::cli::named_values::<Bug>([("skip", "skips the sync")]))]
+///     bug: Option<Bug>,
+/// }
+/// ```
+pub fn named_values<T>(
+    choices: impl IntoIterator<Item = (&'static str, &'static str)>,
+) -> impl TypedValueParser<Value = T>
+where
+    T: FromStr + Clone + Send + Sync + 'static,
+    T::Err: Into<Box<dyn Error + Send + Sync + 'static>>,
+{
+    PossibleValuesParser::new(
+        choices
+            .into_iter()
+            .map(|(name, help)| PossibleValue::new(name).help(help)),
+    )
+    .try_map(|name| name.parse::<T>())
 }

@@ -1,12 +1,14 @@
 //! Replay lines: the one command that reruns a failed seed exactly.
 //!
 //! Two forms:
-//! - [`Replay::Command`], printed by binaries using [`SimCli`](super::SimCli):
+//! - [`Replay::Command`], printed by binaries using [`SimCli`](super::SimCli)
+//!   or [`SimArgs`](super::SimArgs):
 //!   `<argv0> sim <binary options> [--check-determinism] --chaos|--no-chaos --seed 0x2a`.
 //!   `argv0` is the program as it was invoked (e.g.
 //!   `target/debug/pingpong`), so the line works from the same directory.
-//!   The binary's own options (`--bug skip-sync`) are included, in the
-//!   order the binary declared them, because they change the simulation.
+//!   The rest is the command line without the runner's flags: the binary's
+//!   own options (`--bug skip-sync`) stay as typed, because they change
+//!   the simulation.
 //! - [`Replay::CargoTest`], for sweeps run from a test through
 //!   [`SweepPlan::from_env_or`](crate::SweepPlan::from_env_or):
 //!   `MOONPOOL_SEED=0x2a MOONPOOL_CHAOS=on cargo test -p my-crate my_test -- --exact`.

@@ -258,6 +258,13 @@ pub(crate) fn summary(title: &str, sweep: &SweepReport, fresh: bool) -> String {
             "RESULT: FAIL ({} of {} seeds failed)",
             sweep.failed, sweep.seeds_run
         );
+    } else if sweep.plan.until.is_some() && !sweep.coverage.all_sometimes_satisfied() {
+        let _ = writeln!(
+            text,
+            "RESULT: FAIL (goal unmet: {} sometimes site(s) never satisfied in {} seeds)",
+            sweep.coverage.unsatisfied_sometimes().count(),
+            sweep.seeds_run
+        );
     } else {
         let _ = writeln!(text, "RESULT: PASS ({} seeds)", sweep.seeds_run);
     }

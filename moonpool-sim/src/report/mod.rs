@@ -21,7 +21,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use crate::runner::SeedReport;
-use crate::runner::sweep::{SweepObserver, SweepPlan, SweepReport};
+use crate::runner::sweep::{StopReason, SweepObserver, SweepPlan, SweepReport};
 
 pub use progress::{PROGRESS_AFTER, PROGRESS_INTERVAL};
 
@@ -131,6 +131,38 @@ impl SweepObserver for Reporter<'_> {
             let _ = writeln!(self.err, "{}: {line}", self.title);
         }
     }
+}
+
+/// Why a sweep with a goal (`--until-all-sometimes`) ended without meeting
+/// it, on one line naming every unsatisfied `sometimes`/`reachable` site;
+/// `None` when the plan had no goal or met it.
+pub(crate) fn unmet_goal(sweep: &SweepReport) -> Option<String> {
+    sweep.plan.until?;
+    let unmet: Vec<String> = sweep
+        .coverage
+        .unsatisfied_sometimes()
+        .map(|c| {
+            format!(
+                "{:?} at {} ({})",
+                c.site.message,
+                c.site.location(),
+                c.status().label().to_ascii_lowercase()
+            )
+        })
+        .collect();
+    if unmet.is_empty() {
+        return None;
+    }
+    let at = match sweep.stopped {
+        StopReason::TimeBudget(_) => "the time budget",
+        _ => "the --max-seeds cap",
+    };
+    Some(format!(
+        "goal unmet: --until-all-sometimes stopped at {at} after {} seed(s) with {} sometimes site(s) unsatisfied: {}",
+        sweep.seeds_run,
+        unmet.len(),
+        unmet.join("; ")
+    ))
 }
 
 /// `12.345ms`, `1.234s`: wall durations for humans.

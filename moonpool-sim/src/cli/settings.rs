@@ -1,0 +1,407 @@
+//! The runner's settings once checked: typed values, the precedence of
+//! flags over `MOONPOOL_*` variables, and the sweep plan they describe.
+//!
+//! # Rules
+//! - Every value given is checked, the variables' too, even one that a
+//!   flag of another setting overrides: a broken variable is a broken
+//!   setup. (A variable whose own flag is given is never read.)
+//! - Two values that exclude each other in the same source are a
+//!   [`CliError::Conflict`]; an option that needs another is
+//!   [`CliError::Requires`].
+//! - **Flags win over variables**, also across kinds of run
+//!   ([`Settings::overlay`]): if the flags ask for one seed (`--seed`), the
+//!   variables' sweep settings are dropped; if they ask for a sweep
+//!   (`--seeds`, `--first-seed`, `--shard`, `--time-budget`,
+//!   `--until-all-sometimes`, `--max-seeds`), `MOONPOOL_SEED` is dropped;
+//!   `--seeds` drops the variables' `--until-all-sometimes` goal and the
+//!   goal drops `MOONPOOL_SEEDS`. So `MOONPOOL_SEED=5 bin sim
+//!   --time-budget 10s` sweeps for ten seconds: a variable left in a shell
+//!   never changes the kind of run the flags asked for.
+
+use std::time::Duration;
+
+use moonpool_core::parse_seed;
+
+use super::CliError;
+use super::args::{Given, Key, Origin};
+use crate::runner::sweep::{DEFAULT_MAX_SEEDS, SeedPlan, Shard, ShardError, SweepPlan, Until};
+use crate::trace::TraceSink;
+
+type Slot<T> = Option<(T, Origin)>;
+
+/// What one source (the flags, or the variables) said.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Settings {
+    pub(crate) seed: Slot<u64>,
+    pub(crate) seeds: Slot<u64>,
+    pub(crate) first_seed: Slot<u64>,
+    pub(crate) shard: Slot<Shard>,
+    pub(crate) time_budget: Slot<Duration>,
+    pub(crate) check_determinism: Slot<bool>,
+    pub(crate) chaos: Slot<bool>,
+    pub(crate) until_all_sometimes: Slot<bool>,
+    pub(crate) max_seeds: Slot<u64>,
+    pub(crate) json: Slot<bool>,
+    pub(crate) quiet: Slot<bool>,
+    pub(crate) trace: Slot<String>,
+}
+
+fn put<T>(slot: &mut Slot<T>, value: T, origin: Origin) -> Result<(), CliError> {
+    if let Some((_, previous)) = slot {
+        // Only `--chaos` and `--no-chaos` share a slot.
+        return Err(CliError::Conflict {
+            first: previous.to_string(),
+            second: origin.to_string(),
+            why: "they say opposite things",
+        });
+    }
+    *slot = Some((value, origin));
+    Ok(())
+}
+
+/// Whether a boolean slot is set to true.
+fn on(slot: &Slot<bool>) -> Option<Origin> {
+    match slot {
+        Some((true, origin)) => Some(*origin),
+        _ => None,
+    }
+}
+
+impl Settings {
+    /// The values of `given`, checked: (what the flags said, what the
+    /// variables said).
+    pub(crate) fn split(given: &[Given]) -> Result<(Settings, Settings), CliError> {
+        let (mut flags, mut env) = (Settings::default(), Settings::default());
+        for g in given {
+            let source = if g.origin.is_flag() {
+                &mut flags
+            } else {
+                &mut env
+            };
+            source.apply(g)?;
+        }
+        Ok((flags, env))
+    }
+
+    fn apply(&mut self, g: &Given) -> Result<(), CliError> {
+        let (text, origin) = (g.text.as_str(), g.origin);
+        match g.key {
+            Key::Seed => put(&mut self.seed, seed(text, origin)?, origin),
+            Key::Seeds => put(&mut self.seeds, count(text, origin)?, origin),
+            Key::FirstSeed => put(&mut self.first_seed, seed(text, origin)?, origin),
+            Key::Shard => put(&mut self.shard, shard(text, origin)?, origin),
+            Key::TimeBudget => put(&mut self.time_budget, duration(text, origin)?, origin),
+            Key::MaxSeeds => put(&mut self.max_seeds, count(text, origin)?, origin),
+            Key::Trace => put(&mut self.trace, text.to_string(), origin),
+            Key::CheckDeterminism => {
+                put(&mut self.check_determinism, switch(text, origin)?, origin)
+            }
+            Key::UntilAllSometimes => {
+                put(&mut self.until_all_sometimes, switch(text, origin)?, origin)
+            }
+            Key::Json => put(&mut self.json, switch(text, origin)?, origin),
+            Key::Quiet => put(&mut self.quiet, switch(text, origin)?, origin),
+            Key::Chaos => put(&mut self.chaos, switch(text, origin)?, origin),
+            Key::NoChaos => put(&mut self.chaos, !switch(text, origin)?, origin),
+        }
+    }
+
+    /// Whether these settings ask for a sweep rather than one seed.
+    fn asks_for_a_sweep(&self) -> bool {
+        self.seeds.is_some()
+            || self.first_seed.is_some()
+            || self.shard.is_some()
+            || self.time_budget.is_some()
+            || on(&self.until_all_sometimes).is_some()
+            || self.max_seeds.is_some()
+    }
+
+    /// `flags` over `env`. See the [module documentation](self).
+    pub(crate) fn overlay(mut env: Settings, flags: Settings) -> Settings {
+        if flags.seed.is_some() {
+            env.seeds = None;
+            env.first_seed = None;
+            env.shard = None;
+            env.time_budget = None;
+            env.until_all_sometimes = None;
+            env.max_seeds = None;
+        }
+        if flags.asks_for_a_sweep() {
+            env.seed = None;
+        }
+        if on(&flags.until_all_sometimes).is_some() {
+            env.seeds = None;
+        }
+        if flags.seeds.is_some() {
+            env.until_all_sometimes = None;
+            env.max_seeds = None;
+        }
+        Settings {
+            seed: flags.seed.or(env.seed),
+            seeds: flags.seeds.or(env.seeds),
+            first_seed: flags.first_seed.or(env.first_seed),
+            shard: flags.shard.or(env.shard),
+            time_budget: flags.time_budget.or(env.time_budget),
+            check_determinism: flags.check_determinism.or(env.check_determinism),
+            chaos: flags.chaos.or(env.chaos),
+            until_all_sometimes: flags.until_all_sometimes.or(env.until_all_sometimes),
+            max_seeds: flags.max_seeds.or(env.max_seeds),
+            json: flags.json.or(env.json),
+            quiet: flags.quiet.or(env.quiet),
+            trace: flags.trace.or(env.trace),
+        }
+    }
+
+    /// Rejects settings that exclude each other.
+    pub(crate) fn validate(&self) -> Result<(), CliError> {
+        let until = on(&self.until_all_sometimes);
+        if let Some((_, seed)) = self.seed {
+            let sweep = [
+                self.seeds.map(|s| s.1),
+                self.first_seed.map(|s| s.1),
+                self.shard.map(|s| s.1),
+                until,
+                self.max_seeds.map(|s| s.1),
+            ];
+            if let Some(other) = sweep.into_iter().flatten().next() {
+                return Err(CliError::Conflict {
+                    first: seed.to_string(),
+                    second: other.to_string(),
+                    why: "--seed replays one seed, the other describes a sweep",
+                });
+            }
+        }
+        if let (Some(until), Some((_, seeds))) = (until, self.seeds) {
+            return Err(CliError::Conflict {
+                first: seeds.to_string(),
+                second: until.to_string(),
+                why: "--until-all-sometimes sweeps until its goal; cap it with --max-seeds",
+            });
+        }
+        if let (None, Some((_, max))) = (until, self.max_seeds) {
+            return Err(CliError::Requires {
+                setting: max.to_string(),
+                needs: "--until-all-sometimes",
+            });
+        }
+        Ok(())
+    }
+
+    /// The sweep plan these (validated) settings describe. `fresh` picks
+    /// the first seed when none was given; `default_seeds` is the count
+    /// when neither a count, a budget nor a goal was given.
+    pub(crate) fn plan(
+        &self,
+        default_seeds: u64,
+        fresh: impl FnOnce() -> u64,
+    ) -> Result<SweepPlan, CliError> {
+        let mut plan = match self.seed {
+            Some((seed, _)) => SweepPlan::one(seed),
+            None => {
+                let first = self.first_seed.map(|s| s.0).unwrap_or_else(fresh);
+                let count = if on(&self.until_all_sometimes).is_some() {
+                    self.max_seeds.map_or(DEFAULT_MAX_SEEDS, |s| s.0)
+                } else if let Some((n, _)) = self.seeds {
+                    n
+                } else if self.time_budget.is_some() {
+                    u64::MAX
+                } else {
+                    default_seeds
+                };
+                SweepPlan::range(first, count)
+            }
+        };
+        if let Some((shard, _)) = self.shard {
+            plan.shard = Some(non_empty(shard, plan.seeds.count())?);
+        }
+        plan.time_budget = self.time_budget.map(|t| t.0);
+        plan.check_determinism = self.check_determinism.is_some_and(|c| c.0);
+        if on(&self.until_all_sometimes).is_some() {
+            plan.until = Some(Until::AllSometimes);
+        }
+        plan.chaos = self.chaos.map(|c| c.0);
+        Ok(plan)
+    }
+}
+
+fn non_empty(shard: Shard, count: u64) -> Result<Shard, CliError> {
+    if shard.seeds_of(count) == 0 {
+        return Err(CliError::EmptyShard {
+            shard: shard.to_string(),
+            count,
+        });
+    }
+    Ok(shard)
+}
+
+/// The plan of `default` with the settings of the `MOONPOOL_*` variables
+/// that `env` reads applied on top (the library entry point behind
+/// [`SweepPlan::from_env_or`]). The same variables, spellings and checks
+/// as the command line's.
+pub(crate) fn plan_from_env(
+    default: SweepPlan,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<SweepPlan, CliError> {
+    let given = super::SimArgs::default().with_env(env).given;
+    let (_, settings) = Settings::split(&given)?;
+    settings.validate()?;
+    let mut plan = default;
+    if let Some((seed, _)) = settings.seed {
+        plan.seeds = SeedPlan::One(seed);
+        plan.shard = None;
+        plan.until = None;
+        plan.record_timeline = true;
+    } else if settings.seeds.is_some()
+        || settings.first_seed.is_some()
+        || on(&settings.until_all_sometimes).is_some()
+    {
+        let default_count = match plan.seeds {
+            SeedPlan::One(_) => crate::runner::sweep::DEFAULT_SEEDS,
+            SeedPlan::Range { count, .. } => count,
+        };
+        let from_env = settings.plan(default_count, || plan.seeds.first())?;
+        plan.seeds = from_env.seeds;
+        plan.until = from_env.until;
+        plan.record_timeline = false;
+    }
+    if let Some((shard, _)) = settings.shard {
+        plan.shard = Some(non_empty(shard, plan.seeds.count())?);
+    }
+    if let Some((budget, _)) = settings.time_budget {
+        plan.time_budget = Some(budget);
+    }
+    if let Some((check, _)) = settings.check_determinism {
+        plan.check_determinism = check;
+    }
+    if let Some((chaos, _)) = settings.chaos {
+        plan.chaos = Some(chaos);
+    }
+    if let Some((path, _)) = &settings.trace {
+        plan.trace = Some(open_trace(path)?);
+    }
+    Ok(plan)
+}
+
+/// The trace sink for `--trace PATH`: the error stream for `-`, else a new
+/// file at `PATH`.
+pub(crate) fn open_trace(path: &str) -> Result<TraceSink, CliError> {
+    if path == "-" {
+        return Ok(TraceSink::writer("stderr", std::io::stderr()));
+    }
+    TraceSink::file(path).map_err(|e| CliError::TraceFile {
+        path: path.to_string(),
+        message: e.to_string(),
+    })
+}
+
+fn seed(text: &str, origin: Origin) -> Result<u64, CliError> {
+    parse_seed(text).map_err(|e| CliError::InvalidSeed {
+        setting: origin.to_string(),
+        text: text.to_string(),
+        reason: e.reason,
+    })
+}
+
+fn count(text: &str, origin: Origin) -> Result<u64, CliError> {
+    match parse_seed(text) {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(CliError::InvalidCount {
+            setting: origin.to_string(),
+            text: text.to_string(),
+        }),
+    }
+}
+
+fn shard(text: &str, origin: Origin) -> Result<Shard, CliError> {
+    let invalid = |reason: String| CliError::InvalidShard {
+        setting: origin.to_string(),
+        text: text.to_string(),
+        reason,
+    };
+    let (k, n) = text
+        .split_once('/')
+        .ok_or_else(|| invalid("no '/'".to_string()))?;
+    let number = |part: &str| {
+        part.trim()
+            .parse::<u64>()
+            .map_err(|_| invalid(format!("'{part}' is not a whole number")))
+    };
+    let (k, n) = (number(k)?, number(n)?);
+    Shard::new(k, n).map_err(|e| match e {
+        ShardError::ZeroCount => invalid("N must be at least 1".to_string()),
+        ShardError::OutOfRange { .. } => invalid(format!("K must be between 1 and {n}")),
+    })
+}
+
+/// A switch: `true` from the command line (clap gives no other value); a
+/// boolean spelling in its variable.
+fn switch(text: &str, origin: Origin) -> Result<bool, CliError> {
+    match text.to_ascii_lowercase().as_str() {
+        "1" | "true" | "on" | "yes" => Ok(true),
+        "0" | "false" | "off" | "no" => Ok(false),
+        _ => Err(CliError::InvalidBool {
+            setting: origin.to_string(),
+            text: text.to_string(),
+        }),
+    }
+}
+
+fn duration(text: &str, origin: Origin) -> Result<Duration, CliError> {
+    parse_duration(text).map_err(|reason| CliError::InvalidDuration {
+        setting: origin.to_string(),
+        text: text.to_string(),
+        reason,
+    })
+}
+
+/// `500ms`, `30s`, `2m`, `1h`: a whole number and a unit.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, &'static str> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or("missing unit")?;
+    let (digits, unit) = text.split_at(split);
+    if digits.is_empty() {
+        return Err("it must start with a whole number");
+    }
+    let n: u64 = digits.parse().map_err(|_| "the number is too large")?;
+    let ms_per_unit: u64 = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" | "min" => 60_000,
+        "h" => 3_600_000,
+        _ => return Err("unknown unit (use ms, s, m or h)"),
+    };
+    let ms = n
+        .checked_mul(ms_per_unit)
+        .ok_or("the number is too large")?;
+    if ms == 0 {
+        return Err("it must be more than zero");
+    }
+    Ok(Duration::from_millis(ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        for bad in [
+            "",
+            "30",
+            "s",
+            "0s",
+            "1.5s",
+            "10x",
+            "-1s",
+            "99999999999999999999s",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} should not parse");
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! A `sim` invocation from checked settings to exit code:
+//! [`SimArgs::resolve`] turns the parsed flags into [`SimSettings`] (the
+//! plan, chaos, output, and the replay line made from the command line);
+//! running builds the simulation, sweeps it, reports, and decides the
+//! exit code.
+
+use std::ffi::OsString;
+use std::fmt::Display;
+use std::io::Write;
+use std::process::ExitCode;
+
+use super::args::without_runner_flags;
+use super::settings::{Settings, open_trace};
+use super::{CliError, Replay, SimArgs};
+use crate::report::{Format, Reporter, unmet_goal};
+use crate::runner::Simulation;
+use crate::runner::sweep::{SweepPlan, fresh_first_seed};
+
+/// A checked `sim` invocation: what to run and how to report it.
+#[derive(Clone, Debug)]
+pub struct SimSettings {
+    plan: SweepPlan,
+    chaos: bool,
+    json: bool,
+    quiet: bool,
+    trace: Option<String>,
+    first_seed_fresh: bool,
+}
+
+impl SimSettings {
+    /// The sweep plan: seeds, shard, budget, determinism check, goal,
+    /// chaos, and how replay lines are written.
+    pub fn plan(&self) -> &SweepPlan {
+        &self.plan
+    }
+
+    /// Whether chaos is on (`--chaos`/`--no-chaos`, `MOONPOOL_CHAOS`, or
+    /// the binary's default).
+    pub fn chaos(&self) -> bool {
+        self.chaos
+    }
+
+    /// `--json`.
+    pub fn json(&self) -> bool {
+        self.json
+    }
+
+    /// `--quiet` (implied by `--json`).
+    pub fn quiet(&self) -> bool {
+        self.quiet || self.json
+    }
+
+    /// `--trace FILE` (`-` is the error stream).
+    pub fn trace(&self) -> Option<&str> {
+        self.trace.as_deref()
+    }
+
+    /// Whether the first seed was picked fresh (no `--seed`/`--first-seed`).
+    pub fn first_seed_fresh(&self) -> bool {
+        self.first_seed_fresh
+    }
+
+    /// Builds the simulation with `build`, sweeps it, prints the report
+    /// (`title` names the binary in it) and returns the exit code.
+    pub(crate) fn run<E: Display>(
+        &self,
+        title: &str,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+        build: impl FnOnce(&SimSettings) -> Result<Simulation, E>,
+    ) -> ExitCode {
+        let mut sim = match build(self) {
+            Ok(sim) => sim,
+            Err(e) => return refuse(title, err, &CliError::Simulation(e.to_string())),
+        };
+        sim.set_chaos(self.chaos);
+        let mut plan = self.plan.clone();
+        if let Some(path) = &self.trace {
+            match open_trace(path) {
+                Ok(sink) => plan.trace = Some(sink),
+                Err(e) => return refuse(title, err, &e),
+            }
+        }
+        let format = if self.json {
+            Format::Json
+        } else {
+            Format::Human
+        };
+        let report = {
+            let mut reporter = Reporter::new(title, format, self.quiet(), out, err)
+                .first_seed_fresh(self.first_seed_fresh);
+            let report = sim.sweep_with(&plan, &mut reporter, None);
+            reporter.finish(&report);
+            report
+        };
+        let unmet = unmet_goal(&report);
+        if let Some(unmet) = &unmet {
+            let _ = writeln!(err, "{title}: {unmet}");
+        }
+        if report.all_passed() && unmet.is_none() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Prints `e` on one line and returns its exit code.
+pub(crate) fn refuse(title: &str, err: &mut dyn Write, e: &CliError) -> ExitCode {
+    let _ = writeln!(err, "{title}: error: {e}");
+    ExitCode::from(e.exit_code())
+}
+
+impl SimArgs {
+    /// Checks the flags and variables and decides the run. `argv` is the
+    /// whole command line (`std::env::args_os()`: the program first): the
+    /// replay line of a failed seed is `argv` without the runner's flags,
+    /// then `[--check-determinism] --chaos|--no-chaos --seed S`, so it
+    /// keeps the binary's own flags (`--bug stale-read`) as they were
+    /// typed.
+    pub fn resolve(&self, argv: &[OsString]) -> Result<SimSettings, CliError> {
+        if self.default_seeds == 0 {
+            return Err(CliError::Definition(
+                "the default seed count must be at least 1".to_string(),
+            ));
+        }
+        let (flags, env) = Settings::split(&self.given)?;
+        let settings = Settings::overlay(env, flags);
+        settings.validate()?;
+        let mut plan = settings.plan(self.default_seeds, fresh_first_seed)?;
+        let chaos = settings.chaos.map_or(self.default_chaos, |c| c.0);
+        plan.chaos = Some(chaos);
+        let words: Vec<String> = argv
+            .iter()
+            .map(|w| w.to_string_lossy().into_owned())
+            .collect();
+        plan.replay = match words.split_first() {
+            Some((program, args)) => Replay::Command {
+                program: program.clone(),
+                args: without_runner_flags(args),
+            },
+            None => Replay::Command {
+                program: String::new(),
+                args: Vec::new(),
+            },
+        };
+        Ok(SimSettings {
+            first_seed_fresh: settings.seed.is_none() && settings.first_seed.is_none(),
+            plan,
+            chaos,
+            json: settings.json.is_some_and(|j| j.0),
+            quiet: settings.quiet.is_some_and(|q| q.0),
+            trace: settings.trace.map(|t| t.0),
+        })
+    }
+
+    /// Checks the flags, builds the simulation with `build`, sweeps it,
+    /// prints the report on stdout (progress and errors on stderr) and
+    /// returns the exit code: 0 every seed passed, 1 a seed failed or
+    /// `--until-all-sometimes` missed its goal, 2 refused (one line on
+    /// stderr). `title` names the binary in the report; `argv` is the
+    /// whole command line (see [`SimArgs::resolve`]). An error returned by
+    /// `build` is refused with exit code 2.
+    pub fn run<E: Display>(
+        &self,
+        title: &str,
+        argv: &[OsString],
+        build: impl FnOnce(&SimSettings) -> Result<Simulation, E>,
+    ) -> ExitCode {
+        self.run_with(
+            title,
+            argv,
+            &mut std::io::stdout(),
+            &mut std::io::stderr(),
+            build,
+        )
+    }
+
+    /// [`SimArgs::run`] writing to `out` and `err`: for tests.
+    pub fn run_with<E: Display>(
+        &self,
+        title: &str,
+        argv: &[OsString],
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+        build: impl FnOnce(&SimSettings) -> Result<Simulation, E>,
+    ) -> ExitCode {
+        match self.resolve(argv) {
+            Ok(settings) => settings.run(title, out, err, build),
+            Err(e) => refuse(title, err, &e),
+        }
+    }
+}
