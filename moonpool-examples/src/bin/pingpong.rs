@@ -1,9 +1,10 @@
 //! `pingpong`: the ping-pong example, simulated or real.
 //!
 //! ```text
-//! pingpong sim [runner flags]       sweep seeds: a server and clients over simulated TCP,
-//!                                   with network chaos on by default
-//! pingpong real [--count N]         a server and a client in this process, real loopback TCP
+//! pingpong sim [runner flags] [--bug NAME]   sweep seeds: a server and clients over simulated TCP,
+//!                                            with network chaos on by default
+//! pingpong --list-bugs                       list the bugs --bug can plant
+//! pingpong real [--count N]                  a server and a client in this process, real loopback TCP
 //! ```
 //!
 //! Under simulation every client sends its pings through latency, clogs,
@@ -11,60 +12,6 @@
 //! and the seed fails unless every ping is answered by its own pong. Runner
 //! flags: `pingpong --help` (and `docs/runner.md`).
 
-use std::process::ExitCode;
-
-use moonpool_examples::pingpong;
-use moonpool_sim::cli::SimCli;
-
-fn main() -> ExitCode {
-    SimCli::new("pingpong")
-        .about("a checksummed echo service and clients that must see every ping answered, whatever the network does")
-        .default_chaos(true)
-        .subcommand(
-            "real",
-            "run a server and a client over real loopback TCP: real [--count N]",
-            real,
-        )
-        .run(|_args| pingpong::simulation(pingpong::SIM_CLIENTS, pingpong::SIM_PINGS))
-}
-
-/// `pingpong real [--count N]`.
-fn real(args: &[String]) -> ExitCode {
-    let mut count = 1_000u64;
-    let mut rest = args.iter();
-    while let Some(flag) = rest.next() {
-        match (flag.as_str(), rest.next().map(|v| v.parse::<u64>())) {
-            ("--count", Some(Ok(n))) if n > 0 => count = n,
-            _ => {
-                eprintln!("pingpong real: expected `--count N` with N > 0, got {flag:?}");
-                return ExitCode::from(2);
-            }
-        }
-    }
-    let outcome = moonpool_core::tokio_providers::run(|p| async move {
-        let seed = p.seed();
-        (seed, pingpong::run_local(p, count).await)
-    });
-    match outcome {
-        Ok((seed, Ok(r))) => {
-            let mean_us = r.rtt_total.as_micros() / r.round_trips.max(1) as u128;
-            println!(
-                "pingpong real: {} round trips over loopback, {} connection(s), {} retries, \
-                 mean rtt {mean_us} us, max rtt {} us (random seed {seed:#x})",
-                r.round_trips,
-                r.connections,
-                r.retries,
-                r.rtt_max.as_micros()
-            );
-            ExitCode::SUCCESS
-        }
-        Ok((_, Err(e))) => {
-            eprintln!("pingpong real: failed: {e}");
-            ExitCode::from(1)
-        }
-        Err(e) => {
-            eprintln!("pingpong real: {e}");
-            ExitCode::from(1)
-        }
-    }
+fn main() -> std::process::ExitCode {
+    moonpool_examples::harness::main(&moonpool_examples::pingpong::EXAMPLE)
 }

@@ -15,10 +15,11 @@ use moonpool_core::tokio_providers::{self, TokioProviders};
 use moonpool_core::{JoinHandle, Providers, RandomProvider, TaskProvider, TimeProvider};
 use moonpool_transport::{Transport, TransportConfig};
 
+use super::checker::{CheckStats, History, Op, OpKind, Outcome, check_history};
 use super::client::{KvClient, OpError};
-use super::model::{CheckStats, History, Op, OpKind, Outcome, check_history};
 use super::storage::RECORD_BYTES;
 use super::{Key, LOG_PATH, REPLICAS, Replica, Timestamp, Versioned, serve};
+use crate::harness::{RealArgs, RealFailure, ScratchDir};
 
 /// What the real run does.
 #[derive(Clone, Debug)]
@@ -43,9 +44,11 @@ impl Default for RealConfig {
 
 /// What the real run saw.
 #[derive(Clone, Debug)]
-pub struct RealSummary {
+pub struct RealReport {
     /// The real providers' random seed.
     pub seed: u64,
+    /// Concurrent clients.
+    pub clients: usize,
     /// The checker's figures over the whole history.
     pub check: CheckStats,
     /// Operations that failed (no effect) or ended unknown.
@@ -71,6 +74,40 @@ pub enum RealError {
     /// An invariant did not hold.
     #[error("{0}")]
     Violation(String),
+}
+
+impl std::fmt::Display for RealReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} operations by {} clients in {} ms (mean {} us): {} reads, {} puts acknowledged, \
+             {} failed, {} unknown; replica 0 restarted midway and replayed {} records from its log; \
+             logs hold {:?} records; replicas converged; history linearizable over {} keys (random seed {:#x})",
+            self.check.ops,
+            self.clients,
+            self.elapsed.as_millis(),
+            self.mean_latency.as_micros(),
+            self.check.reads,
+            self.check.writes_ok,
+            self.failed,
+            self.unknown,
+            self.recovered_records,
+            self.log_records,
+            self.check.keys,
+            self.seed,
+        )
+    }
+}
+
+/// `kv real [--ops N] [--dir DIR]`: the report line, or why it failed.
+pub fn command(args: &RealArgs) -> Result<String, RealFailure> {
+    let config = RealConfig {
+        ops_per_client: args.count("ops", RealConfig::default().ops_per_client)?,
+        ..RealConfig::default()
+    };
+    let dir = ScratchDir::new(args.path("dir"), "kv");
+    let report = run_real(dir.path(), &config).map_err(|e| RealFailure::Failed(e.to_string()))?;
+    Ok(format!("{report}; {}", dir.describe()))
 }
 
 /// Free loopback ports, found by binding port 0 (a tiny race with other
@@ -111,7 +148,7 @@ fn start_replica(p: &TokioProviders, dir: &Path, addrs: &[SocketAddr], i: usize)
 
 /// Runs three replicas and `config.clients` clients on real tokio, files
 /// under `dir` (which should be empty), then checks the history.
-pub fn run_real(dir: &Path, config: &RealConfig) -> Result<RealSummary, RealError> {
+pub fn run_real(dir: &Path, config: &RealConfig) -> Result<RealReport, RealError> {
     let providers = TokioProviders::new().map_err(|e| RealError::Setup(e.to_string()))?;
     let addrs = free_ports(REPLICAS)?;
     let config = config.clone();
@@ -216,8 +253,9 @@ pub fn run_real(dir: &Path, config: &RealConfig) -> Result<RealSummary, RealErro
             })
             .collect();
         let run_ops = ops.len().max(1) as u32;
-        Ok(RealSummary {
+        Ok(RealReport {
             seed,
+            clients: config.clients,
             check,
             failed: ops.iter().filter(|o| o.outcome == Outcome::Fail).count(),
             unknown: ops.iter().filter(|o| o.outcome == Outcome::Unknown).count(),

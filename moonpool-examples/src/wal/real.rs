@@ -17,6 +17,7 @@ use moonpool_transport::TransportConfig;
 
 use super::client::ClientError;
 use super::{ClientConfig, PutOutcome, WalClient, WalError, WalServer};
+use crate::harness::{RealArgs, RealFailure, ScratchDir};
 
 /// What [`run_local`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -140,4 +141,34 @@ pub async fn run_local<P: Providers>(p: P, puts: u64, keys: u64) -> Result<RealR
         puts_elapsed,
         put_latency_max,
     })
+}
+
+/// `wal real [--puts N] [--keys K] [--dir DIR]`: the report line, or why
+/// it failed.
+pub(super) fn command(args: &RealArgs) -> Result<String, RealFailure> {
+    let puts = args.count("puts", 1_000)?;
+    let keys = args.count("keys", 16)?;
+    let dir = ScratchDir::new(args.path("dir"), "wal");
+    let providers = moonpool_core::tokio_providers::TokioProviders::new()
+        .map_err(|e| RealFailure::Failed(e.to_string()))?;
+    let seed = providers.seed();
+    let providers = providers.with_storage_root(dir.path());
+    let r = moonpool_core::tokio_providers::run_with(providers, |p| run_local(p, puts, keys))
+        .map_err(|e| RealFailure::Failed(e.to_string()))?
+        .map_err(|e| RealFailure::Failed(e.to_string()))?;
+    let mean_us = r.puts_elapsed.as_micros() / u128::from(r.puts_acked.max(1));
+    Ok(format!(
+        "{} puts acknowledged (each synced) over loopback {}, mean {mean_us} us, max {} us; \
+         {} key reads checked before and after a restart that recovered {} records ({} bytes of log); \
+         the directory held {} records for {} keys before the run (random seed {seed:#x}; {})",
+        r.puts_acked,
+        r.addr,
+        r.put_latency_max.as_micros(),
+        r.keys_checked,
+        r.recovered_after_restart,
+        r.log_bytes,
+        r.recovered_at_start,
+        r.keys_adopted,
+        dir.describe(),
+    ))
 }
