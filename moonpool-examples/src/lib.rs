@@ -18,8 +18,9 @@
 //! - [`bench`]: the benchmark workloads.
 
 pub mod bench;
+mod durable;
+pub mod election;
 pub mod harness;
 pub mod kv;
-mod log_io;
 pub mod pingpong;
 pub mod wal;

@@ -12,7 +12,7 @@
 //! - After recovery the file ends at the last valid record (the torn tail
 //!   was cut and the cut synced) and `end` points there.
 
-use crate::log_io::{read_at_most, retry_io};
+use crate::durable::{read_at_most, retry_io};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
