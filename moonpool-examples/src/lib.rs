@@ -15,8 +15,14 @@
 //!   chaos, disk faults and attrition.
 //! - [`kv`]: a 3-replica quorum key-value store, checked for
 //!   linearizability.
+//! - [`election`]: lease-based leader election with ballots and fencing
+//!   tokens, and a fenced register that refuses deposed leaders.
+//! - [`bank`]: accounts sharded over servers, transfers by two-phase
+//!   commit with presumed abort, checked for conservation of money and
+//!   durable outcomes.
 //! - [`bench`]: the benchmark workloads.
 
+pub mod bank;
 pub mod bench;
 mod durable;
 pub mod election;

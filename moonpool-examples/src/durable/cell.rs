@@ -133,4 +133,38 @@ mod tests {
         assert_eq!(parse_slot(&[0u8; SLOT_BYTES]), None, "zeros are empty");
         assert_eq!(parse_slot(&slot[..slot.len() - 1]), None);
     }
+
+    #[test]
+    fn the_newest_whole_slot_wins_and_a_torn_store_leaves_the_previous() {
+        use futures::FutureExt;
+        use moonpool_core::{OpenMode, StorageProvider};
+        let (empty, stored, torn) = super::super::run_in_sim(Default::default(), |p| {
+            async move {
+                let (cell, empty) = DurableCell::open(&p, "t/cell").await.expect("open");
+                cell.store(b"first").await.expect("store");
+                cell.store(b"second").await.expect("store");
+                drop(cell);
+                let (cell, stored) = DurableCell::open(&p, "t/cell").await.expect("reopen");
+                cell.store(b"third").await.expect("store");
+                drop(cell);
+                // Tear the newest slot (seq 3, in slot 1): its first bytes
+                // only.
+                let f = p.open("t/cell", OpenMode::Open).await.expect("open");
+                f.write_at(&[0xff; 8], SLOT_BYTES as u64 + 8)
+                    .await
+                    .expect("tear");
+                f.sync().await.expect("sync");
+                let (_, torn) = DurableCell::open(&p, "t/cell").await.expect("reopen");
+                (empty, stored, torn)
+            }
+            .boxed_local()
+        });
+        assert_eq!(empty, None);
+        assert_eq!(stored, Some(b"second".to_vec()));
+        assert_eq!(
+            torn,
+            Some(b"second".to_vec()),
+            "the torn newest slot is skipped"
+        );
+    }
 }
