@@ -39,6 +39,17 @@ fn two_hundred_chaos_seeds_pass_without_a_bug() {
     );
 }
 
+/// Found by a 10,000-seed sweep: three candidates kept winning phase 1
+/// in turn and each one's own acceptor then leased it the lost ballot,
+/// keeping the others out, so no leader emerged for ten seconds after
+/// quiesce. A candidate that loses its lease request now drops the lease
+/// its own acceptor granted it.
+#[test]
+fn a_three_way_duel_ends_with_a_leader() {
+    let report = election::simulation(None).expect("valid").run_seed(0x1a6af);
+    assert!(report.outcome.is_pass(), "{}", common::message(&report));
+}
+
 #[test]
 fn five_candidates_pass_too() {
     let sim =

@@ -242,6 +242,15 @@ impl<P: Providers> Node<P> {
         Some(next.round)
     }
 
+    /// Drops the lease this acceptor holds for `ballot`, this candidate's
+    /// own lost ballot.
+    async fn release_own(&self, ballot: Ballot) {
+        let _guard = self.state_lock.lock().await;
+        if self.lease.get().is_some_and(|(held, _)| held == ballot) {
+            self.lease.set(None);
+        }
+    }
+
     /// The end of a lease that started at `start_ns`, on this clock.
     fn lease_end(&self, start_ns: u64) -> u64 {
         let length = if self.bug == Some(ElectionBug::LeaseNoMargin) {
@@ -279,6 +288,10 @@ impl<P: Providers> Node<P> {
                     lease_end_ns: self.lease_end(start_ns),
                 };
             }
+            // Lost: the lease this candidate's own acceptor just granted
+            // it would only keep the others out (the candidate will not
+            // act on it).
+            self.release_own(ballot).await;
             leases
         } else {
             promises

@@ -206,13 +206,16 @@ pub fn seeds_to_first_failure<B: PlantedBug>(
         .collect();
     let mut caught: Vec<u64> = found.iter().flatten().copied().collect();
     caught.sort_unstable();
-    let median = caught.get(caught.len() / 2).copied().unwrap_or(0);
+    let median = match caught.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => caught[n / 2] as f64,
+        n => (caught[n / 2 - 1] + caught[n / 2]) as f64 / 2.0,
+    };
     println!(
-        "{:<28} caught {}/{sweeps}; seeds to first failure min {} median {} max {}; {found:?}",
+        "{:<28} caught {}/{sweeps}; seeds to first failure min {} median {median} max {}; {found:?}",
         bug.name(),
         caught.len(),
         caught.first().copied().unwrap_or(0),
-        median,
         caught.last().copied().unwrap_or(0),
     );
     found
