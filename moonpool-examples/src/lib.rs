@@ -20,7 +20,7 @@
 //! - [`bank`]: accounts sharded over servers, transfers by two-phase
 //!   commit with presumed abort, checked for conservation of money and
 //!   durable outcomes.
-//! - [`bench`]: the benchmark workloads.
+//! - [`bench`](mod@bench): the benchmark workloads.
 
 pub mod bank;
 pub mod bench;
@@ -28,5 +28,6 @@ mod durable;
 pub mod election;
 pub mod harness;
 pub mod kv;
+mod net;
 pub mod pingpong;
 pub mod wal;

@@ -17,7 +17,7 @@ use moonpool_transport::{Transport, TransportConfig};
 use super::checker::{CheckStats, ClientOp, check};
 use super::sim::{QUIESCE_BOUND, quiescent_dumps};
 use super::{ACCOUNTS, BankClient, SHARDS, Transfer, shard};
-use crate::harness::{RealArgs, RealFailure, ScratchDir};
+use crate::harness::{RealArgs, RealFailure, ScratchDir, free_ports};
 
 /// Concurrent clients of the real run.
 pub const CLIENTS: u64 = 3;
@@ -51,22 +51,6 @@ impl std::fmt::Display for RealReport {
     }
 }
 
-/// Free loopback ports, found by binding port 0 (a tiny race with other
-/// programs, acceptable for an example).
-fn free_ports(n: u32) -> Result<Vec<SocketAddr>, String> {
-    let listeners: Vec<std::net::TcpListener> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("finding free ports: {e}"))?;
-    listeners
-        .iter()
-        .map(|l| {
-            l.local_addr()
-                .map_err(|e| format!("finding free ports: {e}"))
-        })
-        .collect()
-}
-
 type Handle = <<TokioProviders as Providers>::Task as TaskProvider>::Handle<()>;
 
 fn start_shard(p: &TokioProviders, dir: &Path, addrs: &[SocketAddr], i: u32) -> Handle {
@@ -83,7 +67,7 @@ fn start_shard(p: &TokioProviders, dir: &Path, addrs: &[SocketAddr], i: u32) -> 
 /// on real tokio, files under `dir` (which should be empty).
 pub fn run_real(dir: &Path, transfers: u64) -> Result<RealReport, String> {
     let providers = TokioProviders::new().map_err(|e| e.to_string())?;
-    let addrs = free_ports(SHARDS)?;
+    let addrs = free_ports(SHARDS as usize)?;
     let dir = dir.to_path_buf();
     tokio_providers::run_with(providers, move |p| async move {
         let seed = p.seed();

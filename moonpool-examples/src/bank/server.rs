@@ -29,13 +29,12 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use futures::channel::oneshot;
-use futures::stream::{FuturesUnordered, StreamExt};
 use futures::{FutureExt, future::LocalBoxFuture};
 use moonpool_core::{
     Codec, Instant, JoinHandle, PostcardCodec, Providers, RandomProvider, TaskProvider,
     TimeProvider,
 };
-use moonpool_transport::{Transport, TransportConfig};
+use moonpool_transport::TransportConfig;
 
 use super::storage::{CreditState, LOG_PATH, Record, ShardState};
 use super::{
@@ -43,6 +42,7 @@ use super::{
     SERVICE_INDEX, ShardDump, Transfer, TransferId, TransferReply, Vote, bank_api, shard_of,
 };
 use crate::durable::{LogError, RecordLog};
+use crate::net::{bind_retrying, serve_bounded};
 
 /// Requests handled at once, at most.
 pub const HANDLERS_MAX: usize = 64;
@@ -445,24 +445,6 @@ async fn resolve_in_doubt<P: Providers>(shard: Rc<Shard<P>>) {
     }
 }
 
-/// Binds `me`, retrying.
-async fn bind<P: Providers>(
-    p: &P,
-    me: SocketAddr,
-) -> Result<Transport<P>, moonpool_transport::TransportError> {
-    let mut attempts = 0;
-    loop {
-        match Transport::bind(p.clone(), me, TransportConfig::default()).await {
-            Ok(t) => return Ok(t),
-            Err(e) if attempts + 1 >= BIND_ATTEMPTS_MAX => return Err(e),
-            Err(_) => {
-                attempts += 1;
-                p.time().sleep(BIND_RETRY_DELAY).await;
-            }
-        }
-    }
-}
-
 fn handle<P: Providers>(
     shard: &Rc<Shard<P>>,
     request: bank_api::Request,
@@ -522,7 +504,8 @@ pub async fn shard<P: Providers>(
             moonpool_transport::TransportError::Shutdown,
         ));
     };
-    let transport = bind(&p, me).await?;
+    let config = TransportConfig::default();
+    let transport = bind_retrying(&p, me, &config, BIND_ATTEMPTS_MAX, BIND_RETRY_DELAY).await?;
     let server = bank_api::Server::well_known(&transport, SERVICE_INDEX)?;
     let unacked: Vec<Transfer> = state
         .coordinating
@@ -564,25 +547,18 @@ pub async fn shard<P: Providers>(
     let _resolver = p
         .task()
         .spawn("bank-resolver", resolve_in_doubt(Rc::clone(&shard)));
-    let mut handlers = FuturesUnordered::new();
-    loop {
-        if let Some(why) = shard.broken.borrow().clone() {
-            // A record that might be durable was reported as not: stop,
-            // and let recovery decide (the simulator reports the error).
-            return Err(BankError::Recovery(moonpool_core::StorageError::Io(
-                std::io::Error::other(why),
-            )));
-        }
-        if handlers.len() >= HANDLERS_MAX {
-            handlers.next().await;
-            continue;
-        }
-        futures::select_biased! {
-            _ = handlers.select_next_some() => {}
-            request = server.next().fuse() => match request {
-                Some(request) => handlers.push(handle(&shard, request)),
-                None => return Ok(()),
-            },
-        }
+    // Stops taking requests once a record could not be synced.
+    let next = || async {
+        let broken = shard.broken.borrow().is_some();
+        if broken { None } else { server.next().await }
+    };
+    serve_bounded(HANDLERS_MAX, next, |r| handle(&shard, r)).await;
+    match shard.broken.borrow().clone() {
+        // A record that might be durable was reported as not: stop, and
+        // let recovery decide (the simulator reports the error).
+        Some(why) => Err(BankError::Recovery(moonpool_core::StorageError::Io(
+            std::io::Error::other(why),
+        ))),
+        None => Ok(()),
     }
 }

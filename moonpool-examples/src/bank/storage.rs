@@ -1,6 +1,6 @@
 //! A shard's log and the state it replays to.
 //!
-//! The log ([`RecordLog`](crate::durable::RecordLog): CRC'd records,
+//! The log (the crate's `RecordLog`: CRC'd records,
 //! torn tail cut on recovery) holds one postcard-encoded [`Record`] per
 //! change. Everything a shard knows is replayed from it by
 //! [`ShardState::apply`], the same function the live shard calls after

@@ -74,7 +74,7 @@
 //! - [`client`]: the calls a candidate makes (prepare to all acceptors,
 //!   fence and write to the resource).
 //! - [`resource`]: the fenced register process.
-//! - [`storage`]: the ballot state and the register, each a durable cell.
+//! - `storage`: the ballot state and the register, each a durable cell.
 //! - [`checker`]: observations and the invariants.
 //! - [`sim`]: candidates and the resource under attrition and network
 //!   chaos; the checks after quiesce.

@@ -15,7 +15,7 @@ use moonpool_core::{JoinHandle, Providers, TaskProvider, TimeProvider};
 use super::checker::{CheckStats, check};
 use super::sim::{LIVENESS_BOUND, led_since};
 use super::{CandidateConfig, Recorder, candidate, resource};
-use crate::harness::{RealArgs, RealFailure, ScratchDir};
+use crate::harness::{RealArgs, RealFailure, ScratchDir, free_ports};
 
 /// Candidates of the real run.
 pub const CANDIDATES: usize = 3;
@@ -51,22 +51,6 @@ impl std::fmt::Display for RealReport {
             self.seed,
         )
     }
-}
-
-/// Free loopback ports, found by binding port 0 (a tiny race with other
-/// programs, acceptable for an example).
-fn free_ports(n: usize) -> Result<Vec<SocketAddr>, String> {
-    let listeners: Vec<std::net::TcpListener> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("finding free ports: {e}"))?;
-    listeners
-        .iter()
-        .map(|l| {
-            l.local_addr()
-                .map_err(|e| format!("finding free ports: {e}"))
-        })
-        .collect()
 }
 
 type Handle = <<TokioProviders as Providers>::Task as TaskProvider>::Handle<()>;

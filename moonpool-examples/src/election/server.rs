@@ -2,7 +2,7 @@
 //! that campaigns, fences the resource, leads, renews, and steps down.
 //!
 //! # States of the candidate
-//! 1. **Recovering**: its [`BallotState`] is read back from disk; nothing
+//! 1. **Recovering**: its ballot state is read back from disk; nothing
 //!    listens yet. Its acceptor then grants nothing for [`BOOT_WAIT`].
 //! 2. **Following**: while its own acceptor holds a lease for another
 //!    ballot (a leader is renewing), it waits for that lease to end.
@@ -29,8 +29,6 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
-use futures::FutureExt;
-use futures::stream::{FuturesUnordered, StreamExt};
 use moonpool_core::{Instant, Providers, RandomProvider, TaskProvider, TimeProvider};
 use moonpool_transport::{Transport, TransportConfig, TransportError};
 
@@ -42,6 +40,7 @@ use super::{
     LEASE, LeaseRequest, PROMISE, Prepare, READ_INTERVAL, RENEW_INTERVAL, Refusal, ResourceReply,
     Vote, WRITE_INTERVAL, acceptor_api,
 };
+use crate::net::{bind_retrying, serve_bounded};
 
 /// Attempts to bind an address before giving up.
 const BIND_ATTEMPTS_MAX: u32 = 1_000;
@@ -92,23 +91,13 @@ impl CandidateConfig {
     }
 }
 
-/// Binds `me`, retrying (a port may still be held after a restart, or
-/// binding may fail under chaos).
+/// Binds `me` with the default transport configuration, retrying.
 pub(crate) async fn bind<P: Providers>(
     p: &P,
     me: SocketAddr,
 ) -> Result<Transport<P>, TransportError> {
-    let mut attempts = 0;
-    loop {
-        match Transport::bind(p.clone(), me, TransportConfig::default()).await {
-            Ok(t) => return Ok(t),
-            Err(e) if attempts + 1 >= BIND_ATTEMPTS_MAX => return Err(e),
-            Err(_) => {
-                attempts += 1;
-                p.time().sleep(BIND_RETRY_DELAY).await;
-            }
-        }
-    }
+    let config = TransportConfig::default();
+    bind_retrying(p, me, &config, BIND_ATTEMPTS_MAX, BIND_RETRY_DELAY).await
 }
 
 fn nanos(d: Duration) -> u64 {
@@ -415,36 +404,28 @@ async fn renew<P: Providers>(
     }
 }
 
-/// Serves the acceptor's prepares, at most [`HANDLERS_MAX`] at once.
+/// Serves the acceptor's prepares and lease requests, at most
+/// [`HANDLERS_MAX`] at once.
 async fn accept<P: Providers>(node: Rc<Node<P>>, server: acceptor_api::Server) {
-    let mut handlers = FuturesUnordered::new();
-    loop {
-        if handlers.len() >= HANDLERS_MAX {
-            handlers.next().await;
-            continue;
-        }
-        futures::select_biased! {
-            _ = handlers.select_next_some() => {}
-            request = server.next().fuse() => match request {
-                Some(acceptor_api::Request::prepare(r)) => {
-                    let node = Rc::clone(&node);
-                    handlers.push(async move {
-                        let vote = node.on_request(r.request.ballot, None).await;
-                        r.reply.send(vote);
-                    }.boxed_local());
+    let handle = |request| {
+        let node = Rc::clone(&node);
+        async move {
+            match request {
+                acceptor_api::Request::prepare(r) => {
+                    let vote = node.on_request(r.request.ballot, None).await;
+                    r.reply.send(vote);
                 }
-                Some(acceptor_api::Request::lease(r)) => {
-                    let node = Rc::clone(&node);
-                    handlers.push(async move {
-                        let request = r.request;
-                        let vote = node.on_request(request.ballot, Some(request.start_ns)).await;
-                        r.reply.send(vote);
-                    }.boxed_local());
+                acceptor_api::Request::lease(r) => {
+                    let request = r.request;
+                    let vote = node
+                        .on_request(request.ballot, Some(request.start_ns))
+                        .await;
+                    r.reply.send(vote);
                 }
-                None => return,
-            },
+            }
         }
-    }
+    };
+    serve_bounded(HANDLERS_MAX, || server.next(), handle).await;
 }
 
 /// A candidate process: recovers its ballot state, binds its address,

@@ -16,6 +16,7 @@
 //! the real run) failed, 2 bad arguments.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -179,6 +180,22 @@ impl Drop for ScratchDir {
             let _ = std::fs::remove_dir_all(&self.path);
         }
     }
+}
+
+/// `n` free loopback addresses for a real run, found by binding port 0
+/// (a tiny race with other programs, acceptable for an example).
+pub fn free_ports(n: usize) -> Result<Vec<SocketAddr>, String> {
+    let listeners: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("finding free ports: {e}"))?;
+    listeners
+        .iter()
+        .map(|l| {
+            l.local_addr()
+                .map_err(|e| format!("finding free ports: {e}"))
+        })
+        .collect()
 }
 
 fn usage(example_name: &str, real: &RealCommand) -> String {

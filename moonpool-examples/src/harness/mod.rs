@@ -32,5 +32,5 @@ mod cli;
 pub(crate) use bugs::planted_bugs;
 pub use bugs::{PlantedBug, UnknownBug, bug_list};
 pub use cli::{
-    Example, RealArgs, RealCommand, RealFailure, RealOption, ScratchDir, main, run_real,
+    Example, RealArgs, RealCommand, RealFailure, RealOption, ScratchDir, free_ports, main, run_real,
 };

@@ -37,7 +37,7 @@
 //!   handlers).
 //! - [`client`]: the quorum client ([`KvClient`]): get and put, retries,
 //!   operation deadlines, outcomes ([`OpError`]).
-//! - [`storage`]: a replica's log (CRC'd records) and its recovery.
+//! - `storage`: a replica's log (CRC'd records) and its recovery.
 //! - [`checker`]: histories and the checker ([`check_history`]): per key,
 //!   linearizability of a register with unique values.
 //! - [`sim`]: the simulation: three replicas, clients recording a history,

@@ -19,7 +19,7 @@ use super::checker::{CheckStats, History, Op, OpKind, Outcome, check_history};
 use super::client::{KvClient, OpError};
 use super::storage::RECORD_BYTES;
 use super::{Key, LOG_PATH, REPLICAS, Replica, Timestamp, Versioned, serve};
-use crate::harness::{RealArgs, RealFailure, ScratchDir};
+use crate::harness::{RealArgs, RealFailure, ScratchDir, free_ports};
 
 /// What the real run does.
 #[derive(Clone, Debug)]
@@ -110,20 +110,6 @@ pub fn command(args: &RealArgs) -> Result<String, RealFailure> {
     Ok(format!("{report}; {}", dir.describe()))
 }
 
-/// Free loopback ports, found by binding port 0 (a tiny race with other
-/// programs, acceptable for an example).
-fn free_ports(n: usize) -> Result<Vec<SocketAddr>, RealError> {
-    let listeners: Vec<std::net::TcpListener> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-        .collect::<Result<_, _>>()
-        .map_err(|e| RealError::Setup(format!("finding free ports: {e}")))?;
-    listeners
-        .iter()
-        .map(|l| l.local_addr())
-        .collect::<Result<_, _>>()
-        .map_err(|e| RealError::Setup(format!("finding free ports: {e}")))
-}
-
 fn replica_dir(dir: &Path, i: usize) -> PathBuf {
     dir.join(format!("replica-{i}"))
 }
@@ -150,7 +136,7 @@ fn start_replica(p: &TokioProviders, dir: &Path, addrs: &[SocketAddr], i: usize)
 /// under `dir` (which should be empty), then checks the history.
 pub fn run_real(dir: &Path, config: &RealConfig) -> Result<RealReport, RealError> {
     let providers = TokioProviders::new().map_err(|e| RealError::Setup(e.to_string()))?;
-    let addrs = free_ports(REPLICAS)?;
+    let addrs = free_ports(REPLICAS).map_err(RealError::Setup)?;
     let config = config.clone();
     let dir = dir.to_path_buf();
     tokio_providers::run_with(providers, move |p| async move {
