@@ -4,7 +4,7 @@
 //! failing seed replays exactly; the same code runs on real tokio.
 //!
 //! The distribution of seeds to first failure per bug over 20 sweeps (the
-//! figures in `docs/faults.md`) is an ignored test:
+//! figures in `docs/examples.md`) is an ignored test:
 //! `cargo test --release -p moonpool-examples --test wal -- --ignored --nocapture seeds_to_first_failure`.
 
 mod common;
@@ -14,35 +14,17 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use moonpool_core::{OpenMode, Ratio, StorageFile, StorageProvider, TimeProvider};
+use moonpool_examples::harness::PlantedBug;
 use moonpool_examples::wal::{self, LOG_PATH, WalBug, WalStore, encode_record};
 use moonpool_sim::storage::{DiskFaults, StorageConfig};
 use moonpool_sim::{SimContext, SimProviders, SimulationBuilder, Workload, WorkloadResult};
 
+const WAL: &str = env!("CARGO_BIN_EXE_wal");
+
 #[test]
 fn two_hundred_chaos_seeds_pass_without_a_bug_and_meet_every_coverage_goal() {
     let sim = wal::simulation(None).expect("valid");
-    let mut coverage = sim.coverage();
-    let mut counts = std::collections::BTreeMap::<&str, u64>::new();
-    for seed in 0..200 {
-        let report = sim.run_seed(seed);
-        assert!(
-            report.outcome.is_pass(),
-            "seed {seed}: {:?}",
-            report.outcome
-        );
-        coverage.observe(&report);
-        for k in [
-            "process.kill",
-            "disk.crash_lost",
-            "disk.crash_torn",
-            "net.partition",
-            "net.connection_kill",
-            "net.clog",
-            "net.bit_flip",
-        ] {
-            *counts.entry(k).or_default() += report.counters.get(k).copied().unwrap_or(0);
-        }
-    }
+    let (coverage, counts) = common::assert_passes(&sim, 0..200);
     // The sweep is only evidence if the store was really crashed, really
     // lost unsynced data, and the network really misbehaved.
     let c = |k: &str| counts.get(k).copied().unwrap_or(0);
@@ -76,40 +58,18 @@ fn two_hundred_chaos_seeds_pass_without_a_bug_and_meet_every_coverage_goal() {
 }
 
 #[test]
-fn chaos_seeds_replay_exactly() {
-    let sim = wal::simulation(None).expect("valid");
-    for seed in [3, 17] {
-        let a = sim.run_seed(seed);
-        let b = sim.check_determinism(seed);
-        assert!(b.outcome.is_pass(), "seed {seed}: {:?}", b.outcome);
-        assert_eq!(a.fingerprint, b.fingerprint);
-        assert_eq!(a.counters, b.counters);
-    }
-}
-
-/// Sweeps seeds from `first` until one fails; returns it and its report.
-fn first_failure(bug: WalBug, first: u64, budget: u64) -> Option<(u64, moonpool_sim::SeedReport)> {
-    let sim = wal::simulation(Some(bug)).expect("valid");
-    (first..first + budget)
-        .map(|seed| (seed, sim.run_seed(seed)))
-        .find(|(_, r)| !r.outcome.is_pass())
+fn fifty_chaos_seeds_pass_check_determinism() {
+    common::assert_deterministic(&wal::simulation(None).expect("valid"), 0..50);
 }
 
 fn caught_and_replayed(bug: WalBug) {
-    let (seed, report) =
-        first_failure(bug, 0, 500).unwrap_or_else(|| panic!("{bug} not caught in 500 seeds"));
-    let message = report
-        .outcome
-        .failure()
-        .map(|f| f.to_string())
-        .unwrap_or_default();
-    assert!(
-        message.contains("acknowledged write lost"),
-        "{bug} failed for another reason: {message}"
+    common::assert_caught_and_replayed(
+        WAL,
+        wal::simulation,
+        bug,
+        500,
+        &["acknowledged write lost"],
     );
-    println!("{bug}: caught at seed {seed}: {message}");
-    let sim = wal::simulation(Some(bug)).expect("valid");
-    common::assert_replays_exactly(&sim, &report);
 }
 
 #[test]
@@ -129,26 +89,11 @@ fn unordered_sync_is_caught_within_500_seeds_and_replays() {
 
 /// `cargo test --release -p moonpool-examples --test wal -- --ignored --nocapture seeds_to_first_failure`
 #[test]
-#[ignore = "20 sweeps per bug: run in release, see the module docs"]
+#[ignore = "20 sweeps per bug: run in release, see docs/examples.md"]
 fn seeds_to_first_failure() {
     for bug in WalBug::ALL {
-        let mut found = Vec::new();
-        for sweep in 0..20u64 {
-            let first = sweep * 10_000;
-            let n = first_failure(bug, first, 500).map(|(seed, _)| seed - first + 1);
-            found.push(n);
-        }
-        let mut caught: Vec<u64> = found.iter().flatten().copied().collect();
-        caught.sort_unstable();
-        println!(
-            "{bug}: caught in {}/20 sweeps; seeds to first failure {:?} (min {:?}, median {:?}, max {:?})",
-            caught.len(),
-            found,
-            caught.first(),
-            caught.get(caught.len() / 2),
-            caught.last()
-        );
-        assert_eq!(caught.len(), 20, "{bug} escaped a sweep of 500 seeds");
+        let found = common::seeds_to_first_failure(wal::simulation, *bug, 20, 500);
+        assert!(found.iter().all(Option::is_some), "{bug} escaped a sweep");
     }
 }
 

@@ -37,7 +37,8 @@
 //!   handlers).
 //! - [`client`]: the quorum client ([`KvClient`]): get and put, retries,
 //!   operation deadlines, outcomes ([`OpError`]).
-//! - [`model`]: histories and the checker ([`check_history`]): per key,
+//! - `storage`: a replica's log (CRC'd records) and its recovery.
+//! - [`checker`]: histories and the checker ([`check_history`]): per key,
 //!   linearizability of a register with unique values.
 //! - [`sim`]: the simulation: three replicas, clients recording a history,
 //!   attrition, the network nemeses, and the checks after quiesce.
@@ -46,8 +47,8 @@
 //! # Planted bugs ([`KvBug`])
 //! Each is a realistic replication mistake that the simulation catches.
 
+pub mod checker;
 pub mod client;
-pub mod model;
 pub mod real;
 pub mod server;
 pub mod sim;
@@ -57,10 +58,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::harness::Example;
+
+pub use checker::{CheckError, CheckStats, History, Op, OpKind, Outcome, check_history};
 pub use client::{KvClient, OpError};
-pub use model::{CheckError, CheckStats, History, Op, OpKind, Outcome, check_history};
 pub use server::{Replica, serve};
-pub use sim::{KvSimConfig, simulation, simulation_with};
+pub use sim::{SimConfig, simulation, simulation_with};
 
 /// Number of replicas.
 pub const REPLICAS: usize = 3;
@@ -182,99 +185,40 @@ pub const RETRY_DELAY_MAX: Duration = Duration::from_millis(320);
 /// Default deadline of one get or put.
 pub const OP_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// A replication bug that can be planted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum KvBug {
-    /// The writer acknowledges a put once one replica stored it.
-    AckBeforeQuorum,
-    /// Replicas acknowledge a store once it is written to their log, and
-    /// sync the log later, in the background.
-    NoFsync,
-    /// Reads are served by whichever replica answers first.
-    StaleRead,
-    /// Reads never write back what they return.
-    NoWriteBack,
-    /// Replicas apply stores in arrival order, without comparing
-    /// timestamps.
-    NoTimestampCheck,
-}
-
-/// An unknown bug name.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown bug {0:?} (try --list-bugs)")]
-pub struct UnknownBug(pub String);
-
-impl KvBug {
-    /// Every planted bug.
-    pub const ALL: [KvBug; 5] = [
-        KvBug::AckBeforeQuorum,
-        KvBug::NoFsync,
-        KvBug::StaleRead,
-        KvBug::NoWriteBack,
-        KvBug::NoTimestampCheck,
-    ];
-
-    /// The command-line name (`--bug NAME`).
-    pub fn name(self) -> &'static str {
-        match self {
-            KvBug::AckBeforeQuorum => "ack-before-quorum",
-            KvBug::NoFsync => "no-fsync",
-            KvBug::StaleRead => "stale-read",
-            KvBug::NoWriteBack => "no-write-back",
-            KvBug::NoTimestampCheck => "no-timestamp-check",
-        }
-    }
-
-    /// What the bug does, in one line.
-    pub fn description(self) -> &'static str {
-        match self {
-            KvBug::AckBeforeQuorum => {
-                "a put is acknowledged once one replica stored it, not a majority: a read quorum can miss an acknowledged write"
-            }
-            KvBug::NoFsync => {
-                "replicas acknowledge a store before syncing their log (a background flush syncs later): a crash loses acknowledged copies"
-            }
-            KvBug::StaleRead => {
-                "a get returns the first replica's answer instead of a majority's: a replica that missed writes serves stale data"
-            }
-            KvBug::NoWriteBack => {
-                "a get returns the newest value of its quorum without writing it back: a later get can return an older value (new-old inversion)"
-            }
-            KvBug::NoTimestampCheck => {
-                "replicas apply every store in arrival order: a delayed or retried old store overwrites a newer value"
-            }
-        }
+crate::harness::planted_bugs! {
+    /// A replication bug that can be planted (`kv sim --bug NAME`).
+    pub enum KvBug {
+        /// The writer acknowledges a put once one replica stored it.
+        AckBeforeQuorum = "ack-before-quorum":
+            "a put is acknowledged once one replica stored it, not a majority: a read quorum can miss an acknowledged write",
+        /// Replicas acknowledge a store once it is written to their log, and
+        /// sync the log later, in the background.
+        NoFsync = "no-fsync":
+            "replicas acknowledge a store before syncing their log (a background flush syncs later): a crash loses acknowledged copies",
+        /// Reads are served by whichever replica answers first.
+        StaleRead = "stale-read":
+            "a get returns the first replica's answer instead of a majority's: a replica that missed writes serves stale data",
+        /// Reads never write back what they return.
+        NoWriteBack = "no-write-back":
+            "a get returns the newest value of its quorum without writing it back: a later get can return an older value (new-old inversion)",
+        /// Replicas apply stores in arrival order, without comparing
+        /// timestamps.
+        NoTimestampCheck = "no-timestamp-check":
+            "replicas apply every store in arrival order: a delayed or retried old store overwrites a newer value",
     }
 }
 
-impl std::str::FromStr for KvBug {
-    type Err = UnknownBug;
-    fn from_str(s: &str) -> Result<KvBug, UnknownBug> {
-        KvBug::ALL
-            .into_iter()
-            .find(|b| b.name() == s)
-            .ok_or_else(|| UnknownBug(s.to_string()))
-    }
-}
-
-impl std::fmt::Display for KvBug {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
+/// The `kv` binary: its simulation and its real run.
+pub const EXAMPLE: Example<KvBug, real::RealArgs> = Example {
+    name: "kv",
+    about: "a 3-replica quorum key-value store under attrition and network chaos, checked for linearizability",
+    simulation,
+    real: std::marker::PhantomData,
+};
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bug_names_round_trip() {
-        for bug in KvBug::ALL {
-            assert_eq!(bug.name().parse::<KvBug>(), Ok(bug));
-            assert!(!bug.description().is_empty());
-        }
-        assert!("nope".parse::<KvBug>().is_err());
-    }
 
     #[test]
     fn timestamps_order_by_counter_then_writer() {

@@ -15,10 +15,11 @@ use moonpool_core::tokio_providers::{self, TokioProviders};
 use moonpool_core::{JoinHandle, Providers, RandomProvider, TaskProvider, TimeProvider};
 use moonpool_transport::{Transport, TransportConfig};
 
+use super::checker::{CheckStats, History, Op, OpKind, Outcome, check_history};
 use super::client::{KvClient, OpError};
-use super::model::{CheckStats, History, Op, OpKind, Outcome, check_history};
 use super::storage::RECORD_BYTES;
 use super::{Key, LOG_PATH, REPLICAS, Replica, Timestamp, Versioned, serve};
+use crate::harness::{RealRun, ScratchDir, free_ports};
 
 /// What the real run does.
 #[derive(Clone, Debug)]
@@ -43,9 +44,11 @@ impl Default for RealConfig {
 
 /// What the real run saw.
 #[derive(Clone, Debug)]
-pub struct RealSummary {
+pub struct RealReport {
     /// The real providers' random seed.
     pub seed: u64,
+    /// Concurrent clients.
+    pub clients: usize,
     /// The checker's figures over the whole history.
     pub check: CheckStats,
     /// Operations that failed (no effect) or ended unknown.
@@ -73,18 +76,57 @@ pub enum RealError {
     Violation(String),
 }
 
-/// Free loopback ports, found by binding port 0 (a tiny race with other
-/// programs, acceptable for an example).
-fn free_ports(n: usize) -> Result<Vec<SocketAddr>, RealError> {
-    let listeners: Vec<std::net::TcpListener> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-        .collect::<Result<_, _>>()
-        .map_err(|e| RealError::Setup(format!("finding free ports: {e}")))?;
-    listeners
-        .iter()
-        .map(|l| l.local_addr())
-        .collect::<Result<_, _>>()
-        .map_err(|e| RealError::Setup(format!("finding free ports: {e}")))
+impl std::fmt::Display for RealReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} operations by {} clients in {} ms (mean {} us): {} reads, {} puts acknowledged, \
+             {} failed, {} unknown; replica 0 restarted midway and replayed {} records from its log; \
+             logs hold {:?} records; replicas converged; history linearizable over {} keys (random seed {:#x})",
+            self.check.ops,
+            self.clients,
+            self.elapsed.as_millis(),
+            self.mean_latency.as_micros(),
+            self.check.reads,
+            self.check.writes_ok,
+            self.failed,
+            self.unknown,
+            self.recovered_records,
+            self.log_records,
+            self.check.keys,
+            self.seed,
+        )
+    }
+}
+
+/// `kv real [--ops N] [--dir DIR]`: the report line, or why it failed.
+fn command(args: &RealArgs) -> Result<String, String> {
+    let config = RealConfig {
+        ops_per_client: args.ops,
+        ..RealConfig::default()
+    };
+    let dir = ScratchDir::new(args.dir.clone(), "kv");
+    let report = run_real(dir.path(), &config).map_err(|e| e.to_string())?;
+    Ok(format!("{report}; {}", dir.describe()))
+}
+
+/// The arguments of `kv real`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct RealArgs {
+    /// Operations per client
+    #[arg(long, value_name = "N", default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
+    pub ops: u64,
+    /// Keep the replicas' logs here [default: a temporary directory, removed]
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<std::path::PathBuf>,
+}
+
+impl RealRun for RealArgs {
+    const ABOUT: &'static str = "3 replicas and 3 clients over real loopback TCP, replica 0 restarted midway; the same checks";
+
+    fn run(&self) -> Result<String, String> {
+        command(self)
+    }
 }
 
 fn replica_dir(dir: &Path, i: usize) -> PathBuf {
@@ -111,9 +153,9 @@ fn start_replica(p: &TokioProviders, dir: &Path, addrs: &[SocketAddr], i: usize)
 
 /// Runs three replicas and `config.clients` clients on real tokio, files
 /// under `dir` (which should be empty), then checks the history.
-pub fn run_real(dir: &Path, config: &RealConfig) -> Result<RealSummary, RealError> {
+pub fn run_real(dir: &Path, config: &RealConfig) -> Result<RealReport, RealError> {
     let providers = TokioProviders::new().map_err(|e| RealError::Setup(e.to_string()))?;
-    let addrs = free_ports(REPLICAS)?;
+    let addrs = free_ports(REPLICAS).map_err(RealError::Setup)?;
     let config = config.clone();
     let dir = dir.to_path_buf();
     tokio_providers::run_with(providers, move |p| async move {
@@ -216,8 +258,9 @@ pub fn run_real(dir: &Path, config: &RealConfig) -> Result<RealSummary, RealErro
             })
             .collect();
         let run_ops = ops.len().max(1) as u32;
-        Ok(RealSummary {
+        Ok(RealReport {
             seed,
+            clients: config.clients,
             check,
             failed: ops.iter().filter(|o| o.outcome == Outcome::Fail).count(),
             unknown: ops.iter().filter(|o| o.outcome == Outcome::Unknown).count(),

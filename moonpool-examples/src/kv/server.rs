@@ -24,8 +24,6 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
-use futures::stream::FuturesUnordered;
-use futures::{FutureExt, StreamExt};
 use moonpool_core::{Providers, RandomProvider, StorageError, TaskProvider, TimeProvider};
 use moonpool_transport::{Transport, TransportConfig};
 
@@ -33,6 +31,7 @@ use super::storage::{FLUSH_INTERVAL, Recovery, ReplicaLog};
 use super::{
     Digest, KEYS_MAX, Key, KvBug, SERVICE_INDEX, Store, StoreReply, Versioned, replica_service,
 };
+use crate::net::{bind_retrying, serve_bounded};
 
 /// Requests handled at once, at most; further requests wait in the
 /// transport's request queues (themselves bounded).
@@ -176,26 +175,6 @@ impl<P: Providers> Replica<P> {
     }
 }
 
-/// Binds `me`, retrying (a port may still be held after a restart, or
-/// binding may fail under chaos).
-async fn bind<P: Providers>(
-    p: &P,
-    me: SocketAddr,
-    config: &TransportConfig,
-) -> Result<Transport<P>, moonpool_transport::TransportError> {
-    let mut attempts = 0;
-    loop {
-        match Transport::bind(p.clone(), me, config.clone()).await {
-            Ok(t) => return Ok(t),
-            Err(e) if attempts + 1 >= BIND_ATTEMPTS_MAX => return Err(e),
-            Err(_) => {
-                attempts += 1;
-                p.time().sleep(BIND_RETRY_DELAY).await;
-            }
-        }
-    }
-}
-
 /// Pulls newer entries from a random peer, forever.
 async fn anti_entropy<P: Providers>(
     p: P,
@@ -262,7 +241,7 @@ pub async fn serve<P: Providers>(
     config: TransportConfig,
 ) -> Result<(), ReplicaError> {
     let replica = Rc::new(Replica::recover(&p, bug).await?);
-    let transport = bind(&p, me, &config).await?;
+    let transport = bind_retrying(&p, me, &config, BIND_ATTEMPTS_MAX, BIND_RETRY_DELAY).await?;
     let server = replica_service::Server::well_known(&transport, SERVICE_INDEX)?;
     // Background tasks are owned here: they die with the replica.
     let _anti_entropy = p.task().spawn(
@@ -273,19 +252,6 @@ pub async fn serve<P: Providers>(
         p.task()
             .spawn("kv-flush", flush_forever(p.clone(), Rc::clone(&replica)))
     });
-    let mut handlers = FuturesUnordered::new();
-    loop {
-        if handlers.len() >= HANDLERS_MAX {
-            handlers.next().await;
-            continue;
-        }
-        futures::select_biased! {
-            _ = handlers.select_next_some() => {}
-            request = server.next().fuse() => match request {
-                Some(request) => handlers.push(replica.handle(&p, request)),
-                // The transport shut down: nothing more will come.
-                None => return Ok(()),
-            },
-        }
-    }
+    serve_bounded(HANDLERS_MAX, || server.next(), |r| replica.handle(&p, r)).await;
+    Ok(())
 }

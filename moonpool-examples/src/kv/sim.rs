@@ -13,7 +13,7 @@
 //! # Check phase (after quiesce: network healed, replicas rebooted)
 //! 1. **Convergence**: client 0 polls every replica's state until all three
 //!    hold the same entries (anti-entropy must get them there within
-//!    [`KvSimConfig::converge_timeout`]); otherwise `convergence violated`.
+//!    [`SimConfig::converge_timeout`]); otherwise `convergence violated`.
 //! 2. **Final reads**: every client reads every key; the reads join the
 //!    history, and must return the converged value (`convergence violated`).
 //! 3. **Durability**: for every key, the converged timestamp is at least the
@@ -36,8 +36,8 @@ use moonpool_sim::{
 };
 use moonpool_transport::{Transport, TransportConfig};
 
+use super::checker::{History, Op, OpKind, Outcome, check_history};
 use super::client::{KvClient, OpError};
-use super::model::{History, Op, OpKind, Outcome, check_history};
 use super::{Key, KvBug, MAJORITY, PORT, REPLICAS, Timestamp, Versioned, serve};
 
 /// The name of replica `i`'s process.
@@ -52,7 +52,7 @@ pub fn replica_addr(i: usize) -> SocketAddr {
 
 /// Knobs of the simulation.
 #[derive(Clone, Debug)]
-pub struct KvSimConfig {
+pub struct SimConfig {
     /// Client processes. Default 3.
     pub clients: usize,
     /// Operations per client. Default 50.
@@ -73,9 +73,9 @@ pub struct KvSimConfig {
     pub attrition: Attrition,
 }
 
-impl Default for KvSimConfig {
+impl Default for SimConfig {
     fn default() -> Self {
-        KvSimConfig {
+        SimConfig {
             clients: 3,
             ops_per_client: 50,
             keys: 3,
@@ -94,12 +94,12 @@ impl Default for KvSimConfig {
 
 /// The `kv` simulation with the default configuration, chaos on.
 pub fn simulation(bug: Option<KvBug>) -> Result<Simulation, ConfigError> {
-    simulation_with(bug, KvSimConfig::default())
+    simulation_with(bug, SimConfig::default())
 }
 
 /// The `kv` simulation: three replicas, `clients` client workloads,
 /// attrition and the network nemeses; chaos on (the runner may turn it off).
-pub fn simulation_with(bug: Option<KvBug>, config: KvSimConfig) -> Result<Simulation, ConfigError> {
+pub fn simulation_with(bug: Option<KvBug>, config: SimConfig) -> Result<Simulation, ConfigError> {
     let shared = Rc::new(RefCell::new(Shared::default()));
     let attrition = config.attrition.clone();
     let mut builder = SimulationBuilder::new().chaos(true).max_down(1);
@@ -153,7 +153,7 @@ const FINAL_READ_ATTEMPTS_MAX: u32 = 20;
 struct KvWorkload {
     client_id: usize,
     bug: Option<KvBug>,
-    config: KvSimConfig,
+    config: SimConfig,
     shared: Rc<RefCell<Shared>>,
     client: Option<KvClient<SimProviders>>,
 }

@@ -13,7 +13,7 @@
 //! - After [`ReplicaLog::open`], the file ends at the last valid record
 //!   (the torn tail was cut and the cut synced).
 
-use crate::log_io::{read_at_most, retry_io};
+use crate::durable::{read_at_most, retry_io};
 use std::collections::BTreeMap;
 use std::time::Duration;
 

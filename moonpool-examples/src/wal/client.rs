@@ -24,7 +24,7 @@ use std::time::Duration;
 use moonpool_core::{Instant, Providers, TimeProvider};
 use moonpool_transport::{Endpoint, RpcError, Transport, TransportConfig};
 
-use super::history::ReadVerdict;
+use super::checker::ReadVerdict;
 use super::{
     CheckError, Entry, GetRequest, History, PutRejected, PutReply, PutRequest, STORE_TOKEN_FIRST,
     StatusRequest, StoreStatus, WriteOutcome, wal_api,

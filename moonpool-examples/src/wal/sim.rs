@@ -17,7 +17,7 @@ use super::{
 
 /// Knobs of the simulation.
 #[derive(Clone, Debug)]
-pub struct WalSimConfig {
+pub struct SimConfig {
     /// Client processes. Default 2.
     pub clients: usize,
     /// Puts per client. Default 100.
@@ -38,9 +38,9 @@ pub struct WalSimConfig {
     pub attrition: Attrition,
 }
 
-impl Default for WalSimConfig {
+impl Default for SimConfig {
     fn default() -> Self {
-        WalSimConfig {
+        SimConfig {
             clients: 2,
             puts_per_client: 100,
             keys_per_client: 8,
@@ -64,16 +64,13 @@ pub fn store_addr() -> SocketAddr {
 
 /// The `wal` simulation with the default configuration, chaos on.
 pub fn simulation(bug: Option<WalBug>) -> Result<Simulation, ConfigError> {
-    simulation_with(bug, WalSimConfig::default())
+    simulation_with(bug, SimConfig::default())
 }
 
 /// The `wal` simulation: one store process under attrition serving over
 /// simulated TCP, `clients` client workloads, the network nemeses, chaos on
 /// (the runner may turn it off). Coverage goals are scoped to this module.
-pub fn simulation_with(
-    bug: Option<WalBug>,
-    config: WalSimConfig,
-) -> Result<Simulation, ConfigError> {
+pub fn simulation_with(bug: Option<WalBug>, config: SimConfig) -> Result<Simulation, ConfigError> {
     let attrition = config.attrition.clone();
     SimulationBuilder::new()
         .chaos(true)
@@ -94,13 +91,13 @@ pub fn simulation_with(
 /// back during the run, and checks all of them after quiesce.
 pub struct WalWorkload {
     client_id: usize,
-    config: WalSimConfig,
+    config: SimConfig,
     client: Option<WalClient<SimProviders>>,
 }
 
 impl WalWorkload {
     /// Client `client_id` of a simulation configured by `config`.
-    pub fn new(client_id: usize, config: WalSimConfig) -> WalWorkload {
+    pub fn new(client_id: usize, config: SimConfig) -> WalWorkload {
         WalWorkload {
             client_id,
             config,

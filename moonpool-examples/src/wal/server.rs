@@ -23,9 +23,11 @@ use std::task::Poll;
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use moonpool_core::{Providers, TimeProvider};
+use moonpool_core::Providers;
 use moonpool_transport::{Transport, TransportConfig, TransportError};
 use serde::{Deserialize, Serialize};
+
+use crate::net::bind_retrying;
 
 use super::{
     BIND_ATTEMPTS_MAX, BIND_RETRY_DELAY, Entry, REQUESTS_IN_FLIGHT_MAX, STORE_TOKEN_FIRST, WalBug,
@@ -146,18 +148,8 @@ impl<P: Providers> WalServer<P> {
         config: TransportConfig,
     ) -> Result<WalServer<P>, WalError> {
         let store = Rc::new(WalStore::open(&p, bug).await?);
-        let mut attempts = 0;
-        let transport = loop {
-            match Transport::bind(p.clone(), listen, config.clone()).await {
-                Ok(t) => break t,
-                Err(e) if attempts + 1 >= BIND_ATTEMPTS_MAX => return Err(e.into()),
-                Err(e) => {
-                    attempts += 1;
-                    tracing::debug!(error = %e, attempts, "store bind failed; retrying");
-                    p.time().sleep(BIND_RETRY_DELAY).await;
-                }
-            }
-        };
+        let transport =
+            bind_retrying(&p, listen, &config, BIND_ATTEMPTS_MAX, BIND_RETRY_DELAY).await?;
         // No await between binding and registering: no request can find
         // the address bound and the endpoints missing.
         let api = wal_api::Server::well_known(&transport, STORE_TOKEN_FIRST)?;

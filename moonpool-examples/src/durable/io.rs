@@ -1,4 +1,5 @@
-//! File I/O helpers shared by the examples' log recovery (`wal`, `kv`).
+//! File I/O helpers shared by the logs and cells: retries of transient
+//! errors, reads to the end of a file.
 
 use std::time::Duration;
 

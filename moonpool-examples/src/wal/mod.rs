@@ -86,12 +86,12 @@
 //! attrition; [`run_local`] runs them on real tokio over loopback with real
 //! files (`wal real`).
 
+mod checker;
 mod client;
-mod history;
 mod real;
-mod service;
+mod server;
 mod sim;
-mod store;
+mod storage;
 
 use std::time::Duration;
 
@@ -99,15 +99,17 @@ use moonpool_core::StorageError;
 use moonpool_transport::TransportError;
 use serde::{Deserialize, Serialize};
 
+use crate::harness::Example;
+
+pub use checker::{CheckError, History, ReadVerdict, WriteOutcome};
 pub use client::{ClientConfig, ClientError, ClientStats, PutOutcome, WalClient};
-pub use history::{CheckError, History, ReadVerdict, WriteOutcome};
 pub use real::{RealError, RealReport, run_local};
-pub use service::{
+pub use server::{
     GetReply, GetRequest, PutRejected, PutReply, PutRequest, StatusRequest, StoreStatus, WalServer,
     serve, wal_api,
 };
-pub use sim::{WalSimConfig, WalWorkload, simulation, simulation_with, store_addr};
-pub use store::{Record, WalStore, encode_record, parse_record};
+pub use sim::{SimConfig, WalWorkload, simulation, simulation_with, store_addr};
+pub use storage::{Record, WalStore, encode_record, parse_record};
 
 /// The log file.
 pub const LOG_PATH: &str = "wal/log";
@@ -145,73 +147,31 @@ pub const BIND_ATTEMPTS_MAX: u32 = 1_000;
 /// Pause between bind attempts.
 pub const BIND_RETRY_DELAY: Duration = Duration::from_millis(20);
 
-/// A durability bug that can be planted in the store.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum WalBug {
-    /// Acknowledge a put as soon as its record is written, without `sync`.
-    SkipSync,
-    /// Recovery stops at the torn tail but new records are appended at the
-    /// end of the file, after the garbage: the next recovery never reaches
-    /// them.
-    AppendAfterTornTail,
-    /// The sync is issued together with the record's write instead of
-    /// after it completes, so it need not cover the record.
-    UnorderedSync,
-}
-
-/// An unknown bug name.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown bug {0:?} (try --list-bugs)")]
-pub struct UnknownBug(pub String);
-
-impl WalBug {
-    /// Every planted bug.
-    pub const ALL: [WalBug; 3] = [
-        WalBug::SkipSync,
-        WalBug::UnorderedSync,
-        WalBug::AppendAfterTornTail,
-    ];
-
-    /// The command-line name (`--bug NAME`).
-    pub fn name(self) -> &'static str {
-        match self {
-            WalBug::SkipSync => "skip-sync",
-            WalBug::AppendAfterTornTail => "append-after-torn-tail",
-            WalBug::UnorderedSync => "unordered-sync",
-        }
-    }
-
-    /// What the bug does, in one line.
-    pub fn description(self) -> &'static str {
-        match self {
-            WalBug::SkipSync => {
-                "acknowledges a put once its record is written, without syncing the log: a crash loses acknowledged data"
-            }
-            WalBug::AppendAfterTornTail => {
-                "recovery stops at a torn record but appends after it, at the end of the file: later records are unreachable after the next crash"
-            }
-            WalBug::UnorderedSync => {
-                "issues the sync concurrently with the record's write instead of after it: the sync may not cover the record it acknowledges"
-            }
-        }
+crate::harness::planted_bugs! {
+    /// A durability bug that can be planted in the store (`wal sim --bug NAME`).
+    pub enum WalBug {
+        /// Acknowledge a put as soon as its record is written, without `sync`.
+        SkipSync = "skip-sync":
+            "acknowledges a put once its record is written, without syncing the log: a crash loses acknowledged data",
+        /// The sync is issued together with the record's write instead of
+        /// after it completes, so it need not cover the record.
+        UnorderedSync = "unordered-sync":
+            "issues the sync concurrently with the record's write instead of after it: the sync may not cover the record it acknowledges",
+        /// Recovery stops at the torn tail but new records are appended at the
+        /// end of the file, after the garbage: the next recovery never reaches
+        /// them.
+        AppendAfterTornTail = "append-after-torn-tail":
+            "recovery stops at a torn record but appends after it, at the end of the file: later records are unreachable after the next crash",
     }
 }
 
-impl std::str::FromStr for WalBug {
-    type Err = UnknownBug;
-    fn from_str(s: &str) -> Result<WalBug, UnknownBug> {
-        WalBug::ALL
-            .into_iter()
-            .find(|b| b.name() == s)
-            .ok_or_else(|| UnknownBug(s.to_string()))
-    }
-}
-
-impl std::fmt::Display for WalBug {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
+/// The `wal` binary: its simulation and its real run.
+pub const EXAMPLE: Example<WalBug, real::RealArgs> = Example {
+    name: "wal",
+    about: "a write-ahead-logged store served over the transport, under network chaos, disk faults and process attrition, checked against what it acknowledged",
+    simulation,
+    real: std::marker::PhantomData,
+};
 
 /// What the store can fail with.
 #[derive(Debug, thiserror::Error)]
