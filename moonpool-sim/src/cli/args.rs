@@ -23,7 +23,8 @@ use std::time::Duration;
 use moonpool_core::parse_seed;
 
 use super::CliError;
-use crate::runner::sweep::{DEFAULT_MAX_SEEDS, SeedPlan, Shard, ShardError, SweepPlan, Until};
+use crate::runner::sweep::plan::{SeedPlan, Shard, SweepPlan};
+use crate::runner::sweep::{DEFAULT_MAX_SEEDS, ShardError, Until};
 
 /// One runner flag.
 #[derive(Debug)]
@@ -340,13 +341,7 @@ impl Settings {
             }
         };
         if let Some((shard, _)) = self.shard {
-            if shard.seeds_of(plan.seeds.count()) == 0 {
-                return Err(CliError::EmptyShard {
-                    shard: shard.to_string(),
-                    count: plan.seeds.count(),
-                });
-            }
-            plan.shard = Some(shard);
+            plan.set_shard(shard)?;
         }
         plan.time_budget = self.time_budget.map(|t| t.0);
         plan.check_determinism = self.check_determinism.is_some_and(|c| c.0);
@@ -386,13 +381,7 @@ pub(crate) fn plan_from_env(
         plan.record_timeline = false;
     }
     if let Some((shard, _)) = settings.shard {
-        if shard.seeds_of(plan.seeds.count()) == 0 {
-            return Err(CliError::EmptyShard {
-                shard: shard.to_string(),
-                count: plan.seeds.count(),
-            });
-        }
-        plan.shard = Some(shard);
+        plan.set_shard(shard)?;
     }
     if let Some((budget, _)) = settings.time_budget {
         plan.time_budget = Some(budget);

@@ -1,6 +1,8 @@
 //! [`CliError`]: every way a command line, an environment variable or a
 //! simulation definition can be refused. All of them exit with code 2.
 
+use crate::runner::sweep::PlanError;
+
 /// Bad flags, environment variables or configuration (exit code 2).
 ///
 /// `setting` fields name where a value came from: a flag (`--seed`) or an
@@ -135,6 +137,17 @@ fn did_you_mean(suggestion: &Option<String>) -> String {
     match suggestion {
         Some(s) => format!(" (did you mean '{s}'?)"),
         None => String::new(),
+    }
+}
+
+impl From<PlanError> for CliError {
+    fn from(e: PlanError) -> CliError {
+        match e {
+            PlanError::EmptyShard { shard, count } => CliError::EmptyShard {
+                shard: shard.to_string(),
+                count,
+            },
+        }
     }
 }
 

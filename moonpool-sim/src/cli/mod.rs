@@ -10,7 +10,8 @@
 //!   closure reads its own options from it.
 //! - [`Invocation`]: the parsed command line ([`SimCli::parse`]).
 //! - [`CliError`]: every refusal (exit code 2).
-//! - [`Replay`]: how the line that replays a failed seed is written.
+//! - `env.rs`: `SweepPlan::from_env_or`, the `MOONPOOL_*` variables over
+//!   a plan (for `cargo test`).
 //!
 //! # Exit codes
 //! `0`: every seed passed (or help/an action ran). `1`: a seed failed.
@@ -55,8 +56,8 @@
 //! `target/debug/napper sim --nap-ms 5 --chaos --seed 0x2a`.
 
 mod args;
+mod env;
 mod error;
-pub mod replay;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Display;
@@ -64,14 +65,13 @@ use std::io::Write;
 use std::process::ExitCode;
 
 pub use error::CliError;
-pub use replay::Replay;
 
-pub(crate) use args::plan_from_env;
 use args::{BUILTINS, Origin, Settings};
 
 use crate::report::{Format, Reporter};
-use crate::runner::Simulation;
-use crate::runner::sweep::{DEFAULT_SEEDS, SweepPlan, fresh_first_seed};
+use crate::runner::builder::Simulation;
+use crate::runner::sweep::plan::SweepPlan;
+use crate::runner::sweep::{DEFAULT_SEEDS, Replay, fresh_first_seed};
 
 /// What the `sim` subcommand was asked to do.
 #[derive(Clone, Debug)]

@@ -20,8 +20,10 @@ mod progress;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use crate::runner::SeedReport;
-use crate::runner::sweep::{SweepObserver, SweepPlan, SweepReport};
+use crate::runner::report::SeedReport;
+use crate::runner::sweep::plan::SweepPlan;
+use crate::runner::sweep::report::SweepReport;
+use crate::runner::sweep::run::SweepObserver;
 
 pub use progress::{PROGRESS_AFTER, PROGRESS_INTERVAL};
 

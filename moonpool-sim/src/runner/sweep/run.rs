@@ -3,8 +3,10 @@
 
 use std::time::Instant;
 
-use super::{StopReason, SweepPlan, SweepReport, Until};
-use crate::runner::{SeedReport, Simulation};
+use super::plan::{SweepPlan, Until};
+use super::report::{StopReason, SweepReport};
+use crate::runner::builder::Simulation;
+use crate::runner::report::SeedReport;
 
 /// Ends a sweep early once a goal is met. Consulted after every seed.
 ///
