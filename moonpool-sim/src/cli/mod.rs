@@ -77,7 +77,6 @@ use crate::runner::sweep::{DEFAULT_SEEDS, Replay, fresh_first_seed};
 #[derive(Clone, Debug)]
 pub struct CliArgs {
     plan: SweepPlan,
-    chaos: bool,
     json: bool,
     quiet: bool,
     trace: Option<String>,
@@ -98,9 +97,9 @@ impl CliArgs {
     }
 
     /// Whether chaos is on (`--chaos`/`--no-chaos`, `MOONPOOL_CHAOS`, or
-    /// the binary's default).
+    /// the binary's default), as decided on the plan.
     pub fn chaos(&self) -> bool {
-        self.chaos
+        self.plan.chaos == Some(true)
     }
 
     /// The sweep plan (seeds, shard, budget, determinism check, goal).
@@ -437,7 +436,6 @@ impl SimCli {
         Ok(Invocation::Sim(CliArgs {
             first_seed_fresh: settings.seed.is_none() && settings.first_seed.is_none(),
             plan,
-            chaos,
             json: settings.json.is_some_and(|j| j.0),
             quiet: settings.quiet.is_some_and(|q| q.0),
             trace: settings.trace.map(|t| t.0),
@@ -568,11 +566,10 @@ impl SimCli {
         err: &mut dyn Write,
         build: impl FnOnce(&CliArgs) -> Result<Simulation, E>,
     ) -> ExitCode {
-        let mut sim = match build(args) {
+        let sim = match build(args) {
             Ok(sim) => sim,
             Err(e) => return self.refuse_run(err, &CliError::Simulation(e.to_string())),
         };
-        sim.set_chaos(args.chaos);
         let mut plan = args.plan.clone();
         if let Some(path) = &args.trace {
             match args::open_trace(path) {

@@ -23,6 +23,7 @@ use super::coverage::Coverage;
 use super::driver;
 use super::panic;
 use super::report::{SeedOutcome, SeedReport};
+use super::sweep::plan::SweepPlan;
 use super::workload::{DynWorkload, Workload};
 use crate::kernel::KernelConfig;
 use crate::kernel::determinism::Recorder;
@@ -157,6 +158,22 @@ pub struct SimulationBuilder {
     processes: Vec<ProcessSpec>,
     workloads: Vec<WorkloadSpec>,
     config: RunConfig,
+    defaults: SeedSettings,
+}
+
+/// What is decided once for every seed of a run, and read from here by
+/// everything below: whether chaos is on, and whether the timeline is
+/// kept. A sweep decides it from its plan ([`Simulation::settings_for`]);
+/// [`Simulation::run_seed`] uses the simulation's defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SeedSettings {
+    /// The chaos profile (faults sampled per seed, ready-order perturbation)
+    /// or the quiet configuration. The models read it from the world's
+    /// configuration, the kernel gets the perturbation it implies, the
+    /// reports and replay lines get it from the sweep report.
+    pub(crate) chaos: bool,
+    /// Keep the chaos timeline (for a single replayed seed).
+    pub(crate) record_timeline: bool,
 }
 
 /// Limits and model configuration of every seed of a simulation.
@@ -168,11 +185,6 @@ pub(crate) struct RunConfig {
     /// than the oldest one; `None`: [`DEFAULT_CHAOS_PERTURBATION`] in chaos
     /// seeds, zero in quiet ones.
     pub(crate) perturb_ready_order: Option<Ratio>,
-    /// Whether the chaos profile is on (faults sampled per seed) or the
-    /// quiet configuration is forced.
-    pub(crate) chaos: bool,
-    /// Whether to keep the chaos timeline (for a single replayed seed).
-    pub(crate) record_timeline: bool,
     pub(crate) network: NetworkConfig,
     pub(crate) storage: StorageConfig,
     /// The fault model: server processes that may be down at once.
@@ -180,9 +192,10 @@ pub(crate) struct RunConfig {
 }
 
 impl RunConfig {
-    /// The kernel's and the world's configurations of one seed.
-    fn split(&self) -> (KernelConfig, WorldConfig) {
-        let perturb = self.perturb_ready_order.unwrap_or(if self.chaos {
+    /// The kernel's and the world's configurations of one seed run with
+    /// `settings`.
+    fn split(&self, settings: SeedSettings) -> (KernelConfig, WorldConfig) {
+        let perturb = self.perturb_ready_order.unwrap_or(if settings.chaos {
             DEFAULT_CHAOS_PERTURBATION
         } else {
             Ratio::ZERO
@@ -192,10 +205,10 @@ impl RunConfig {
                 time_limit: self.time_limit,
                 step_limit: self.step_limit,
                 perturb_ready_order: perturb,
-                record_timeline: self.record_timeline,
+                record_timeline: settings.record_timeline,
             },
             WorldConfig {
-                chaos: self.chaos,
+                chaos: settings.chaos,
                 network: self.network.clone(),
                 storage: self.storage.clone(),
                 max_down: self.max_down,
@@ -222,11 +235,13 @@ impl SimulationBuilder {
                 time_limit: DEFAULT_TIME_LIMIT,
                 step_limit: DEFAULT_STEP_LIMIT,
                 perturb_ready_order: None,
-                chaos: false,
-                record_timeline: false,
                 network: NetworkConfig::default(),
                 storage: StorageConfig::default(),
                 max_down: None,
+            },
+            defaults: SeedSettings {
+                chaos: false,
+                record_timeline: false,
             },
         }
     }
@@ -321,10 +336,12 @@ impl SimulationBuilder {
         self
     }
 
-    /// Turns the chaos profile on or off (default: off, the quiet
-    /// configuration: no faults at all).
+    /// Turns the chaos profile on or off by default (default: off, the
+    /// quiet configuration: no faults at all). A sweep plan that says
+    /// otherwise ([`SweepPlan::chaos`](crate::SweepPlan::chaos), set by the
+    /// CLI's `--chaos`/`--no-chaos`) decides for its seeds.
     pub fn chaos(mut self, on: bool) -> Self {
-        self.config.chaos = on;
+        self.defaults.chaos = on;
         self
     }
 
@@ -409,6 +426,7 @@ impl SimulationBuilder {
             processes: Rc::new(self.processes),
             workloads: Rc::new(self.workloads),
             config: self.config,
+            defaults: self.defaults,
         })
     }
 }
@@ -429,7 +447,8 @@ pub struct Simulation {
     pub(crate) assertion_scope: Vec<String>,
     pub(crate) processes: Rc<Vec<ProcessSpec>>,
     pub(crate) workloads: Rc<Vec<WorkloadSpec>>,
-    pub(crate) config: RunConfig,
+    config: RunConfig,
+    defaults: SeedSettings,
 }
 
 impl Simulation {
@@ -439,43 +458,55 @@ impl Simulation {
         Coverage::for_modules(&prefixes)
     }
 
-    /// Turns the chaos profile on or off for the seeds run from now on.
+    /// Turns the chaos profile on or off by default, for [`run_seed`] and
+    /// for sweeps whose plan does not decide.
+    ///
+    /// [`run_seed`]: Simulation::run_seed
     pub fn set_chaos(&mut self, on: bool) {
-        self.config.chaos = on;
+        self.defaults.chaos = on;
     }
 
-    /// Whether the chaos profile is on.
+    /// Whether the chaos profile is on by default.
     pub fn chaos(&self) -> bool {
-        self.config.chaos
+        self.defaults.chaos
     }
 
     /// Keeps the chaos timeline of the seeds run from now on (meant for
     /// replaying one seed: it costs memory).
     pub fn set_record_timeline(&mut self, on: bool) {
-        self.config.record_timeline = on;
+        self.defaults.record_timeline = on;
+    }
+
+    /// What a sweep with `plan` decides for every one of its seeds: the
+    /// plan's chaos if it says, else this simulation's default; the
+    /// timeline if either asks for it. The one place chaos is decided.
+    pub(crate) fn settings_for(&self, plan: &SweepPlan) -> SeedSettings {
+        SeedSettings {
+            chaos: plan.chaos.unwrap_or(self.defaults.chaos),
+            record_timeline: self.defaults.record_timeline || plan.record_timeline,
+        }
     }
 
     /// Runs one seed in a fresh world and reports how it went. A panic in
     /// user code fails the seed; it does not unwind out of here.
     pub fn run_seed(&self, seed: u64) -> SeedReport {
-        self.run_world(seed, &self.config, None).0
+        self.run_seed_with(seed, self.defaults)
     }
 
     /// Runs `seed` twice and compares the executions. If the fingerprints
     /// differ, the report fails with [`SeedFailure::Nondeterminism`] naming
     /// the first step where the runs diverged.
     pub fn check_determinism(&self, seed: u64) -> SeedReport {
-        self.check_determinism_in(seed, &self.config)
+        self.check_determinism_with(seed, self.defaults)
     }
 
-    /// [`Simulation::check_determinism`] with `config` instead of the
-    /// simulation's own (the sweep overrides chaos and the timeline).
-    pub(crate) fn check_determinism_in(&self, seed: u64, config: &RunConfig) -> SeedReport {
-        let (first, recorder) = self.run_world(seed, config, Some(Recorder::record()));
+    /// [`Simulation::check_determinism`] with the settings a sweep decided.
+    pub(crate) fn check_determinism_with(&self, seed: u64, settings: SeedSettings) -> SeedReport {
+        let (first, recorder) = self.run_world(seed, settings, Some(Recorder::record()));
         let Some(recorder) = recorder else {
             return first;
         };
-        let (second, comparer) = self.run_world(seed, config, Some(Recorder::compare(recorder)));
+        let (second, comparer) = self.run_world(seed, settings, Some(Recorder::compare(recorder)));
         let divergence = comparer.and_then(Recorder::divergence);
         if first.fingerprint == second.fingerprint && divergence.is_none() {
             return first;
@@ -493,20 +524,20 @@ impl Simulation {
         }
     }
 
-    /// Runs one seed with `config` instead of the simulation's own.
-    pub(crate) fn run_seed_in(&self, seed: u64, config: &RunConfig) -> SeedReport {
-        self.run_world(seed, config, None).0
+    /// [`Simulation::run_seed`] with the settings a sweep decided.
+    pub(crate) fn run_seed_with(&self, seed: u64, settings: SeedSettings) -> SeedReport {
+        self.run_world(seed, settings, None).0
     }
 
     fn run_world(
         &self,
         seed: u64,
-        config: &RunConfig,
+        settings: SeedSettings,
         recorder: Option<Recorder>,
     ) -> (SeedReport, Option<Recorder>) {
         // Wall time is measured for the report only; it decides nothing.
         let wall_start = std::time::Instant::now();
-        let (kernel_config, world_config) = config.split();
+        let (kernel_config, world_config) = self.config.split(settings);
         let world = World::new(seed, kernel_config, world_config);
         let enter = world.enter();
         if let Some(r) = recorder {

@@ -293,10 +293,10 @@ impl Default for NetworkConfig {
 }
 
 /// Draws this seed's faults: from the chaos profile (each family on or off
-/// by swarm) when `chaos` is on, otherwise the explicit faults as given.
-/// Records every family it decides with `world.set_fault_family`.
-pub(crate) fn sample_faults(world: &World, config: &NetworkConfig, chaos: bool) -> NetworkFaults {
-    if !chaos {
+/// by swarm) when the world's chaos is on, otherwise the explicit faults as
+/// given. Records every family it decides with `world.set_fault_family`.
+pub(crate) fn sample_faults(world: &World, config: &NetworkConfig) -> NetworkFaults {
+    if !world.config.chaos {
         let f = config.faults.clone();
         let explicit = [
             (family::LATENCY_TAIL, !f.latency_tail.is_zero()),

@@ -182,9 +182,9 @@ pub(crate) fn schedule(world: &World, at: u64, key: ConnKey, kind: EventKind) {
 /// any process starts).
 pub(crate) fn init_seed(world: &World) {
     let config = &world.config.network;
-    let faults = config::sample_faults(world, config, world.config.chaos);
+    let faults = config::sample_faults(world, config);
     let partition_connect_fails = world.config.chaos
-        && world.fault_families().get(config::family::PARTITION) == Some(&true)
+        && world.fault_family_on(config::family::PARTITION)
         && draw::bool(world, moonpool_core::Ratio::new(1, 2));
     {
         let mut net = world.net.borrow_mut();

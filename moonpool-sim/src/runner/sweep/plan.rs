@@ -159,8 +159,12 @@ pub struct SweepPlan {
     pub check_determinism: bool,
     /// Stop early when this goal is met.
     pub until: Option<Until>,
-    /// Chaos on or off for these seeds; `None` keeps the simulation's
-    /// setting.
+    /// Chaos on or off for every seed of the sweep: the one decision the
+    /// whole run reads (each seed's world and its models, the ready-order
+    /// perturbation, the sweep report and its replay lines). `None`: the
+    /// simulation's default ([`SimulationBuilder::chaos`](crate::SimulationBuilder::chaos)).
+    /// A command line sets it from its flags (`--chaos`/`--no-chaos`,
+    /// `MOONPOOL_CHAOS`).
     pub chaos: Option<bool>,
     /// Record the chaos timeline of each seed (default: on for
     /// [`SeedPlan::One`]).
