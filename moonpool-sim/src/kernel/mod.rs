@@ -221,9 +221,16 @@ impl Kernel {
             .schedule(at, Payload::Callback(Box::new(callback)));
     }
 
-    /// Schedules the model event `token` at `at` (virtual nanoseconds).
+    /// Schedules the model event `token` at `at` (virtual nanoseconds),
+    /// which is not in the past: the loop asserts, when the event fires,
+    /// that the clock moves forward to it.
     #[inline]
     pub(crate) fn schedule_model_event(&self, at: u64, token: u64) {
+        debug_assert!(
+            at >= self.now_ns(),
+            "model event scheduled in the past: {at} < now {}",
+            self.now_ns()
+        );
         self.events.borrow_mut().schedule(at, Payload::Model(token));
     }
 

@@ -8,15 +8,20 @@
 //! *step*; steps, draws and spawns are folded into the fingerprint.
 //!
 //! # Invariants (asserted)
-//! - The clock never moves backwards, and an event never fires before its
-//!   deadline: a popped deadline is at least `now`, or the time limit
-//!   stopped the seed first.
+//! - The clock never moves backwards: a popped event's deadline is at
+//!   least `now` (checked here, in release builds too), because nothing is
+//!   scheduled in the past (checked where events are scheduled: `Sleep`
+//!   fires at once instead, [`Kernel::schedule_model_event`] asserts).
+//! - A live task taken off the ready queue is marked queued: ids are pushed
+//!   only by `spawn` and [`Kernel::wake`]/the waker, which set the flag
+//!   first, so a live task sits in the queue at most once. The queue may
+//!   also hold *stale* ids (a task cancelled or finished since it was
+//!   queued): they match no live task and are skipped without a poll, a
+//!   fold or a step.
 //! - A task polled belongs to a live process, in the incarnation it was
-//!   spawned in (paired with [`Kernel::kill_tasks_of`], which cancels every
-//!   task of a process it marks dead, and asserts none is left).
-//! - A task id on the ready queue is queued at most once at a time: its
-//!   waker's `queued` flag is set exactly while it sits there (cleared when
-//!   it is taken off for a poll).
+//!   spawned in (debug builds; paired with [`Kernel::kill_tasks_of`], which
+//!   marks the process dead, cancels every task it owns and asserts none is
+//!   left, in release builds too).
 
 use std::future::Future;
 use std::rc::Rc;
@@ -221,6 +226,10 @@ impl Kernel {
             let mut tasks = self.tasks.borrow_mut();
             match tasks.get_mut(id) {
                 Some(entry) => {
+                    assert!(
+                        entry.flag.queued.load(Ordering::Relaxed),
+                        "task {id} came off the ready queue without being marked queued"
+                    );
                     entry.flag.queued.store(false, Ordering::Relaxed);
                     match (entry.future.take(), entry.waker.take()) {
                         (Some(f), Some(w)) => Some((f, w, entry.process, entry.incarnation)),
@@ -294,7 +303,12 @@ impl Kernel {
                 });
                 return Stop::Failed;
             }
-            self.clock_ns.set(deadline_ns.max(self.now_ns()));
+            assert!(
+                deadline_ns >= self.now_ns(),
+                "the clock would move back from {} to event #{seq}'s deadline {deadline_ns}",
+                self.now_ns()
+            );
+            self.clock_ns.set(deadline_ns);
             self.steps.set(self.steps.get() + 1);
             self.fold(Fold::Event, seq);
             match due {
@@ -333,5 +347,98 @@ impl Kernel {
             drop(entries);
             drop(payloads);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use moonpool_core::Ratio;
+
+    use super::*;
+    use crate::kernel::KernelConfig;
+    use crate::kernel::time::Payload;
+
+    struct NoModel;
+    impl ModelEvents for NoModel {
+        fn on_event(&self, _token: u64) {}
+    }
+
+    fn kernel() -> Rc<Kernel> {
+        Kernel::new(
+            1,
+            KernelConfig {
+                time_limit: Duration::from_secs(10),
+                step_limit: 1_000,
+                perturb_ready_order: Ratio::ZERO,
+                record_timeline: false,
+            },
+        )
+    }
+
+    #[test]
+    #[should_panic(expected = "the clock would move back")]
+    fn an_event_due_before_now_stops_the_loop() {
+        let k = kernel();
+        k.events.borrow_mut().schedule(5, Payload::Model(0));
+        // What a model scheduling into the past would leave behind.
+        k.clock_ns.set(10);
+        k.run(&NoModel);
+    }
+
+    #[test]
+    #[should_panic(expected = "without being marked queued")]
+    fn a_task_queued_twice_is_caught_when_it_comes_off_the_queue_again() {
+        let k = kernel();
+        let p = k.add_process("p".into());
+        let handle = k.spawn(p, 0, "t", std::future::pending::<()>());
+        // A second push that bypassed the `queued` flag.
+        k.ready.borrow_mut().push_back(handle.id());
+        k.run(&NoModel);
+    }
+
+    #[test]
+    fn a_kill_cancels_every_task_of_the_process_and_no_other() {
+        let k = kernel();
+        let p = k.add_process("p".into());
+        let q = k.add_process("q".into());
+        let a = k.spawn(p, 0, "a", std::future::pending::<()>());
+        let b = k.spawn(p, 0, "b", std::future::pending::<()>());
+        let c = k.spawn(q, 0, "c", std::future::pending::<()>());
+        assert_eq!(k.kill_tasks_of(p), 2);
+        let tasks = k.tasks.borrow();
+        assert!(tasks.get(a.id()).is_none() && tasks.get(b.id()).is_none());
+        assert!(tasks.get(c.id()).is_some());
+        assert!(!k.processes.borrow().is_alive(p));
+    }
+
+    #[test]
+    #[should_panic(expected = "killed twice")]
+    fn a_process_is_killed_once() {
+        let k = kernel();
+        let p = k.add_process("p".into());
+        k.kill_tasks_of(p);
+        k.kill_tasks_of(p);
+    }
+
+    #[test]
+    #[should_panic(expected = "restarted while alive")]
+    fn only_a_dead_process_restarts() {
+        let k = kernel();
+        let p = k.add_process("p".into());
+        k.restart(p);
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "polled after its kill")]
+    fn a_task_of_a_dead_process_is_never_polled() {
+        let k = kernel();
+        let p = k.add_process("p".into());
+        let _task = k.spawn(p, 0, "t", std::future::pending::<()>());
+        // A lifecycle bug: the process marked dead without its tasks.
+        k.processes.borrow_mut().set_dead(p);
+        k.run(&NoModel);
     }
 }

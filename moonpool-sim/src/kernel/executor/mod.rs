@@ -27,6 +27,10 @@
 //!   is stale when it next comes off the ready queue.
 //! - Nothing here depends on addresses or hashing: the order of polls is a
 //!   pure function of the order of wakes.
+//! - A slot is emptied only by `remove` or `drain`, which bump its
+//!   generation (so every id of the old task goes stale) before it joins
+//!   the free list, and it is handed out again only empty (asserted in
+//!   [`TaskTable::insert`]).
 
 pub(crate) mod join;
 pub(crate) mod waker;
@@ -134,6 +138,10 @@ impl TaskTable {
             }
         };
         let slot = &mut self.slots[index as usize];
+        assert!(
+            slot.entry.is_none(),
+            "task slot {index} handed out while it holds a task (removed twice?)"
+        );
         let id = TaskId {
             index,
             generation: slot.generation,

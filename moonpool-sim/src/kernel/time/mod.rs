@@ -21,6 +21,10 @@
 //!   floor), the heap is rebuilt without them.
 //! - A slot is identified by index and sequence number; a heap key whose
 //!   sequence does not match its slot's is stale.
+//! - A slot is freed exactly once per event: only by the path that empties
+//!   it (a fired timer seen by its `Sleep`, a release, a callback or model
+//!   event popped), each of which requires it full; and a freed slot is
+//!   handed out again only empty (asserted in [`EventQueue::schedule`]).
 
 pub(crate) mod sleep;
 
@@ -121,6 +125,10 @@ impl EventQueue {
         let slot = match self.free.pop() {
             Some(i) => {
                 let s = &mut self.slots[i as usize];
+                assert!(
+                    s.payload.is_none(),
+                    "event slot {i} handed out while it still holds an event (freed twice?)"
+                );
                 s.seq = seq;
                 s.payload = Some(payload);
                 i
@@ -316,6 +324,18 @@ mod tests {
         }
         assert!(q.heap_len() < 10_000, "heap kept {} keys", q.heap_len());
         assert_eq!(q.pop_due().map(|(d, _, _)| d), Some(9_000));
+    }
+
+    #[test]
+    #[should_panic(expected = "freed twice")]
+    fn a_slot_freed_twice_is_caught_when_handed_out_again() {
+        let mut q = EventQueue::default();
+        let a = q.schedule(5, timer());
+        q.release(a);
+        // A second free of the same slot, as a buggy path would do.
+        q.free.push(a.slot);
+        q.schedule(6, timer());
+        q.schedule(7, timer());
     }
 
     #[test]

@@ -374,6 +374,15 @@ pub(crate) fn process_killed(world: &World, process: ProcessId) {
             }
         }
     }
+    assert!(
+        world
+            .net
+            .borrow()
+            .listeners
+            .values()
+            .all(|l| l.process != process),
+        "a killed process keeps no listener"
+    );
     for l in &mut dropped {
         listener::abandon_backlog(world, l);
     }

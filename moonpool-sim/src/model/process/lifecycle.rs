@@ -32,10 +32,14 @@
 //! The hook is registered by the first kill, so a seed without kills pays
 //! nothing.
 //!
-//! # Invariants (asserted)
-//! - After a kill, the process owns no task (the kernel cancels them and
-//!   checks), and its providers of that incarnation are dead.
-//! - A reboot starts exactly the next incarnation, from dead.
+//! # Invariants (asserted, paired across the kernel boundary)
+//! - After a kill, the process owns no task (the kernel marks it dead,
+//!   cancels its tasks and checks none is left; the executor refuses to
+//!   poll a task of a dead incarnation), its providers of that incarnation
+//!   are dead, and it has no listener left (checked by the network).
+//! - A reboot starts exactly the next incarnation, from dead (the kernel
+//!   refuses to restart a live process; the lifecycle checks the number).
+//! - A `main` is started only for a live incarnation.
 //!
 //! # Counters
 //! `process.kill`, `process.reboot`, `process.wipe`, `process.kill_refused`.
@@ -136,6 +140,10 @@ impl World {
         let Some(incarnation) = self.kernel.processes.borrow().incarnation(id) else {
             return;
         };
+        assert!(
+            self.is_current(id, incarnation),
+            "main of process {id:?} started for a dead incarnation"
+        );
         let providers = SimProviders::new(Rc::clone(self), id, incarnation);
         let main_future = main(providers);
         let world = Rc::clone(self);
@@ -206,8 +214,12 @@ impl World {
             }
         }
         self.register_quiesce_reboots();
+        let incarnation = self.kernel.processes.borrow().incarnation(process);
         let cancelled = self.kernel.kill_tasks_of(process);
-        debug_assert!(self.is_dead(process), "a killed process is dead");
+        assert!(
+            self.is_dead(process) && !incarnation.is_some_and(|i| self.is_current(process, i)),
+            "a killed process is dead, its providers too"
+        );
         crate::model::network::process_killed(self, process);
         crate::model::storage::process_killed(self, process);
         self.note("process.kill", Some(process), || {
