@@ -104,6 +104,10 @@
 //! module ([`network`], [`storage`], [`assertions`], [`buggify`](mod@buggify),
 //! [`runner::sweep`], [`trace`], [`cli`], [`report`]).
 
+#![forbid(unsafe_code)]
+// A `pub` item is one users can reach; everything else is `pub(crate)`.
+#![warn(unreachable_pub)]
+
 mod kernel;
 mod model;
 mod nemesis;

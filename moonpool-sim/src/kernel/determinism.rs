@@ -50,9 +50,9 @@ impl fmt::Display for Step {
 
 /// The first difference between two runs.
 #[derive(Clone, Debug)]
-pub struct Divergence {
+pub(crate) struct Divergence {
     /// Index of the first differing fold.
-    pub step: usize,
+    pub(crate) step: usize,
     expected: Option<Step>,
     actual: Option<Step>,
 }

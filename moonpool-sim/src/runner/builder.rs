@@ -61,6 +61,8 @@ impl ProcessResult for () {
 
 /// Names the never type `!` on stable Rust: the output of a `fn() -> !`.
 /// Server mains are often endless loops, whose futures output `!`.
+// `pub` only because the `ProcessResult` impl for `!` goes through it.
+#[allow(unreachable_pub)]
 pub trait FnOutput {
     /// The function's output type.
     type Output;
@@ -71,7 +73,7 @@ impl<R> FnOutput for fn() -> R {
 }
 
 /// The never type, `!`.
-pub type Never = <fn() -> ! as FnOutput>::Output;
+pub(crate) type Never = <fn() -> ! as FnOutput>::Output;
 
 impl ProcessResult for Never {
     fn into_result(self) -> Result<(), String> {

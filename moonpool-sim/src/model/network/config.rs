@@ -156,28 +156,28 @@ impl NetworkFaults {
 /// on or off independently; the report lists which were on.
 pub(crate) mod family {
     /// Rare slow deliveries.
-    pub const LATENCY_TAIL: &str = "net.latency_tail";
+    pub(crate) const LATENCY_TAIL: &str = "net.latency_tail";
     /// Permanent extra latency per pair of hosts.
-    pub const PAIR_LATENCY: &str = "net.pair_latency";
+    pub(crate) const PAIR_LATENCY: &str = "net.pair_latency";
     /// Refused and hanging connects.
-    pub const CONNECT_FAIL: &str = "net.connect_fail";
+    pub(crate) const CONNECT_FAIL: &str = "net.connect_fail";
     /// Failing binds.
-    pub const BIND_FAIL: &str = "net.bind_fail";
+    pub(crate) const BIND_FAIL: &str = "net.bind_fail";
     /// Clogging (the `RandomClogging` nemesis).
-    pub const CLOG: &str = "net.clog";
+    pub(crate) const CLOG: &str = "net.clog";
     /// Partitions (the `RandomPartitions` nemesis).
-    pub const PARTITION: &str = "net.partition";
+    pub(crate) const PARTITION: &str = "net.partition";
     /// Random closes and resets, and the `RandomConnectionKills` nemesis.
-    pub const DISCONNECT: &str = "net.disconnect";
+    pub(crate) const DISCONNECT: &str = "net.disconnect";
     /// Bit flips in delivered bytes.
-    pub const BIT_FLIP: &str = "net.bit_flip";
+    pub(crate) const BIT_FLIP: &str = "net.bit_flip";
     /// Short reads and short writes.
-    pub const PARTIAL_IO: &str = "net.partial_io";
+    pub(crate) const PARTIAL_IO: &str = "net.partial_io";
     /// Drifting local clocks.
-    pub const CLOCK_DRIFT: &str = "net.clock_drift";
+    pub(crate) const CLOCK_DRIFT: &str = "net.clock_drift";
 
     /// Every network family with the counters it increments.
-    pub const COUNTERS: [(&str, &[&str]); 10] = [
+    pub(crate) const COUNTERS: [(&str, &[&str]); 10] = [
         (LATENCY_TAIL, &["net.latency_tail"]),
         (PAIR_LATENCY, &["net.pair_latency"]),
         (CONNECT_FAIL, &["net.connect_refused", "net.connect_hang"]),
@@ -191,7 +191,7 @@ pub(crate) mod family {
     ];
 
     /// Every network family, in the order they are decided.
-    pub const ALL: [&str; 10] = [
+    pub(crate) const ALL: [&str; 10] = [
         LATENCY_TAIL,
         PAIR_LATENCY,
         CONNECT_FAIL,
