@@ -52,7 +52,7 @@
 //! let beats = Rc::new(Cell::new(0));
 //! let b = Rc::clone(&beats);
 //! let sim = SimulationBuilder::new()
-//!     .process("node", [10, 0, 0, 1], move |p: SimProviders| heartbeat(p, Rc::clone(&b)))
+//!     .process("server", [10, 0, 0, 1], move |p: SimProviders| heartbeat(p, Rc::clone(&b)))
 //!     .workload("observer", 1, move |_| Observer { beats: Rc::clone(&beats) })
 //!     .time_limit(Duration::from_secs(7200))
 //!     .build()

@@ -1,6 +1,6 @@
 //! # Layer 1: the kernel
 //!
-//! The deterministic machine every seed runs on: virtual time, the
+//! The deterministic engine every seed runs on: virtual time, the
 //! executor, the event queue, the seed's generator and the fingerprint. It
 //! knows nothing of networks, disks, workloads or command lines: a model
 //! talks to it through tasks, timers, callbacks and opaque *model events*.
@@ -127,7 +127,7 @@ pub struct TimelineEntry {
 /// Entries kept in a timeline; later ones are counted but not kept.
 pub(crate) const TIMELINE_ENTRIES_MAX: usize = 100_000;
 
-/// One seed's deterministic machine. See the module documentation.
+/// One seed's deterministic engine. See the module documentation.
 pub(crate) struct Kernel {
     /// Unique per kernel in this OS process; wakers check it.
     pub(crate) id: u64,

@@ -11,7 +11,7 @@ use super::providers::SimProviders;
 use super::world::World;
 use crate::kernel::process::ProcessId;
 
-/// A handle on the simulated world for nemesis operations.
+/// A handle on the seed's world for nemesis operations.
 #[derive(Clone)]
 pub struct SimControl {
     pub(crate) world: Rc<World>,
@@ -28,7 +28,7 @@ impl std::fmt::Debug for SimControl {
 impl SimControl {
     /// The control handle of the world `p` belongs to. Meant for test
     /// harnesses that are handed only providers (e.g. a harness's
-    /// `node(p, i)` that looks up another process); code under test has no
+    /// `server(p, i)` that looks up another process); code under test has no
     /// business reaching the nemesis API.
     pub fn of(p: &SimProviders) -> SimControl {
         SimControl {
@@ -79,7 +79,7 @@ impl SimControl {
     /// uses them runs *as* that process (its tasks belong to it and die
     /// with it; its connections come from its IP; its files are its disk).
     /// `None` if there is no such process or it is dead. Meant for tests
-    /// and harnesses that drive several nodes from one workload.
+    /// and harnesses that drive several processes from one workload.
     pub fn providers_of(&self, process: ProcessId) -> Option<SimProviders> {
         let info = self.world.process_info(process)?;
         if info.state == ProcessState::Dead {

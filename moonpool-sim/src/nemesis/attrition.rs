@@ -29,7 +29,7 @@ pub const ATTRITION_KILLS_MAX: u32 = 1_000;
 /// random interval, picks a random live target, and kills it; the process
 /// reboots after a random delay, with a wiped disk with probability
 /// `wipe`. A kill that would take more than `max_down` server processes
-/// down (its own limit or the world's, whichever is smaller) is refused
+/// down (its own limit or the simulation's, whichever is smaller) is refused
 /// and counted as `process.kill_refused`. When the run phase ends it stops
 /// at once and reboots whatever it killed that is still down, so the
 /// checks see a whole system. With chaos off it does nothing (unless

@@ -3,7 +3,7 @@
 //! - [`RandomClogging`]: clogs a random pair, a random interface, or
 //!   "swizzles" (clogs a random subset of interfaces one by one; they
 //!   unclog in a random order).
-//! - [`RandomPartitions`]: cuts the hosts into two random sets, symmetric
+//! - [`RandomPartitions`]: cuts the processes into two random sets, symmetric
 //!   or one-way, holds the cut, heals it.
 //! - [`RandomConnectionKills`]: breaks a random live connection (both ends
 //!   reset, or one end only, leaving the other half-open).
@@ -66,7 +66,7 @@ impl Nemesis for RandomClogging {
     async fn strike(&mut self, ctx: &NemesisContext<'_>) -> Result<Next, ProcessError> {
         let p = ctx.providers();
         let control = ctx.control();
-        let ips = control.host_ips();
+        let ips = control.process_ips();
         if ips.len() < 2 {
             return Ok(Next::Continue);
         }
@@ -108,7 +108,7 @@ impl Nemesis for RandomClogging {
     }
 }
 
-/// Partitions the hosts into two random sets (`net.partition`), then heals.
+/// Partitions the processes into two random sets (`net.partition`), then heals.
 #[derive(Clone, Debug)]
 pub struct RandomPartitions {
     /// Pause between partitions, in ms. Default 500..=5,000.
@@ -147,7 +147,7 @@ impl Nemesis for RandomPartitions {
     async fn strike(&mut self, ctx: &NemesisContext<'_>) -> Result<Next, ProcessError> {
         let p = ctx.providers();
         let control = ctx.control();
-        let mut ips = control.host_ips();
+        let mut ips = control.process_ips();
         if ips.len() < 2 {
             return Ok(Next::Continue);
         }

@@ -1,4 +1,4 @@
-//! Reports of a sweep: a table for humans, JSON lines for machines, and
+//! Reports of a sweep: a table for humans, JSON lines for programs, and
 //! progress on stderr.
 //!
 //! # Types

@@ -43,8 +43,8 @@ pub const DEFAULT_STEP_LIMIT: u64 = 200_000_000;
 
 /// The ready-order perturbation of chaos seeds unless configured: one poll
 /// in ten (when several tasks are ready) runs a random ready task instead
-/// of the oldest, shaking out code that assumes an order the real world
-/// does not promise (FoundationDB gets the same effect from random yields).
+/// of the oldest, shaking out code that assumes an order real schedulers
+/// do not promise (FoundationDB gets the same effect from random yields).
 pub const DEFAULT_CHAOS_PERTURBATION: Ratio = Ratio::new(1, 10);
 
 /// What a process `main` may return: `()` or `Result<(), E: Display>`.
@@ -330,7 +330,7 @@ impl SimulationBuilder {
 
     /// With probability `p` per poll (when several tasks are ready), runs a
     /// random ready task instead of the oldest, to shake out code that
-    /// assumes an order the real world does not promise. Default:
+    /// assumes an order real schedulers do not promise. Default:
     /// [`DEFAULT_CHAOS_PERTURBATION`]
     /// in chaos seeds, zero in quiet ones; this sets it for both.
     pub fn perturb_ready_order(mut self, p: Ratio) -> Self {

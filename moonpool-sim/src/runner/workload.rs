@@ -5,7 +5,7 @@
 //! chaos happens), then faults stop and all run `check`, which verifies the
 //! invariants against what the system now says. Each instance is one
 //! *client* (`client_id` in `0..client_count`) living in its own simulated
-//! process with its own IP, so network faults apply to it like to any node.
+//! process with its own IP, so network faults apply to it like to any process.
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -242,7 +242,7 @@ impl SimContext {
         self.providers.pause(duration).await
     }
 
-    /// A handle for nemesis operations on the simulated world (kill and
+    /// A handle for nemesis operations on the seed's world (kill and
     /// reboot processes, partition and clog the network).
     pub fn control(&self) -> SimControl {
         SimControl::of(&self.providers)

@@ -86,7 +86,7 @@ pub struct NetworkFaults {
     /// Upper bound of a slow-tail extra delay. Default 100 ms (FDB's tail).
     pub latency_tail_ms_max: u64,
     /// Upper bound of the permanent extra one-way latency drawn for each
-    /// pair of hosts that talk (`net.pair_latency`). Default 0 (off).
+    /// pair of processes that talk (`net.pair_latency`). Default 0 (off).
     pub pair_latency_ms_max: u64,
     /// Probability that a connect to a live listener is refused
     /// (`net.connect_refused`). Default 0.
@@ -95,7 +95,7 @@ pub struct NetworkFaults {
     /// (`net.connect_hang`). Default 0.
     pub connect_hang: Ratio,
     /// Whether connecting to an address where nothing listens hangs forever
-    /// (a host that swallows SYNs, `net.connect_hang`) instead of being
+    /// (a dead process that swallows SYNs, `net.connect_hang`) instead of being
     /// refused. FDB picks this mode per run. Default false (refused).
     pub unreachable_connect_hangs: bool,
     /// Probability that a `bind` fails with `AddrInUse`
@@ -157,7 +157,7 @@ impl NetworkFaults {
 pub(crate) mod family {
     /// Rare slow deliveries.
     pub(crate) const LATENCY_TAIL: &str = "net.latency_tail";
-    /// Permanent extra latency per pair of hosts.
+    /// Permanent extra latency per pair of processes.
     pub(crate) const PAIR_LATENCY: &str = "net.pair_latency";
     /// Refused and hanging connects.
     pub(crate) const CONNECT_FAIL: &str = "net.connect_fail";
@@ -262,14 +262,14 @@ impl Default for ChaosProfile {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NetworkConfig {
     /// Fixed part of the one-way latency of every write. Default 50 µs.
-    pub latency_us_base: u64,
+    pub latency_base_us: u64,
     /// Random part of the one-way latency, uniform in `0..=jitter`.
     /// Default 50 µs (so one-way is 50–100 µs, a round trip 100–200 µs).
-    pub latency_us_jitter: u64,
+    pub latency_jitter_us: u64,
     /// Bytes one direction of a connection holds (in flight plus unread)
     /// before writes return `Pending`. Default 256 KiB (≈ Linux's default
     /// send plus receive buffers).
-    pub send_buffer_bytes: usize,
+    pub send_buffer_bytes_max: usize,
     /// Connections a listener holds before `accept`. Further connects are
     /// refused. Default 4,096 (Linux's `somaxconn`).
     pub backlog_max: usize,
@@ -282,9 +282,9 @@ pub struct NetworkConfig {
 impl Default for NetworkConfig {
     fn default() -> Self {
         NetworkConfig {
-            latency_us_base: 50,
-            latency_us_jitter: 50,
-            send_buffer_bytes: 256 * 1024,
+            latency_base_us: 50,
+            latency_jitter_us: 50,
+            send_buffer_bytes_max: 256 * 1024,
             backlog_max: 4096,
             faults: NetworkFaults::NONE,
             chaos: ChaosProfile::default(),

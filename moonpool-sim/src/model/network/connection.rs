@@ -117,9 +117,9 @@ pub(crate) struct Pipe {
     pub(crate) reader: Option<Waker>,
     /// The writer waiting for space.
     pub(crate) writer: Option<Waker>,
-    /// Permanent extra latency of this pair of hosts.
+    /// Permanent extra latency of this pair of processes.
     pub(crate) extra_ns: u64,
-    /// Source and destination hosts (for partitions and clogs).
+    /// Source and destination IPs (for partitions and clogs).
     pub(crate) src: IpAddr,
     pub(crate) dst: IpAddr,
 }

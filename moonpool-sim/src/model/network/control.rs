@@ -52,9 +52,9 @@ pub enum KillMode {
 /// Which direction of an interface a clog stalls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClogDirection {
-    /// What the host sends.
+    /// What the process sends.
     Send,
-    /// What the host receives.
+    /// What the process receives.
     Receive,
     /// Both.
     Both,
@@ -124,7 +124,7 @@ pub(crate) fn cut(
 
 impl SimControl {
     /// The IPs of every server and workload process, in process order.
-    pub fn host_ips(&self) -> Vec<IpAddr> {
+    pub fn process_ips(&self) -> Vec<IpAddr> {
         self.processes()
             .into_iter()
             .filter(|(_, p)| p.kind != ProcessKind::System)
@@ -224,13 +224,14 @@ impl SimControl {
         );
     }
 
-    /// Cuts every direction between hosts `a` and hosts `b` until healed.
+    /// Cuts every direction between the processes at IPs `a` and those at
+    /// IPs `b`, until healed.
     pub fn partition(&self, a: &[IpAddr], b: &[IpAddr]) -> PartitionId {
         self.add_partition(a, b, true)
     }
 
-    /// Cuts traffic from hosts `from` to hosts `to` (not the reverse) until
-    /// healed.
+    /// Cuts traffic from the processes at IPs `from` to those at IPs `to`
+    /// (not the reverse), until healed.
     pub fn partition_one_way(&self, from: &[IpAddr], to: &[IpAddr]) -> PartitionId {
         self.add_partition(from, to, false)
     }

@@ -1,13 +1,13 @@
 //! Clogs and partitions: the two ways the network stalls traffic between
-//! hosts without breaking connections.
+//! processes without breaking connections.
 //!
 //! # Model
 //! - A **clog** delays, never drops: bytes sent from `src` to `dst` while a
 //!   clog covers that direction arrive no earlier than the clog's end. A
-//!   clog covers a pair (`src → dst`), or an interface (everything a host
+//!   clog covers a pair (`src → dst`), or an interface (everything a process
 //!   sends, receives, or both). Clogs have a known end, so a write's
 //!   arrival time is computed when it is written.
-//! - A **partition** cuts a set of directed host pairs until it is healed:
+//! - A **partition** cuts a set of directed pairs of IPs until it is healed:
 //!   symmetric (both directions between two sets) or one-way. Bytes written
 //!   across a cut are *held* (arrival time `HELD`) and leave, in order, one
 //!   latency after the heal. Connects across a cut hang or fail (per seed).

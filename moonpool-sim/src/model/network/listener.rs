@@ -47,9 +47,9 @@ impl ListenerState {
 /// Why a SYN found no taker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Refusal {
-    /// The host is up but refuses (no listener, full backlog, or a fault).
+    /// The process is up but refuses (no listener, full backlog, or a fault).
     Refused,
-    /// No live host has that address.
+    /// No live process has that address.
     Unreachable,
 }
 
@@ -62,14 +62,14 @@ pub(crate) fn arrive(
     target: SocketAddr,
     extra_ns: u64,
 ) -> io::Result<Result<SimTcpStream, Refusal>> {
-    let host = world.process_table.borrow().by_ip(target.ip());
-    let host_alive = host.is_some_and(|p| !world.is_dead(p));
+    let target_process = world.process_table.borrow().by_ip(target.ip());
+    let target_alive = target_process.is_some_and(|p| !world.is_dead(p));
     let (stream, acceptor) = {
         let mut net = world.net.borrow_mut();
         let refuse_p = net.links.faults.connect_refuse;
         let backlog_max = net.links.backlog_max;
         let Some(listener) = net.listeners.get(&target) else {
-            return Ok(Err(if host_alive {
+            return Ok(Err(if target_alive {
                 Refusal::Refused
             } else {
                 Refusal::Unreachable

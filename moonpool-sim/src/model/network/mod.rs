@@ -66,7 +66,7 @@ const EPHEMERAL_PORT_MIN: u16 = 49152;
 pub(crate) struct Links {
     base_ns: u64,
     jitter_ns: u64,
-    pub(crate) capacity: usize,
+    pub(crate) buffer_bytes_max: usize,
     pub(crate) backlog_max: usize,
     /// This seed's faults (zeroed, except clock drift, when chaos stops).
     pub(crate) faults: NetworkFaults,
@@ -74,7 +74,7 @@ pub(crate) struct Links {
     pub(crate) io_faults: bool,
     /// Clock drift bound; survives quiesce (a clock does not jump back).
     drift_ns_max: u64,
-    /// Permanent extra latency per unordered host pair.
+    /// Permanent extra latency per unordered pair of IPs.
     pair_ns: BTreeMap<(IpAddr, IpAddr), u64>,
     pub(crate) clogs: Clogs,
     pub(crate) partitions: Partitions,
@@ -189,9 +189,9 @@ pub(crate) fn init_seed(world: &World) {
     {
         let mut net = world.net.borrow_mut();
         let links = &mut net.links;
-        links.base_ns = config.latency_us_base.saturating_mul(1_000);
-        links.jitter_ns = config.latency_us_jitter.saturating_mul(1_000);
-        links.capacity = config.send_buffer_bytes.max(1);
+        links.base_ns = config.latency_base_us.saturating_mul(1_000);
+        links.jitter_ns = config.latency_jitter_us.saturating_mul(1_000);
+        links.buffer_bytes_max = config.send_buffer_bytes_max.max(1);
         links.backlog_max = config.backlog_max.max(1);
         links.io_faults = faults.any_io_fault();
         links.drift_ns_max = faults.clock_drift_ms_max.saturating_mul(1_000_000);

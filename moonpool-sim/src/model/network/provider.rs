@@ -7,7 +7,7 @@
 //! 2. The SYN travels one latency (clogs apply) to the target.
 //! 3. There, a listener queues the connection in its backlog (or the
 //!    connect is refused: nothing listens, the backlog is full, or
-//!    `net.connect_refused`; a dead host may swallow the SYN instead).
+//!    `net.connect_refused`; a dead process may swallow the SYN instead).
 //! 4. The SYN-ACK travels one latency back; `connect` returns.
 
 use std::io;

@@ -180,7 +180,7 @@ impl SimTcpStream {
             pipe.data.drain(..n);
             pipe.read += n as u64;
             pipe.reader = None;
-            if pipe.writer.is_some() && pipe.data.len() < links.capacity {
+            if pipe.writer.is_some() && pipe.data.len() < links.buffer_bytes_max {
                 wakes.one = pipe.writer.take();
             }
             return Poll::Ready(Ok(()));
@@ -243,7 +243,7 @@ impl SimTcpStream {
             return Poll::Ready(Ok(buf.len()));
         }
         let pipe = &mut conn.pipes[s];
-        let space = links.capacity.saturating_sub(pipe.data.len());
+        let space = links.buffer_bytes_max.saturating_sub(pipe.data.len());
         if space == 0 {
             store(&mut pipe.writer, cx.waker());
             return Poll::Pending;

@@ -211,9 +211,9 @@ impl Default for DiskFaults {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PpmRange {
     /// Lowest probability, parts per million.
-    pub min_ppm: u64,
+    pub ppm_min: u64,
     /// Highest probability, parts per million.
-    pub max_ppm: u64,
+    pub ppm_max: u64,
 }
 
 /// What chaos samples per seed. Each family (`disk.io_error`,
@@ -241,12 +241,12 @@ impl Default for DiskChaos {
         DiskChaos {
             family_on: Ratio::new(1, 2),
             io_error: PpmRange {
-                min_ppm: 100,
-                max_ppm: 5_000,
+                ppm_min: 100,
+                ppm_max: 5_000,
             },
             bit_rot: PpmRange {
-                min_ppm: 100,
-                max_ppm: 2_000,
+                ppm_min: 100,
+                ppm_max: 2_000,
             },
             capacity_bytes_min: 64 << 10,
             capacity_bytes_max: 64 << 20,
@@ -297,13 +297,13 @@ impl StorageConfig {
             ),
             (
                 "chaos.io_error",
-                self.chaos.io_error.min_ppm,
-                self.chaos.io_error.max_ppm,
+                self.chaos.io_error.ppm_min,
+                self.chaos.io_error.ppm_max,
             ),
             (
                 "chaos.bit_rot",
-                self.chaos.bit_rot.min_ppm,
-                self.chaos.bit_rot.max_ppm,
+                self.chaos.bit_rot.ppm_min,
+                self.chaos.bit_rot.ppm_max,
             ),
         ];
         for (name, min, max) in ranges {
@@ -315,7 +315,7 @@ impl StorageConfig {
             ("chaos.io_error", self.chaos.io_error),
             ("chaos.bit_rot", self.chaos.bit_rot),
         ] {
-            if r.max_ppm > 1_000_000 {
+            if r.ppm_max > 1_000_000 {
                 return Err(PpmAboveOne(name));
             }
         }
@@ -423,7 +423,7 @@ impl DiskParams {
 }
 
 fn sample_ppm(world: &World, range: PpmRange) -> Ratio {
-    let ppm = crate::kernel::draw::between(world, range.min_ppm, range.max_ppm).min(1_000_000);
+    let ppm = crate::kernel::draw::between(world, range.ppm_min, range.ppm_max).min(1_000_000);
     Ratio::new(ppm, 1_000_000)
 }
 

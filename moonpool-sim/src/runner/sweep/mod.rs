@@ -5,7 +5,7 @@
 //! - [`SeedPlan`](crate::SeedPlan): one seed (a replay), or `count` consecutive seeds
 //!   `first, first+1, ...` (wrapping at `u64::MAX`).
 //! - [`Shard`](crate::Shard): `K/N`, keeps the seeds whose *index* in the plan is
-//!   `≡ K-1 (mod N)`, so `N` machines given `1/N .. N/N` and the same
+//!   `≡ K-1 (mod N)`, so `N` jobs given `1/N .. N/N` and the same
 //!   `first` run disjoint sets whose union is the plan.
 //! - [`SweepPlan`](crate::SweepPlan): a seed plan plus a shard, a wall-time budget, whether to
 //!   run each seed twice (`check_determinism`), an optional "until" goal,
