@@ -62,6 +62,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::RawWakerVTable;
+use std::thread::LocalKey;
 use std::time::Duration;
 
 use moonpool_core::Ratio;
@@ -78,24 +79,46 @@ use time::{EventQueue, Payload};
 pub(crate) use run::{ModelEvents, Stop};
 
 thread_local! {
-    static CURRENT: RefCell<Option<Rc<Kernel>>> = const { RefCell::new(None) };
+    static CURRENT: CurrentSlot<Kernel> = const { RefCell::new(None) };
+}
+
+/// A thread's *current* value of some kind (its kernel, its world).
+pub(crate) type CurrentSlot<T> = RefCell<Option<Rc<T>>>;
+
+/// Makes a value the thread's current one of its kind until dropped, then
+/// restores the previous one (worlds may nest: a seed run inside a test
+/// that runs a seed).
+pub(crate) struct Entered<T: 'static> {
+    slot: &'static LocalKey<CurrentSlot<T>>,
+    previous: Option<Rc<T>>,
+}
+
+impl<T: 'static> Entered<T> {
+    /// Makes `value` current in `slot`.
+    pub(crate) fn enter(slot: &'static LocalKey<CurrentSlot<T>>, value: &Rc<T>) -> Entered<T> {
+        let previous = slot.with(|c| c.borrow_mut().replace(Rc::clone(value)));
+        Entered { slot, previous }
+    }
+}
+
+impl<T: 'static> Drop for Entered<T> {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        self.slot.with(|c| *c.borrow_mut() = previous);
+    }
+}
+
+/// Runs `f` with the current value in `slot`, if there is one.
+pub(crate) fn with_current_in<T: 'static, R>(
+    slot: &'static LocalKey<CurrentSlot<T>>,
+    f: impl FnOnce(&Rc<T>) -> R,
+) -> Option<R> {
+    slot.with(|c| c.borrow().as_ref().map(f))
 }
 
 /// Runs `f` with the thread's current kernel, if there is one.
 pub(crate) fn with_current<R>(f: impl FnOnce(&Rc<Kernel>) -> R) -> Option<R> {
-    CURRENT.with(|c| c.borrow().as_ref().map(f))
-}
-
-/// Restores the previous current kernel when dropped.
-pub(crate) struct EnterGuard {
-    previous: Option<Rc<Kernel>>,
-}
-
-impl Drop for EnterGuard {
-    fn drop(&mut self) {
-        let previous = self.previous.take();
-        CURRENT.with(|c| *c.borrow_mut() = previous);
-    }
+    with_current_in(&CURRENT, f)
 }
 
 /// Limits and knobs of one kernel, resolved by the runner before the seed
@@ -193,9 +216,8 @@ impl Kernel {
     }
 
     /// Makes this kernel the thread's current one until the guard drops.
-    pub(crate) fn enter(self: &Rc<Kernel>) -> EnterGuard {
-        let previous = CURRENT.with(|c| c.borrow_mut().replace(Rc::clone(self)));
-        EnterGuard { previous }
+    pub(crate) fn enter(self: &Rc<Kernel>) -> Entered<Kernel> {
+        Entered::enter(&CURRENT, self)
     }
 
     // ----- clock -----

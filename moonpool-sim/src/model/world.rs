@@ -29,30 +29,25 @@ use super::network::{NetState, NetworkConfig};
 use super::process::ProcessTable;
 use super::process::lifecycle::LifecycleState;
 use super::storage::{StorageConfig, StorageState};
-use crate::kernel::{Kernel, KernelConfig, ModelEvents, Stop};
+use crate::kernel::{
+    CurrentSlot, Entered, Kernel, KernelConfig, ModelEvents, Stop, with_current_in,
+};
 
 thread_local! {
-    static CURRENT: RefCell<Option<Rc<World>>> = const { RefCell::new(None) };
+    static CURRENT: CurrentSlot<World> = const { RefCell::new(None) };
 }
 
 /// Runs `f` with the thread's current world, if there is one.
 pub(crate) fn with_current<R>(f: impl FnOnce(&Rc<World>) -> R) -> Option<R> {
-    CURRENT.with(|c| c.borrow().as_ref().map(f))
+    with_current_in(&CURRENT, f)
 }
 
 /// Restores the previous current world, kernel and buggify/assertion hook
-/// when dropped.
+/// when dropped (in that order).
 pub(crate) struct EnterGuard {
-    previous: Option<Rc<World>>,
-    _kernel: crate::kernel::EnterGuard,
+    _world: Entered<World>,
+    _kernel: Entered<Kernel>,
     _hook: moonpool_core::sim_hook::HookGuard,
-}
-
-impl Drop for EnterGuard {
-    fn drop(&mut self) {
-        let previous = self.previous.take();
-        CURRENT.with(|c| *c.borrow_mut() = previous);
-    }
 }
 
 /// What the models of one world are configured with.
@@ -134,9 +129,8 @@ impl World {
     /// the guard drops.
     pub(crate) fn enter(self: &Rc<World>) -> EnterGuard {
         let kernel = self.kernel.enter();
-        let previous = CURRENT.with(|c| c.borrow_mut().replace(Rc::clone(self)));
         EnterGuard {
-            previous,
+            _world: Entered::enter(&CURRENT, self),
             _kernel: kernel,
             _hook: moonpool_core::sim_hook::install(&super::assertions::HOOK),
         }

@@ -97,17 +97,22 @@ pub(crate) enum Next {
     Stop,
 }
 
+/// Strikes per seed of a nemesis, at most, unless it says otherwise.
+const EPISODES_MAX: u32 = 100_000;
+
 /// A fault scheduler driven by [`run`].
 pub(crate) trait Nemesis {
     /// Strikes per seed, at most: the bound of the loop.
-    const EPISODES_MAX: u32;
+    const EPISODES_MAX: u32 = EPISODES_MAX;
 
     /// The fault family (swarm testing) that must be on for this nemesis
     /// to act, if any.
     fn family(&self) -> Option<&'static str>;
 
     /// Whether it acts only when chaos is on (and stops when it stops).
-    fn needs_chaos(&self) -> bool;
+    fn needs_chaos(&self) -> bool {
+        true
+    }
 
     /// Draws the pause before the next strike.
     fn next_pause(&self, ctx: &NemesisContext<'_>) -> Duration;
@@ -115,8 +120,11 @@ pub(crate) trait Nemesis {
     /// Injects one fault (or a burst of them).
     async fn strike(&mut self, ctx: &NemesisContext<'_>) -> Result<Next, ProcessError>;
 
-    /// Undoes what its strikes left broken.
-    async fn heal(&mut self, ctx: &NemesisContext<'_>) -> Result<(), ProcessError>;
+    /// Undoes what its strikes left broken (default: nothing to undo).
+    async fn heal(&mut self, ctx: &NemesisContext<'_>) -> Result<(), ProcessError> {
+        let _ = ctx;
+        Ok(())
+    }
 }
 
 /// The loop every nemesis runs (see the module documentation). Returns

@@ -26,9 +26,6 @@ use crate::model::network::{ClogDirection, KillMode, Range};
 use crate::model::process::lifecycle::ProcessError;
 use crate::model::providers::SimProviders;
 
-/// Actions a nemesis takes in one seed, at most (a bound on its loop).
-const ACTIONS_MAX: u32 = 100_000;
-
 /// Clogs random pairs and interfaces (`net.clog`).
 #[derive(Clone, Debug)]
 pub struct RandomClogging {
@@ -49,14 +46,8 @@ impl Default for RandomClogging {
 }
 
 impl Nemesis for RandomClogging {
-    const EPISODES_MAX: u32 = ACTIONS_MAX;
-
     fn family(&self) -> Option<&'static str> {
         Some(family::CLOG)
-    }
-
-    fn needs_chaos(&self) -> bool {
-        true
     }
 
     fn next_pause(&self, ctx: &NemesisContext<'_>) -> Duration {
@@ -130,14 +121,8 @@ impl Default for RandomPartitions {
 }
 
 impl Nemesis for RandomPartitions {
-    const EPISODES_MAX: u32 = ACTIONS_MAX;
-
     fn family(&self) -> Option<&'static str> {
         Some(family::PARTITION)
-    }
-
-    fn needs_chaos(&self) -> bool {
-        true
     }
 
     fn next_pause(&self, ctx: &NemesisContext<'_>) -> Duration {
@@ -186,14 +171,8 @@ impl Default for RandomConnectionKills {
 }
 
 impl Nemesis for RandomConnectionKills {
-    const EPISODES_MAX: u32 = ACTIONS_MAX;
-
     fn family(&self) -> Option<&'static str> {
         Some(family::DISCONNECT)
-    }
-
-    fn needs_chaos(&self) -> bool {
-        true
     }
 
     fn next_pause(&self, ctx: &NemesisContext<'_>) -> Duration {
@@ -216,12 +195,8 @@ impl Nemesis for RandomConnectionKills {
         control.kill_connection(victim, mode);
         Ok(Next::Continue)
     }
-
-    /// Nothing to heal: a broken connection stays broken (the system under
-    /// test reconnects).
-    async fn heal(&mut self, _ctx: &NemesisContext<'_>) -> Result<(), ProcessError> {
-        Ok(())
-    }
+    // Nothing to heal: a broken connection stays broken (the system under
+    // test reconnects).
 }
 
 /// Two different entries of `ips` (which has at least two).
