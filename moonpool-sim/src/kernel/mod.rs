@@ -108,17 +108,9 @@ impl<T: 'static> Drop for Entered<T> {
     }
 }
 
-/// Runs `f` with the current value in `slot`, if there is one.
-pub(crate) fn with_current_in<T: 'static, R>(
-    slot: &'static LocalKey<CurrentSlot<T>>,
-    f: impl FnOnce(&Rc<T>) -> R,
-) -> Option<R> {
-    slot.with(|c| c.borrow().as_ref().map(f))
-}
-
 /// Runs `f` with the thread's current kernel, if there is one.
 pub(crate) fn with_current<R>(f: impl FnOnce(&Rc<Kernel>) -> R) -> Option<R> {
-    with_current_in(&CURRENT, f)
+    CURRENT.with(|c| c.borrow().as_ref().map(f))
 }
 
 /// Limits and knobs of one kernel, resolved by the runner before the seed

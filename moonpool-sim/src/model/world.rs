@@ -29,17 +29,18 @@ use super::network::{NetState, NetworkConfig};
 use super::process::ProcessTable;
 use super::process::lifecycle::LifecycleState;
 use super::storage::{StorageConfig, StorageState};
-use crate::kernel::{
-    CurrentSlot, Entered, Kernel, KernelConfig, ModelEvents, Stop, with_current_in,
-};
+use crate::kernel::{CurrentSlot, Entered, Kernel, KernelConfig, ModelEvents, Stop};
 
 thread_local! {
     static CURRENT: CurrentSlot<World> = const { RefCell::new(None) };
 }
 
-/// Runs `f` with the thread's current world, if there is one.
+/// Runs `f` with the thread's current world, if there is one (directly
+/// through the `thread_local!`, which inlines: every buggify and assertion
+/// evaluation comes here).
+#[inline]
 pub(crate) fn with_current<R>(f: impl FnOnce(&Rc<World>) -> R) -> Option<R> {
-    with_current_in(&CURRENT, f)
+    CURRENT.with(|c| c.borrow().as_ref().map(f))
 }
 
 /// Restores the previous current world, kernel and buggify/assertion hook

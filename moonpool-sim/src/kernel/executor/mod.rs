@@ -162,6 +162,7 @@ impl TaskTable {
     }
 
     /// The live task with this id, if any.
+    #[inline]
     pub(crate) fn get(&self, id: TaskId) -> Option<&TaskEntry> {
         let slot = self.slots.get(id.index as usize)?;
         if slot.generation != id.generation {
@@ -171,6 +172,7 @@ impl TaskTable {
     }
 
     /// The live task with this id, if any.
+    #[inline]
     pub(crate) fn get_mut(&mut self, id: TaskId) -> Option<&mut TaskEntry> {
         let slot = self.slots.get_mut(id.index as usize)?;
         if slot.generation != id.generation {

@@ -119,6 +119,7 @@ pub(crate) struct EventQueue {
 
 impl EventQueue {
     /// Schedules `payload` at `deadline_ns`.
+    #[inline]
     pub(crate) fn schedule(&mut self, deadline_ns: u64, payload: Payload) -> EventId {
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -157,6 +158,7 @@ impl EventQueue {
 
     /// Whether the timer `id` has fired; if it has, its slot is freed (the
     /// timer is done with). Stores `waker`'s target if it has not.
+    #[inline]
     pub(crate) fn poll_timer(&mut self, id: EventId, kernel: &Kernel, waker: &Waker) -> bool {
         let Some(slot) = self.slot_mut(id) else {
             // Unknown or freed: treat as fired rather than hang forever.
@@ -183,6 +185,7 @@ impl EventQueue {
     /// Releases the event `id`: frees its slot, and if it had not fired yet,
     /// leaves its heap key stale. Returns the payload so the caller can drop
     /// it (a waker, a closure) after releasing its borrow.
+    #[inline]
     pub(crate) fn release(&mut self, id: EventId) -> Option<Payload> {
         let slot = self.slot_mut(id)?;
         let payload = slot.payload.take();
