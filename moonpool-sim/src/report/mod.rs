@@ -12,6 +12,15 @@
 //!
 //! Output errors (a closed pipe) are ignored: a report never fails a run.
 //! The JSON schema is documented in `docs/runner.md` and in [`json`].
+//!
+//! # Layer 5: the front ends
+//! This module and `cli` are the top of the crate: they render what the
+//! runner reports and parse what the user asks, and decide nothing a seed
+//! sees beyond filling in the runner's plan.
+//!
+//! **May import:** every layer below (`crate::runner`, `crate::trace`,
+//! `crate::nemesis`, `crate::model`, `crate::kernel`) and each other.
+//! **May not be imported** by any of them (checked by `tests/layers.rs`).
 
 mod human;
 pub mod json;
