@@ -79,6 +79,15 @@
 //! assertion is logged at `error` (never a panic). See [`buggify`](mod@buggify) and
 //! [`assertions`].
 
+// No `unsafe` in this crate. Its own unit tests expand the buggify and
+// assertion macros, whose site registries are link-time statics
+// (`#[link_section]`, which the lint counts as unsafe): only those test
+// modules are allowed it, so tests build the crate with `deny` instead of
+// `forbid`. Other crates using the macros expand them as external macros
+// and may forbid `unsafe_code` themselves.
+#![cfg_attr(not(test), forbid(unsafe_code))]
+#![cfg_attr(test, deny(unsafe_code))]
+
 pub mod assertions;
 pub mod buggify;
 pub mod codec;

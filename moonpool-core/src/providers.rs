@@ -3,7 +3,7 @@
 //!
 //! Code under test is written once as `async fn f<P: Providers>(p: &P)` and
 //! reaches time, tasks, the network, randomness and storage only through
-//! `p`. The simulator and the real tokio world each supply a bundle; nothing
+//! `p`. The simulated backend and the tokio backend each supply a bundle; nothing
 //! else changes. Associated types keep dispatch static: no boxing on the
 //! hot paths.
 

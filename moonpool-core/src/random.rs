@@ -2,7 +2,7 @@
 //! the probability type used everywhere instead of bare floats.
 //!
 //! A [`RandomProvider`] only has to produce `u64`s; every other draw
-//! (ranges, booleans, shuffles) is derived here, once, so both worlds derive
+//! (ranges, booleans, shuffles) is derived here, once, so both backends derive
 //! them identically and a fixed seed reproduces the same values whatever the
 //! provider. Range draws use Lemire's multiply-and-reject method: exactly
 //! uniform, and almost always a single `u64` per draw.

@@ -143,6 +143,7 @@ fn log_violation(site: &'static AssertionSite, event: &AssertionEvent<'_>) {
 }
 
 #[cfg(test)]
+#[allow(unsafe_code)] // the macros' site registries: see the crate root
 mod tests {
     use std::cell::RefCell;
 

@@ -1,4 +1,4 @@
-//! Time: a monotonic [`Instant`] that means the same thing in both worlds,
+//! Time: a monotonic [`Instant`] that means the same thing in both backends,
 //! and the [`TimeProvider`] trait (`now`, `sleep`, `timeout`).
 //!
 //! An [`Instant`] is a count of nanoseconds since the provider's epoch: the

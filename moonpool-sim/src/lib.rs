@@ -52,7 +52,7 @@
 //! let beats = Rc::new(Cell::new(0));
 //! let b = Rc::clone(&beats);
 //! let sim = SimulationBuilder::new()
-//!     .process("node", [10, 0, 0, 1], move |p: SimProviders| heartbeat(p, Rc::clone(&b)))
+//!     .process("server", [10, 0, 0, 1], move |p: SimProviders| heartbeat(p, Rc::clone(&b)))
 //!     .workload("observer", 1, move |_| Observer { beats: Rc::clone(&beats) })
 //!     .time_limit(Duration::from_secs(7200))
 //!     .build()
@@ -88,59 +88,108 @@
 //! - [`SimControl`]: kill and reboot processes from a workload.
 //! - `docs/` in the repository: the runner and its command line, the fault
 //!   reference, assertions and buggify.
+//!
+//! ## How the crate is built
+//!
+//! Five layers, each importing only the ones below it (`tests/layers.rs`
+//! fails the build of the test suite otherwise): the **kernel** (virtual
+//! time, executor, event queue, generator, fingerprint), the **models**
+//! (processes, network, storage, buggify, assertions), the **nemeses**
+//! (attrition and the network nemeses, on one loop), the **runner**
+//! (simulations, seeds, sweeps, reports as data, the trace layer) and the
+//! **front ends** ([`cli`], [`report`]). `ARCHITECTURE.md` maps them.
+//!
+//! Every public item has exactly one path: the types you write a
+//! simulation with are at the root; each subsystem's details are in its
+//! module ([`network`], [`storage`], [`assertions`], [`buggify`](mod@buggify),
+//! [`runner::sweep`], [`trace`], [`cli`], [`report`]).
 
-pub mod assertions;
-pub mod attrition;
-pub mod buggify;
+#![forbid(unsafe_code)]
+// A `pub` item is one users can reach; everything else is `pub(crate)`.
+#![warn(unreachable_pub)]
+
+mod kernel;
+mod model;
+mod nemesis;
+
 pub mod cli;
-mod control;
-mod draw;
-mod executor;
-mod failure;
-mod fingerprint;
-mod lifecycle;
-pub mod network;
-mod process;
-mod providers;
 pub mod report;
 pub mod runner;
-pub mod storage;
-mod time;
 pub mod trace;
-mod world;
 
-pub use attrition::Attrition;
-pub use control::SimControl;
-pub use executor::TaskId;
-pub use executor::join::SimJoinHandle;
-pub use failure::SeedFailure;
-pub use lifecycle::ProcessError;
-pub use network::nemesis;
-pub use network::{
+pub use kernel::TimelineEntry;
+pub use kernel::executor::TaskId;
+pub use kernel::executor::join::SimJoinHandle;
+pub use kernel::failure::SeedFailure;
+pub use kernel::process::ProcessId;
+pub use kernel::time::sleep::Sleep;
+
+pub use model::control::SimControl;
+pub use model::network::{
     ChaosProfile, ClogDirection, ConnectionId, ConnectionInfo, KillMode, NetworkConfig,
     NetworkFaults, OneIn, PartitionId, SimListener, SimTcpStream,
 };
-pub use process::{ProcessId, ProcessInfo, ProcessKind, ProcessState};
-pub use providers::SimProviders;
-pub use runner::{
-    ConfigError, FnWorkload, ProcessRef, ProcessResult, SeedOutcome, SeedReport, SimContext,
-    Simulation, SimulationBuilder, Workload, WorkloadResult,
-};
-pub use runner::{
-    SeedPlan, Shard, StopCondition, StopReason, SweepObserver, SweepPlan, SweepReport,
-};
-pub use storage::{SimFile, StorageConfig};
-pub use time::sleep::Sleep;
-pub use world::{DEFAULT_CHAOS_PERTURBATION, TimelineEntry};
+pub use model::process::lifecycle::ProcessError;
+pub use model::process::{ProcessInfo, ProcessKind, ProcessState};
+pub use model::providers::SimProviders;
 
-pub use assertions::{AssertionStats, Coverage};
-pub use buggify::BuggifyStats;
+pub use nemesis::attrition::{ATTRITION_KILLS_MAX, Attrition};
+pub use nemesis::network::{RandomClogging, RandomConnectionKills, RandomPartitions};
+
+pub use runner::builder::{
+    ConfigError, DEFAULT_CHAOS_PERTURBATION, DEFAULT_STEP_LIMIT, DEFAULT_TIME_LIMIT, ProcessResult,
+    Simulation, SimulationBuilder,
+};
+pub use runner::report::{SeedOutcome, SeedReport};
+pub use runner::sweep::plan::{SeedPlan, Shard, SweepPlan};
+pub use runner::sweep::report::{StopReason, SweepReport};
+pub use runner::sweep::run::{StopCondition, SweepObserver};
+pub use runner::workload::{FnWorkload, NoCheck, ProcessRef, SimContext, Workload, WorkloadResult};
+
+/// The simulated network's fault families and the ranges its knobs take.
+/// The network's types themselves (`NetworkConfig`, `SimTcpStream`, ...)
+/// are at the crate root. Guide: `docs/faults.md`.
+pub mod network {
+    pub use crate::model::network::{FAULT_FAMILIES, Range};
+}
+
+/// Simulated storage: its configuration (latency, crash model, faults and
+/// their chaos ranges) and [`SimFile`](storage::SimFile). Guide:
+/// `docs/faults.md`.
+pub mod storage {
+    pub use crate::model::storage::{
+        CrashModel, DiskChaos, DiskFaults, DiskLatency, FILE_BYTES_MAX, PAGE_BYTES, PpmRange,
+        SECTOR_BYTES, SimFile, SlowDisk, StorageConfig, StorageConfigError,
+    };
+}
+
+/// Assertions across seeds: what one seed counted
+/// ([`AssertionStats`](assertions::AssertionStats), in every
+/// [`SeedReport`]) and [`Coverage`](assertions::Coverage), every
+/// registered site's totals over a sweep, with its human table and JSON.
+/// The macros (`always!`, `sometimes!`, ...) are at the crate root.
+/// Guide: `docs/assertions.md`.
+pub mod assertions {
+    pub use crate::model::assertions::{AssertionStats, NumericSample, NumericStats};
+    pub use crate::runner::coverage::{
+        BuggifyCoverage, BuggifySummary, Coverage, CoverageSummary, SiteCoverage, SiteStatus,
+        SiteSummary,
+    };
+}
+
+/// Buggify in simulation: the probabilities of its model and
+/// [`BuggifyStats`](buggify::BuggifyStats), what one site did in one seed.
+/// The macros (`buggify!`, `buggify_with_prob!`, `buggify_knob!`) are at
+/// the crate root. Guide: `docs/assertions.md`.
+pub mod buggify {
+    pub use crate::model::buggify::{BUGGIFY_ENABLED_P, BuggifyStats, FIRE_P, SITE_ACTIVE_P};
+}
 
 // The buggify and assertion macros are defined in `moonpool-core` (so code
 // that depends only on the provider traits can use them) and re-exported
-// here for convenience. The buggify ones are forwarded by `buggify.rs`
-// (a `use` would also import core's `buggify` module, whose name this
-// crate's own `buggify` module takes).
+// here for convenience. The buggify ones are forwarded by
+// `model/buggify.rs` (a `use` would also import core's `buggify` module,
+// whose name this crate's own `buggify` module takes).
 pub use moonpool_core::{
     always, always_greater_than, always_greater_than_or_equal_to, always_less_than,
     always_less_than_or_equal_to, always_or_unreachable, assert_unreachable, reachable, sometimes,

@@ -17,8 +17,15 @@
 //!   four stamps are `-` outside a simulation. Active spans are listed as
 //!   `span=outer:inner` before the level.
 //!
+//! # Layer
+//! This module belongs to the runner's layer (4): a
+//! [`SweepPlan`](crate::SweepPlan) carries a [`TraceSink`] and the sweep
+//! installs it, so a `cargo test` replay traces with `MOONPOOL_TRACE` alone.
+//! It reads only the kernel (the current kernel's clock, task and process
+//! names); the CLI, one layer up, opens the sink for `--trace`.
+//!
 //! # Invariants
-//! - Tracing never changes an execution: the layer only reads the world
+//! - Tracing never changes an execution: the layer only reads the kernel
 //!   (clock, current task, labels) through non-panicking borrows and never
 //!   draws randomness, schedules, or wakes. A seed's fingerprint is the same
 //!   with and without a trace (tested).
@@ -46,7 +53,7 @@ use tracing::{Event, Level, Metadata, Subscriber};
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::world::{World, with_current};
+use crate::kernel::{Kernel, with_current};
 
 type SharedWriter = Arc<Mutex<Box<dyn Write + Send>>>;
 
@@ -203,7 +210,7 @@ where
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let mut line = String::with_capacity(160);
-        let stamp = with_current(|world| stamp(world)).unwrap_or_else(|| Stamp {
+        let stamp = with_current(|kernel| stamp(kernel)).unwrap_or_else(|| Stamp {
             seed: "-".to_string(),
             time: "-".to_string(),
             process: "-".to_string(),
@@ -244,20 +251,18 @@ struct Stamp {
     task: String,
 }
 
-/// The seed, clock and current task of `world`, read without panicking
+/// The seed, clock and current task of `kernel`, read without panicking
 /// (a table borrowed elsewhere shows as `?`).
-fn stamp(world: &World) -> Stamp {
-    let time = moonpool_core::Instant::from_nanos(world.now_ns()).to_string();
-    let (process, task) = match world.current() {
+fn stamp(kernel: &Kernel) -> Stamp {
+    let time = moonpool_core::Instant::from_nanos(kernel.now_ns()).to_string();
+    let (process, task) = match kernel.current() {
         None => ("-".to_string(), "-".to_string()),
         Some((task_id, process_id)) => {
-            let process = world
-                .processes
-                .try_borrow()
-                .ok()
-                .and_then(|t| t.get(process_id).map(|p| p.name.to_string()))
+            let process = kernel
+                .process_name(process_id)
+                .map(|n| n.to_string())
                 .unwrap_or_else(|| "?".to_string());
-            let task = world
+            let task = kernel
                 .tasks
                 .try_borrow()
                 .ok()
@@ -267,7 +272,7 @@ fn stamp(world: &World) -> Stamp {
         }
     };
     Stamp {
-        seed: format!("{:#x}", world.seed),
+        seed: format!("{:#x}", kernel.seed),
         time,
         process,
         task,

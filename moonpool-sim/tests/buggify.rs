@@ -9,9 +9,10 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use moonpool_core::{BuggifyKind, RandomProvider, Ratio};
+use moonpool_sim::buggify::BuggifyStats;
 use moonpool_sim::{
-    BuggifyStats, SeedReport, SimContext, SimProviders, Simulation, SimulationBuilder, Workload,
-    WorkloadResult, buggify, buggify_knob, buggify_with_prob,
+    SeedReport, SimContext, SimProviders, Simulation, SimulationBuilder, Workload, WorkloadResult,
+    buggify, buggify_knob, buggify_with_prob,
 };
 
 type Log = Rc<RefCell<Vec<bool>>>;

@@ -370,3 +370,47 @@ fn tracing_never_changes_an_execution() {
     });
     assert!(!buffer.contents().contains("nap"));
 }
+
+/// Records, in every seed, whether its world runs the chaos profile.
+struct ChaosProbe(std::rc::Rc<std::cell::RefCell<Vec<bool>>>);
+impl Workload for ChaosProbe {
+    async fn run(&mut self, ctx: &SimContext) -> WorkloadResult {
+        self.0.borrow_mut().push(ctx.control().chaos_enabled());
+        Ok(())
+    }
+}
+
+#[test]
+fn chaos_is_decided_on_the_plan_and_every_seed_and_the_report_read_it() {
+    let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let s = seen.clone();
+    let mut sim = SimulationBuilder::new()
+        .chaos(false)
+        .workload("probe", 1, move |_| ChaosProbe(s.clone()))
+        .build()
+        .expect("valid");
+    let run = |sim: &Simulation, chaos: Option<bool>| {
+        seen.borrow_mut().clear();
+        let mut plan = SweepPlan::range(0, 3);
+        plan.chaos = chaos;
+        let report = sim.sweep(&plan);
+        (seen.borrow().clone(), report.chaos, report.replay_line(7))
+    };
+    // The plan decides, whatever the simulation's default.
+    let (worlds, reported, line) = run(&sim, Some(true));
+    assert_eq!(worlds, vec![true; 3]);
+    assert!(reported);
+    assert!(line.contains("MOONPOOL_CHAOS=on"), "{line}");
+    // A plan that leaves it open takes the simulation's default.
+    let (worlds, reported, line) = run(&sim, None);
+    assert_eq!(worlds, vec![false; 3]);
+    assert!(!reported);
+    assert!(line.contains("MOONPOOL_CHAOS=off"), "{line}");
+    sim.set_chaos(true);
+    let (worlds, reported, _) = run(&sim, None);
+    assert_eq!(worlds, vec![true; 3]);
+    assert!(reported);
+    let (worlds, reported, _) = run(&sim, Some(false));
+    assert_eq!(worlds, vec![false; 3]);
+    assert!(!reported);
+}

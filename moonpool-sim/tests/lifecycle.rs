@@ -131,18 +131,18 @@ fn peers_of_a_killed_process_see_connection_errors() {
 #[test]
 fn providers_of_another_process_run_code_as_that_process() {
     let sim = SimulationBuilder::new()
-        .process("node", [10, 0, 0, 9], |p: SimProviders| async move {
+        .process("server", [10, 0, 0, 9], |p: SimProviders| async move {
             p.sleep(Duration::from_secs(3600)).await;
         })
         .workload("driver", 1, |_| {
             FnWorkload::new(|ctx: SimContext| async move {
                 let control = ctx.control();
-                let node = control.process_by_name("node").ok_or("no node")?;
-                let p = control.providers_of(node).ok_or("node is dead")?;
+                let server = control.process_by_name("server").ok_or("no server")?;
+                let p = control.providers_of(server).ok_or("server is dead")?;
                 assert_eq!(p.ip(), std::net::IpAddr::from([10, 0, 0, 9]));
                 // Holding only providers, a harness reaches the same world.
                 let via = moonpool_sim::SimControl::of(&p);
-                assert_eq!(via.process_by_name("node"), Some(node));
+                assert_eq!(via.process_by_name("server"), Some(server));
                 assert_eq!(
                     via.process_by_name("driver#0"),
                     Some(ctx.providers().process_id())
@@ -150,7 +150,7 @@ fn providers_of_another_process_run_code_as_that_process() {
                 let ran = Rc::new(Cell::new(0u32));
                 let r = Rc::clone(&ran);
                 let p2 = p.clone();
-                p.spawn("on-node", async move {
+                p.spawn("on-server", async move {
                     loop {
                         p2.sleep(Duration::from_millis(10)).await;
                         r.set(r.get() + 1);
@@ -159,13 +159,13 @@ fn providers_of_another_process_run_code_as_that_process() {
                 .detach();
                 ctx.providers().sleep(Duration::from_millis(55)).await;
                 assert_eq!(ran.get(), 5);
-                control.kill(node)?;
+                control.kill(server)?;
                 assert!(
-                    control.providers_of(node).is_none(),
+                    control.providers_of(server).is_none(),
                     "a dead process has no providers"
                 );
                 ctx.providers().sleep(Duration::from_millis(100)).await;
-                assert_eq!(ran.get(), 5, "the task spawned as the node died with it");
+                assert_eq!(ran.get(), 5, "the task spawned as the server died with it");
                 Ok(())
             })
         })

@@ -43,7 +43,7 @@ fn cluster(attrition: Attrition, chaos: bool, most_down: Rc<Cell<usize>>) -> Sim
     let mut b = SimulationBuilder::new().chaos(chaos);
     for i in 0..5u8 {
         b = b.process(
-            format!("node{i}"),
+            format!("server{i}"),
             [10, 0, 0, i + 1],
             |p: SimProviders| async move {
                 loop {
@@ -123,7 +123,7 @@ fn attrition_respects_the_worlds_fault_model_too() {
     let mut b = SimulationBuilder::new().chaos(true).max_down(1);
     for i in 0..3u8 {
         b = b.process(
-            format!("node{i}"),
+            format!("server{i}"),
             [10, 0, 0, i + 1],
             |p: SimProviders| async move {
                 loop {
@@ -169,7 +169,7 @@ fn attrition_is_idle_without_chaos_unless_told_otherwise() {
 fn attrition_can_wipe_and_target_some_processes() {
     let most_down = Rc::new(Cell::new(0));
     let attrition = Attrition::new()
-        .targets(["node3"])
+        .targets(["server3"])
         .wipe_probability(Ratio::ONE)
         .interval(Duration::from_millis(100), Duration::from_millis(200));
     let mut sim = cluster(attrition, true, most_down);
@@ -184,7 +184,7 @@ fn attrition_can_wipe_and_target_some_processes() {
         .iter()
         .filter(|e| e.kind.starts_with("process."))
     {
-        assert_eq!(e.process, "node3", "{e:?}");
+        assert_eq!(e.process, "server3", "{e:?}");
     }
 }
 

@@ -277,8 +277,8 @@ fn a_partition_holds_traffic_and_connects_until_healed() {
 fn a_one_way_partition_cuts_only_one_direction() {
     // Fixed 1 ms one-way latency, so the timing tells which direction was held.
     let config = NetworkConfig {
-        latency_us_base: 1_000,
-        latency_us_jitter: 0,
+        latency_base_us: 1_000,
+        latency_jitter_us: 0,
         ..NetworkConfig::default()
     };
     let sim = echo_sim(config, |ctx: SimContext| async move {

@@ -31,7 +31,7 @@ fn bytes_arrive_in_order_even_when_later_writes_draw_smaller_latencies() {
     // Wide jitter and a frequent slow tail: sampled arrival times are
     // often out of order, delivery must not be.
     let config = NetworkConfig {
-        latency_us_jitter: 5_000,
+        latency_jitter_us: 5_000,
         faults: moonpool_sim::NetworkFaults {
             latency_tail: Ratio::new(1, 5),
             ..moonpool_sim::NetworkFaults::NONE
@@ -68,7 +68,7 @@ fn bytes_arrive_in_order_even_when_later_writes_draw_smaller_latencies() {
 #[test]
 fn a_full_buffer_blocks_the_writer_until_the_reader_reads() {
     let config = NetworkConfig {
-        send_buffer_bytes: 1_000,
+        send_buffer_bytes_max: 1_000,
         ..NetworkConfig::default()
     };
     let sim = solo(config, |ctx: SimContext| async move {
@@ -284,7 +284,7 @@ fn streams_work_with_generic_tokio_io_code() {
 #[test]
 fn a_writer_blocked_on_a_full_buffer_learns_when_its_reader_is_reset() {
     let config = NetworkConfig {
-        send_buffer_bytes: 1_000,
+        send_buffer_bytes_max: 1_000,
         ..NetworkConfig::default()
     };
     let sim = solo(config, |ctx: SimContext| async move {

@@ -8,9 +8,9 @@ use std::time::Duration;
 use moonpool_core::{
     OpenMode, Ratio, StorageError, StorageFile, StorageProvider, TaskProvider, TimeProvider,
 };
-use moonpool_sim::storage::{CrashModel, DiskLatency, StorageConfig};
+use moonpool_sim::storage::{CrashModel, DiskLatency, SimFile, StorageConfig};
 use moonpool_sim::{
-    ConfigError, FnWorkload, SimContext, SimFile, SimProviders, Simulation, SimulationBuilder,
+    ConfigError, FnWorkload, SimContext, SimProviders, Simulation, SimulationBuilder,
     WorkloadResult,
 };
 

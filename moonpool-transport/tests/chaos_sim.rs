@@ -68,11 +68,11 @@ use std::time::Duration;
 use moonpool_core::{
     Instant, JoinHandle, Providers, RandomProvider, Ratio, TaskProvider, TimeProvider,
 };
-use moonpool_sim::assertions::SiteStatus;
+use moonpool_sim::assertions::{Coverage, SiteStatus};
 use moonpool_sim::network::FAULT_FAMILIES;
 use moonpool_sim::{
-    Attrition, Coverage, SeedReport, SimContext, SimJoinHandle, SimProviders, Simulation,
-    SimulationBuilder, SweepPlan, Workload, WorkloadResult,
+    Attrition, SeedReport, SimContext, SimJoinHandle, SimProviders, Simulation, SimulationBuilder,
+    SweepPlan, Workload, WorkloadResult,
 };
 use moonpool_transport::{RpcError, Transport, TransportConfig, TransportMetrics};
 use serde::{Deserialize, Serialize};

@@ -1,4 +1,4 @@
-//! A seeded ChaCha8 generator for the real world.
+//! A seeded ChaCha8 generator for the tokio backend.
 
 use std::cell::RefCell;
 use std::fmt;

@@ -35,7 +35,7 @@ const REREADS_MAX: u32 = 3;
 /// tests of the durable structures on the simulated disk).
 #[cfg(test)]
 pub(crate) fn run_in_sim<T: 'static>(
-    storage: moonpool_sim::StorageConfig,
+    storage: moonpool_sim::storage::StorageConfig,
     body: impl Fn(moonpool_sim::SimProviders) -> futures::future::LocalBoxFuture<'static, T> + 'static,
 ) -> T {
     use std::cell::RefCell;

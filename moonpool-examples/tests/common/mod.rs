@@ -16,7 +16,8 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use moonpool_examples::harness::PlantedBug;
-use moonpool_sim::{ConfigError, Coverage, SeedReport, Simulation};
+use moonpool_sim::assertions::Coverage;
+use moonpool_sim::{ConfigError, SeedReport, Simulation};
 
 /// An example's simulation, as a function of the planted bug.
 pub type SimulationFn<B> = fn(Option<B>) -> Result<Simulation, ConfigError>;

@@ -6,6 +6,8 @@
 //! booleans in variables), settings that exclude each other, a shard that
 //! selects nothing, a trace file, the binary's own definition.
 
+use crate::runner::sweep::PlanError;
+
 /// Bad flags, environment variables or configuration (exit code 2).
 ///
 /// `setting` fields name where a value came from: a flag (`--seed`) or an
@@ -109,6 +111,17 @@ pub enum CliError {
     /// shadows a runner flag, or a subcommand named `sim`).
     #[error("invalid command-line definition: {0}")]
     Definition(String),
+}
+
+impl From<PlanError> for CliError {
+    fn from(e: PlanError) -> CliError {
+        match e {
+            PlanError::EmptyShard { shard, count } => CliError::EmptyShard {
+                shard: shard.to_string(),
+                count,
+            },
+        }
+    }
 }
 
 impl CliError {

@@ -85,8 +85,8 @@
 //! its documentation and `moonpool-sim/examples/own_cli.rs`.
 
 mod args;
+mod env;
 mod error;
-pub mod replay;
 mod settings;
 mod sim;
 
@@ -104,12 +104,11 @@ use clap::{Args, Command, FromArgMatches, Subcommand};
 
 pub use args::SimArgs;
 pub use error::CliError;
-pub use replay::Replay;
 pub use sim::SimSettings;
 
-pub(crate) use settings::plan_from_env;
+use settings::plan_from_env;
 
-use crate::runner::Simulation;
+use crate::runner::builder::Simulation;
 use crate::runner::sweep::DEFAULT_SEEDS;
 
 /// Reads a `MOONPOOL_*` variable (tests pass their own).

@@ -24,7 +24,8 @@ use moonpool_core::parse_seed;
 
 use super::CliError;
 use super::args::{Given, Key, Origin};
-use crate::runner::sweep::{DEFAULT_MAX_SEEDS, SeedPlan, Shard, ShardError, SweepPlan, Until};
+use crate::runner::sweep::plan::{SeedPlan, Shard, SweepPlan};
+use crate::runner::sweep::{DEFAULT_MAX_SEEDS, ShardError, Until};
 use crate::trace::TraceSink;
 
 type Slot<T> = Option<(T, Origin)>;
@@ -212,7 +213,7 @@ impl Settings {
             }
         };
         if let Some((shard, _)) = self.shard {
-            plan.shard = Some(non_empty(shard, plan.seeds.count())?);
+            plan.set_shard(shard)?;
         }
         plan.time_budget = self.time_budget.map(|t| t.0);
         plan.check_determinism = self.check_determinism.is_some_and(|c| c.0);
@@ -222,16 +223,6 @@ impl Settings {
         plan.chaos = self.chaos.map(|c| c.0);
         Ok(plan)
     }
-}
-
-fn non_empty(shard: Shard, count: u64) -> Result<Shard, CliError> {
-    if shard.seeds_of(count) == 0 {
-        return Err(CliError::EmptyShard {
-            shard: shard.to_string(),
-            count,
-        });
-    }
-    Ok(shard)
 }
 
 /// The plan of `default` with the settings of the `MOONPOOL_*` variables
@@ -265,7 +256,7 @@ pub(crate) fn plan_from_env(
         plan.record_timeline = false;
     }
     if let Some((shard, _)) = settings.shard {
-        plan.shard = Some(non_empty(shard, plan.seeds.count())?);
+        plan.set_shard(shard)?;
     }
     if let Some((budget, _)) = settings.time_budget {
         plan.time_budget = Some(budget);

@@ -11,16 +11,16 @@ use std::process::ExitCode;
 
 use super::args::without_runner_flags;
 use super::settings::{Settings, open_trace};
-use super::{CliError, Replay, SimArgs};
+use super::{CliError, SimArgs};
 use crate::report::{Format, Reporter, unmet_goal};
-use crate::runner::Simulation;
-use crate::runner::sweep::{SweepPlan, fresh_first_seed};
+use crate::runner::builder::Simulation;
+use crate::runner::sweep::plan::SweepPlan;
+use crate::runner::sweep::{Replay, fresh_first_seed};
 
 /// A checked `sim` invocation: what to run and how to report it.
 #[derive(Clone, Debug)]
 pub struct SimSettings {
     plan: SweepPlan,
-    chaos: bool,
     json: bool,
     quiet: bool,
     trace: Option<String>,
@@ -37,7 +37,7 @@ impl SimSettings {
     /// Whether chaos is on (`--chaos`/`--no-chaos`, `MOONPOOL_CHAOS`, or
     /// the binary's default).
     pub fn chaos(&self) -> bool {
-        self.chaos
+        self.plan.chaos == Some(true)
     }
 
     /// `--json`.
@@ -69,11 +69,10 @@ impl SimSettings {
         err: &mut dyn Write,
         build: impl FnOnce(&SimSettings) -> Result<Simulation, E>,
     ) -> ExitCode {
-        let mut sim = match build(self) {
+        let sim = match build(self) {
             Ok(sim) => sim,
             Err(e) => return refuse(title, err, &CliError::Simulation(e.to_string())),
         };
-        sim.set_chaos(self.chaos);
         let mut plan = self.plan.clone();
         if let Some(path) = &self.trace {
             match open_trace(path) {
@@ -147,7 +146,6 @@ impl SimArgs {
         Ok(SimSettings {
             first_seed_fresh: settings.seed.is_none() && settings.first_seed.is_none(),
             plan,
-            chaos,
             json: settings.json.is_some_and(|j| j.0),
             quiet: settings.quiet.is_some_and(|q| q.0),
             trace: settings.trace.map(|t| t.0),

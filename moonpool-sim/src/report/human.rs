@@ -5,8 +5,10 @@
 use std::fmt::Write as _;
 
 use super::{rate, sim, wall};
-use crate::runner::SeedReport;
-use crate::runner::sweep::{SeedPlan, StopReason, SweepPlan, SweepReport, is_fault_kind};
+use crate::runner::report::SeedReport;
+use crate::runner::sweep::is_fault_kind;
+use crate::runner::sweep::plan::{SeedPlan, SweepPlan};
+use crate::runner::sweep::report::{StopReason, SweepReport};
 
 fn on_off(b: bool) -> &'static str {
     if b { "on" } else { "off" }

@@ -26,9 +26,11 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::failure::SeedFailure;
-use crate::runner::SeedReport;
-use crate::runner::sweep::{SeedPlan, StopReason, SweepReport, is_fault_kind};
+use crate::kernel::failure::SeedFailure;
+use crate::runner::report::SeedReport;
+use crate::runner::sweep::is_fault_kind;
+use crate::runner::sweep::plan::SeedPlan;
+use crate::runner::sweep::report::{StopReason, SweepReport};
 
 fn hex(x: u64) -> String {
     format!("{x:#x}")

@@ -1,4 +1,4 @@
-//! Reports of a sweep: a table for humans, JSON lines for machines, and
+//! Reports of a sweep: a table for humans, JSON lines for programs, and
 //! progress on stderr.
 //!
 //! # Types
@@ -12,6 +12,15 @@
 //!
 //! Output errors (a closed pipe) are ignored: a report never fails a run.
 //! The JSON schema is documented in `docs/runner.md` and in [`json`].
+//!
+//! # Layer 5: the front ends
+//! This module and `cli` are the top of the crate: they render what the
+//! runner reports and parse what the user asks, and decide nothing a seed
+//! sees beyond filling in the runner's plan.
+//!
+//! **May import:** every layer below (`crate::runner`, `crate::trace`,
+//! `crate::nemesis`, `crate::model`, `crate::kernel`) and each other.
+//! **May not be imported** by any of them (checked by `tests/layers.rs`).
 
 mod human;
 pub mod json;
@@ -20,8 +29,10 @@ mod progress;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use crate::runner::SeedReport;
-use crate::runner::sweep::{StopReason, SweepObserver, SweepPlan, SweepReport};
+use crate::runner::report::SeedReport;
+use crate::runner::sweep::plan::SweepPlan;
+use crate::runner::sweep::report::{StopReason, SweepReport};
+use crate::runner::sweep::run::SweepObserver;
 
 pub use progress::{PROGRESS_AFTER, PROGRESS_INTERVAL};
 

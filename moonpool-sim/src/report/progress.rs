@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use super::{rate, wall};
-use crate::runner::sweep::SweepReport;
+use crate::runner::sweep::report::SweepReport;
 
 /// Sweeps shorter than this print no progress.
 pub const PROGRESS_AFTER: Duration = Duration::from_secs(3);
@@ -62,13 +62,14 @@ impl Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::SweepPlan;
+    use crate::runner::sweep::plan::SweepPlan;
 
     #[test]
     fn quiet_at_first_then_once_per_interval() {
         let t0 = Instant::now();
         let mut p = Progress::new(t0);
-        let sweep = crate::runner::sweep::SweepReport::empty_for_tests(&SweepPlan::range(0, 10));
+        let sweep =
+            crate::runner::sweep::report::SweepReport::empty_for_tests(&SweepPlan::range(0, 10));
         let at = |ms: u64| t0 + Duration::from_millis(ms);
         assert!(p.tick(at(100), &sweep).is_none());
         assert!(p.tick(at(2_999), &sweep).is_none());

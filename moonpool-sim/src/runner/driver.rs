@@ -4,37 +4,36 @@ use std::rc::Rc;
 
 use moonpool_core::JoinHandle;
 
+use super::builder::{ProcessSpec, WorkloadSpec, client_ip};
 use super::workload::{DynWorkload, Phase, ProcessRef, SimContext};
-use super::{ProcessSpec, WorkloadSpec, client_ip};
-use crate::failure::SeedFailure;
-use crate::process::{ProcessId, ProcessKind, ProcessState};
-use crate::providers::SimProviders;
-use crate::world::World;
+use crate::kernel::executor::join::SimJoinHandle;
+use crate::kernel::failure::SeedFailure;
+use crate::kernel::process::ProcessId;
+use crate::model::process::ProcessKind;
+use crate::model::providers::SimProviders;
+use crate::model::world::World;
 
 /// Creates the processes, starts every server's `main`, and spawns the
 /// workload driver.
 pub(crate) fn populate(world: &Rc<World>, processes: &[ProcessSpec], workloads: &[WorkloadSpec]) {
     // Per-seed fault parameters are drawn first, so they depend only on the
     // seed and the configuration.
-    crate::network::init_seed(world);
-    crate::storage::init_seed(world);
-    crate::buggify::init_seed(world);
-    {
-        let mut table = world.processes.borrow_mut();
-        table.add(
-            "simulator".into(),
-            std::net::IpAddr::from([0, 0, 0, 0]),
-            ProcessKind::System,
-            None,
+    crate::model::network::init_seed(world);
+    crate::model::storage::init_seed(world);
+    crate::model::buggify::init_seed(world);
+    world.add_process(
+        "simulator".into(),
+        std::net::IpAddr::from([0, 0, 0, 0]),
+        ProcessKind::System,
+        None,
+    );
+    for p in processes {
+        world.add_process(
+            p.name.clone(),
+            p.ip,
+            ProcessKind::Server,
+            Some(p.main.clone()),
         );
-        for p in processes {
-            table.add(
-                p.name.clone(),
-                p.ip,
-                ProcessKind::Server,
-                Some(p.main.clone()),
-            );
-        }
     }
     let servers: Rc<[ProcessRef]> = processes
         .iter()
@@ -44,12 +43,12 @@ pub(crate) fn populate(world: &Rc<World>, processes: &[ProcessSpec], workloads: 
         })
         .collect();
     for i in 0..processes.len() {
-        start_process(world, ProcessId(i as u32 + 1));
+        world.start_process(ProcessId(i as u32 + 1));
     }
     let mut clients: Vec<Client> = Vec::new();
     for (w, spec) in workloads.iter().enumerate() {
         for client_id in 0..spec.count {
-            let pid = world.processes.borrow_mut().add(
+            let pid = world.add_process(
                 format!("{}#{client_id}", spec.name).into(),
                 client_ip(w, client_id),
                 ProcessKind::Workload,
@@ -72,53 +71,11 @@ pub(crate) fn populate(world: &Rc<World>, processes: &[ProcessSpec], workloads: 
     world
         .spawn(
             ProcessId::SYSTEM,
+            0,
             "workload-driver",
             drive(Rc::clone(world), clients),
         )
         .detach();
-}
-
-/// Spawns the `main` of server process `id` in its current incarnation.
-pub(crate) fn start_process(world: &Rc<World>, id: ProcessId) {
-    let (main, incarnation) = {
-        let table = world.processes.borrow();
-        match (table.main(id), table.get(id)) {
-            (Some(main), Some(info)) => (main, info.incarnation),
-            _ => return,
-        }
-    };
-    let providers = SimProviders::new(Rc::clone(world), id, incarnation);
-    let main_future = main(providers);
-    let world2 = Rc::clone(world);
-    world
-        .spawn(id, "main", async move {
-            let result = main_future.await;
-            main_exited(&world2, id, incarnation, result);
-        })
-        .detach();
-}
-
-/// Records the end of a `main`: an error fails the seed.
-fn main_exited(world: &World, id: ProcessId, incarnation: u32, result: Result<(), String>) {
-    let mut table = world.processes.borrow_mut();
-    let Some(info) = table.get_mut(id) else {
-        return;
-    };
-    if info.incarnation != incarnation || info.state == ProcessState::Dead {
-        return;
-    }
-    match result {
-        Ok(()) => info.state = ProcessState::Exited,
-        Err(message) => {
-            let failure = SeedFailure::ProcessFailed {
-                process: info.name.to_string(),
-                ip: info.ip.to_string(),
-                message,
-            };
-            drop(table);
-            world.fail(failure);
-        }
-    }
 }
 
 /// One workload client and its state between phases.
@@ -170,14 +127,11 @@ async fn drive(world: Rc<World>, mut clients: Vec<Client>) {
 
 /// Spawns one phase of one client in its process; the task hands the client
 /// back for the next phase.
-fn spawn_phase(
-    world: &Rc<World>,
-    phase: Phase,
-    mut client: Client,
-) -> crate::SimJoinHandle<Client> {
+fn spawn_phase(world: &Rc<World>, phase: Phase, mut client: Client) -> SimJoinHandle<Client> {
     let w = Rc::clone(world);
     let process = client.ctx.providers.process;
-    world.spawn(process, phase.name(), async move {
+    let incarnation = client.ctx.providers.incarnation;
+    world.spawn(process, incarnation, phase.name(), async move {
         let result = client.workload.phase(phase, &client.ctx).await;
         if let Err(e) = result {
             w.fail(SeedFailure::WorkloadFailed {

@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::assertions::AssertionStats;
-use crate::buggify::BuggifyStats;
-use crate::failure::SeedFailure;
-use crate::world::TimelineEntry;
+use crate::kernel::TimelineEntry;
+use crate::kernel::failure::SeedFailure;
+use crate::model::assertions::AssertionStats;
+use crate::model::buggify::BuggifyStats;
 
 /// Pass or fail.
 #[derive(Clone, Debug, PartialEq, Eq)]

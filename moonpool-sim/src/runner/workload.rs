@@ -5,7 +5,7 @@
 //! chaos happens), then faults stop and all run `check`, which verifies the
 //! invariants against what the system now says. Each instance is one
 //! *client* (`client_id` in `0..client_count`) living in its own simulated
-//! process with its own IP, so network faults apply to it like to any node.
+//! process with its own IP, so network faults apply to it like to any process.
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -13,7 +13,8 @@ use std::rc::Rc;
 
 use futures::future::LocalBoxFuture;
 
-use crate::providers::SimProviders;
+use crate::model::control::SimControl;
+use crate::model::providers::SimProviders;
 
 /// What a workload phase returns: any error fails the seed with its message.
 pub type WorkloadResult = Result<(), Box<dyn std::error::Error>>;
@@ -229,15 +230,7 @@ impl SimContext {
 
     /// Resolves when every foreground workload's `run` phase has returned.
     pub fn wait_run_phase_done(&self) -> impl Future<Output = ()> + 'static {
-        let world = std::rc::Rc::clone(&self.providers.world);
-        std::future::poll_fn(move |cx| {
-            if world.run_phase_done() {
-                std::task::Poll::Ready(())
-            } else {
-                world.wait_run_phase(cx.waker());
-                std::task::Poll::Pending
-            }
-        })
+        self.providers.run_phase_done()
     }
 
     /// Sleeps for `duration`, or until every foreground workload's `run`
@@ -246,21 +239,12 @@ impl SimContext {
     /// background workload must then stop). The building block of a
     /// nemesis loop: `while ctx.pause(interval).await { act() }`.
     pub async fn pause(&self, duration: std::time::Duration) -> bool {
-        use moonpool_core::TimeProvider;
-        if self.run_phase_done() {
-            return false;
-        }
-        self.providers
-            .timeout(duration, self.wait_run_phase_done())
-            .await
-            .is_err()
+        self.providers.pause(duration).await
     }
 
-    /// A handle for nemesis operations on the simulated world (kill and
+    /// A handle for nemesis operations on the seed's world (kill and
     /// reboot processes, partition and clog the network).
-    pub fn control(&self) -> crate::SimControl {
-        crate::SimControl {
-            world: std::rc::Rc::clone(&self.providers.world),
-        }
+    pub fn control(&self) -> SimControl {
+        SimControl::of(&self.providers)
     }
 }

@@ -3,9 +3,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::{FAILURES_KEPT_MAX, RESULTS_KEPT_MAX, SweepPlan};
-use crate::assertions::Coverage;
-use crate::runner::SeedReport;
+use super::plan::SweepPlan;
+use super::{FAILURES_KEPT_MAX, RESULTS_KEPT_MAX};
+use crate::runner::coverage::Coverage;
+use crate::runner::report::SeedReport;
 
 /// Why a sweep stopped.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -3,8 +3,10 @@
 
 use std::time::Instant;
 
-use super::{StopReason, SweepPlan, SweepReport, Until};
-use crate::runner::{SeedReport, Simulation};
+use super::plan::{SweepPlan, Until};
+use super::report::{StopReason, SweepReport};
+use crate::runner::builder::Simulation;
+use crate::runner::report::SeedReport;
 
 /// Ends a sweep early once a goal is met. Consulted after every seed.
 ///
@@ -98,11 +100,7 @@ impl Simulation {
         observer: &mut dyn SweepObserver,
         stop: Option<&mut dyn StopCondition>,
     ) -> SweepReport {
-        let mut config = self.config.clone();
-        if let Some(chaos) = plan.chaos {
-            config.chaos = chaos;
-        }
-        config.record_timeline |= plan.record_timeline;
+        let settings = self.settings_for(plan);
         let mut until_goal = plan.until.map(Until::condition);
         let mut stop: Option<&mut dyn StopCondition> = match stop {
             Some(s) => Some(s),
@@ -110,8 +108,8 @@ impl Simulation {
         };
         let mut run = || -> SweepReport {
             let started = Instant::now();
-            let mut sweep = SweepReport::new(plan, config.chaos, self.coverage());
-            observer.sweep_started(plan, config.chaos);
+            let mut sweep = SweepReport::new(plan, settings.chaos, self.coverage());
+            observer.sweep_started(plan, settings.chaos);
             for seed in plan.iter_seeds() {
                 if let Some(budget) = plan.time_budget
                     && sweep.seeds_run > 0
@@ -122,9 +120,9 @@ impl Simulation {
                 }
                 tracing::debug!(target: "moonpool_sim::runner", "seed {seed:#x} starts");
                 let report = if plan.check_determinism {
-                    self.check_determinism_in(seed, &config)
+                    self.check_determinism_with(seed, settings)
                 } else {
-                    self.run_seed_in(seed, &config)
+                    self.run_seed_with(seed, settings)
                 };
                 tracing::debug!(
                     target: "moonpool_sim::runner",

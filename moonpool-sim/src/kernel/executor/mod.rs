@@ -1,0 +1,234 @@
+//! The executor: tasks in a slab, a ready queue of task ids, and wakers
+//! that push ids onto it.
+//!
+//! # Types
+//! - [`TaskId`]: slot index + generation. A stale id (its task finished or
+//!   was cancelled, the slot maybe reused) never matches a live task.
+//! - [`TaskTable`]: the slab of [`TaskEntry`]s. An entry owns its task's
+//!   boxed future, its waker, its name, and the [`ProcessId`] and
+//!   incarnation that own it.
+//! - [`waker::TaskWaker`]: the waker behind every task, built with std's
+//!   safe `Wake` trait (no hand-written vtable, no `unsafe`). Waking pushes
+//!   the task id onto the current kernel's ready queue, at most once until
+//!   the task is polled again.
+//! - [`join::SimJoinHandle`]: the handle returned by `spawn`; cancels on drop.
+//!
+//! # States of a task
+//! `queued` (id in the ready queue) → `polling` (future taken out of the
+//! entry, so that code it runs may spawn, wake or kill without aliasing the
+//! table) → `waiting` (future back in the entry) or `finished` (entry
+//! removed). Cancelling removes the entry; a task cancelled while polling is
+//! noticed when the poll returns, and its future is then dropped.
+//!
+//! # Invariants
+//! - A future is never dropped while the task table is borrowed: its `Drop`
+//!   may re-enter the simulator (cancel a timer, close a socket, wake).
+//! - A cancelled task is never polled again: the entry is gone, so its id
+//!   is stale when it next comes off the ready queue.
+//! - Nothing here depends on addresses or hashing: the order of polls is a
+//!   pure function of the order of wakes.
+//! - A slot is emptied only by `remove` or `drain`, which bump its
+//!   generation (so every id of the old task goes stale) before it joins
+//!   the free list, and it is handed out again only empty (asserted in
+//!   [`TaskTable::insert`]).
+
+pub(crate) mod join;
+pub(crate) mod waker;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::Waker;
+
+use super::process::ProcessId;
+use waker::TaskWaker;
+
+/// Whom to wake when an awaited event happens.
+///
+/// A task that awaits a timer (or a socket) directly is polled with its own
+/// waker; the event then records just the task id, and waking it is a
+/// ready-queue push — no reference-count traffic, no virtual call, no
+/// thread-local lookup. Wakers of other shapes (a combinator's, a foreign
+/// executor's) are kept and woken as wakers.
+pub(crate) enum WakeTarget {
+    /// The task itself.
+    Task(TaskId),
+    /// Any other waker.
+    Waker(Waker),
+}
+
+/// A boxed, type-erased task body.
+pub(crate) type TaskFuture = Pin<Box<dyn Future<Output = ()>>>;
+
+/// Identifies a task: a slot in the task table and that slot's generation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TaskId {
+    pub(crate) index: u32,
+    pub(crate) generation: u32,
+}
+
+impl TaskId {
+    /// A stable 64-bit encoding, for fingerprints and traces.
+    pub(crate) fn as_u64(self) -> u64 {
+        (self.generation as u64) << 32 | self.index as u64
+    }
+
+    /// The id whose [`as_u64`](Self::as_u64) is `value`.
+    pub(crate) fn from_u64(value: u64) -> TaskId {
+        TaskId {
+            index: value as u32,
+            generation: (value >> 32) as u32,
+        }
+    }
+}
+
+impl std::fmt::Display for TaskId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "#{}.{}", self.index, self.generation)
+    }
+}
+
+/// A live task.
+pub(crate) struct TaskEntry {
+    /// `None` while the task is being polled.
+    pub(crate) future: Option<TaskFuture>,
+    /// Taken out with the future while the task is polled.
+    pub(crate) waker: Option<Waker>,
+    pub(crate) flag: Arc<TaskWaker>,
+    pub(crate) process: ProcessId,
+    /// The incarnation of `process` the task was spawned in.
+    pub(crate) incarnation: u32,
+    pub(crate) name: Rc<str>,
+}
+
+struct Slot {
+    generation: u32,
+    entry: Option<TaskEntry>,
+}
+
+/// The slab of live tasks.
+#[derive(Default)]
+pub(crate) struct TaskTable {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    live: usize,
+}
+
+impl TaskTable {
+    /// Stores a new task and returns its id. The waker is built here, from
+    /// the id the task gets.
+    pub(crate) fn insert(
+        &mut self,
+        kernel_id: u64,
+        process: ProcessId,
+        incarnation: u32,
+        name: Rc<str>,
+        future: TaskFuture,
+    ) -> TaskId {
+        let index = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(Slot {
+                    generation: 0,
+                    entry: None,
+                });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let slot = &mut self.slots[index as usize];
+        assert!(
+            slot.entry.is_none(),
+            "task slot {index} handed out while it holds a task (removed twice?)"
+        );
+        let id = TaskId {
+            index,
+            generation: slot.generation,
+        };
+        let flag = Arc::new(TaskWaker::new(kernel_id, id));
+        // New tasks start queued: the spawner pushes the id right after.
+        flag.queued.store(true, Ordering::Relaxed);
+        slot.entry = Some(TaskEntry {
+            future: Some(future),
+            waker: Some(Waker::from(Arc::clone(&flag))),
+            flag,
+            process,
+            incarnation,
+            name,
+        });
+        self.live += 1;
+        id
+    }
+
+    /// The live task with this id, if any.
+    #[inline]
+    pub(crate) fn get(&self, id: TaskId) -> Option<&TaskEntry> {
+        let slot = self.slots.get(id.index as usize)?;
+        if slot.generation != id.generation {
+            return None;
+        }
+        slot.entry.as_ref()
+    }
+
+    /// The live task with this id, if any.
+    #[inline]
+    pub(crate) fn get_mut(&mut self, id: TaskId) -> Option<&mut TaskEntry> {
+        let slot = self.slots.get_mut(id.index as usize)?;
+        if slot.generation != id.generation {
+            return None;
+        }
+        slot.entry.as_mut()
+    }
+
+    /// Removes a task, returning its entry so the caller can drop the
+    /// future after releasing its borrow of the table.
+    pub(crate) fn remove(&mut self, id: TaskId) -> Option<TaskEntry> {
+        let slot = self.slots.get_mut(id.index as usize)?;
+        if slot.generation != id.generation {
+            return None;
+        }
+        let entry = slot.entry.take()?;
+        slot.generation = slot.generation.wrapping_add(1);
+        self.free.push(id.index);
+        self.live -= 1;
+        Some(entry)
+    }
+
+    /// Ids of the live tasks owned by `process`, in slot order.
+    pub(crate) fn ids_of(&self, process: ProcessId) -> Vec<TaskId> {
+        self.iter()
+            .filter(|(_, e)| e.process == process)
+            .map(|(id, _)| id)
+            .collect()
+    }
+
+    /// All live tasks, in slot order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (TaskId, &TaskEntry)> {
+        self.slots.iter().enumerate().filter_map(|(i, s)| {
+            s.entry.as_ref().map(|e| {
+                (
+                    TaskId {
+                        index: i as u32,
+                        generation: s.generation,
+                    },
+                    e,
+                )
+            })
+        })
+    }
+
+    /// Removes every task, returning the entries for the caller to drop.
+    pub(crate) fn drain(&mut self) -> Vec<TaskEntry> {
+        let mut out = Vec::with_capacity(self.live);
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            if let Some(e) = slot.entry.take() {
+                slot.generation = slot.generation.wrapping_add(1);
+                self.free.push(i as u32);
+                out.push(e);
+            }
+        }
+        self.live = 0;
+        out
+    }
+}

@@ -1,0 +1,96 @@
+//! The simulated `sleep` future.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use super::{EventId, Payload};
+use crate::kernel::Kernel;
+
+/// Completes when virtual time reaches its deadline. The deadline is fixed
+/// at creation; the timer is registered on first poll (a sleep that is
+/// never polled costs nothing) and released on completion or drop.
+#[must_use = "futures do nothing unless awaited"]
+pub struct Sleep {
+    kernel: Rc<Kernel>,
+    deadline_ns: u64,
+    event: Option<EventId>,
+    done: bool,
+}
+
+impl Sleep {
+    pub(crate) fn new(kernel: Rc<Kernel>, deadline_ns: u64) -> Sleep {
+        Sleep {
+            kernel,
+            deadline_ns,
+            event: None,
+            done: false,
+        }
+    }
+
+    /// The deadline, in virtual nanoseconds.
+    pub fn deadline(&self) -> moonpool_core::Instant {
+        moonpool_core::Instant::from_nanos(self.deadline_ns)
+    }
+}
+
+impl std::fmt::Debug for Sleep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sleep")
+            .field("deadline_ns", &self.deadline_ns)
+            .field("done", &self.done)
+            .finish()
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.done {
+            return Poll::Ready(());
+        }
+        match self.event {
+            None => {
+                if self.kernel.now_ns() >= self.deadline_ns {
+                    self.done = true;
+                    return Poll::Ready(());
+                }
+                let target = self.kernel.wake_target(cx.waker());
+                let id = self.kernel.events.borrow_mut().schedule(
+                    self.deadline_ns,
+                    Payload::Timer {
+                        target: Some(target),
+                        fired: false,
+                    },
+                );
+                self.event = Some(id);
+                Poll::Pending
+            }
+            Some(id) => {
+                let fired =
+                    self.kernel
+                        .events
+                        .borrow_mut()
+                        .poll_timer(id, &self.kernel, cx.waker());
+                if fired {
+                    self.event = None;
+                    self.done = true;
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        if let Some(id) = self.event.take() {
+            let payload = self.kernel.events.borrow_mut().release(id);
+            drop(payload);
+        }
+    }
+}

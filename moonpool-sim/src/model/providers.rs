@@ -1,0 +1,177 @@
+//! [`SimProviders`]: the provider bundle of one simulated process.
+//!
+//! One small handle (the world, the process id, the incarnation) implements
+//! all five provider traits, so `Providers::time()`, `task()`, ... all
+//! return the handle itself and cloning the bundle is one reference-count
+//! increment.
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use moonpool_core::{Instant, Providers, RandomProvider, TaskProvider, TimeProvider};
+
+use super::world::World;
+use crate::kernel::executor::join::SimJoinHandle;
+use crate::kernel::process::ProcessId;
+use crate::kernel::time::sleep::Sleep;
+
+/// The providers of one simulated process: virtual time, the simulator's
+/// executor, the simulated network and storage, and the seed's generator.
+#[derive(Clone)]
+pub struct SimProviders {
+    pub(crate) world: Rc<World>,
+    pub(crate) process: ProcessId,
+    pub(crate) incarnation: u32,
+}
+
+impl std::fmt::Debug for SimProviders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimProviders")
+            .field("process", &self.process)
+            .field("incarnation", &self.incarnation)
+            .finish()
+    }
+}
+
+impl SimProviders {
+    pub(crate) fn new(world: Rc<World>, process: ProcessId, incarnation: u32) -> SimProviders {
+        SimProviders {
+            world,
+            process,
+            incarnation,
+        }
+    }
+
+    /// The process these providers belong to.
+    pub fn process_id(&self) -> ProcessId {
+        self.process
+    }
+
+    /// The process's IP address.
+    pub fn ip(&self) -> IpAddr {
+        self.world
+            .process_table
+            .borrow()
+            .ip(self.process)
+            .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+    }
+
+    /// The process's name.
+    pub fn process_name(&self) -> Rc<str> {
+        self.world
+            .process_name(self.process)
+            .unwrap_or_else(|| "?".into())
+    }
+
+    /// The seed of the running simulation.
+    pub fn seed(&self) -> u64 {
+        self.world.seed
+    }
+
+    /// Whether the process these providers belong to is still alive in the
+    /// incarnation they were made for.
+    pub fn is_alive(&self) -> bool {
+        self.world.is_current(self.process, self.incarnation)
+    }
+
+    /// Resolves when every foreground workload's `run` phase has returned.
+    pub(crate) fn run_phase_done(&self) -> impl Future<Output = ()> + 'static {
+        let world = Rc::clone(&self.world);
+        std::future::poll_fn(move |cx| {
+            if world.run_phase_done() {
+                std::task::Poll::Ready(())
+            } else {
+                world.wait_run_phase(cx.waker());
+                std::task::Poll::Pending
+            }
+        })
+    }
+
+    /// Sleeps for `duration`, or until every foreground workload's `run`
+    /// phase has returned, whichever comes first: true if the whole pause
+    /// elapsed, false if the run phase is over.
+    pub(crate) async fn pause(&self, duration: Duration) -> bool {
+        if self.world.run_phase_done() {
+            return false;
+        }
+        self.timeout(duration, self.run_phase_done()).await.is_err()
+    }
+}
+
+impl Providers for SimProviders {
+    type Time = SimProviders;
+    type Task = SimProviders;
+    type Network = SimProviders;
+    type Random = SimProviders;
+    type Storage = SimProviders;
+
+    fn time(&self) -> &SimProviders {
+        self
+    }
+    fn task(&self) -> &SimProviders {
+        self
+    }
+    fn network(&self) -> &SimProviders {
+        self
+    }
+    fn random(&self) -> &SimProviders {
+        self
+    }
+    fn storage(&self) -> &SimProviders {
+        self
+    }
+}
+
+impl TimeProvider for SimProviders {
+    type Sleep = Sleep;
+
+    fn now(&self) -> Instant {
+        Instant::from_nanos(self.world.now_ns())
+    }
+
+    /// The process's local clock: ahead of `now` by a per-process drift
+    /// when the seed has clock drift on (`net.clock_drift`), else `now`.
+    fn timer(&self) -> Instant {
+        Instant::from_nanos(super::network::timer_ns(&self.world, self.process))
+    }
+
+    fn sleep(&self, duration: Duration) -> Sleep {
+        let nanos = duration.as_nanos().min(u64::MAX as u128) as u64;
+        Sleep::new(
+            Rc::clone(&self.world.kernel),
+            self.world.now_ns().saturating_add(nanos),
+        )
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> Sleep {
+        Sleep::new(Rc::clone(&self.world.kernel), deadline.as_nanos())
+    }
+}
+
+impl TaskProvider for SimProviders {
+    type Handle<T: 'static> = SimJoinHandle<T>;
+
+    fn spawn<F>(&self, name: &str, future: F) -> SimJoinHandle<F::Output>
+    where
+        F: std::future::Future + 'static,
+        F::Output: 'static,
+    {
+        let handle = self
+            .world
+            .spawn(self.process, self.incarnation, name, future);
+        if !self.is_alive() {
+            // A dead process (e.g. code in a destructor running during a
+            // kill) cannot start work: the task is cancelled before it runs.
+            self.world.cancel_task(handle.id());
+        }
+        handle
+    }
+}
+
+impl RandomProvider for SimProviders {
+    fn next_u64(&self) -> u64 {
+        self.world.draw_u64()
+    }
+}

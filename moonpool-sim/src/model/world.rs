@@ -1,0 +1,189 @@
+//! The world: one seed's kernel and everything the models keep on it.
+//!
+//! # Types
+//! - [`World`]: the [`Kernel`] (clock, tasks, events, generator,
+//!   fingerprint) plus the models' state: processes, network, storage,
+//!   lifecycle settings, buggify, assertion counts, and the chaos window
+//!   (the run phase, quiesce). Shared as `Rc<World>` by every simulated
+//!   provider; one per seed, thrown away afterwards, so nothing leaks from
+//!   seed to seed. A `World` dereferences to its kernel: `world.now_ns()`
+//!   is the kernel's clock.
+//! - [`EnterGuard`]: makes a world the thread's *current* world (what
+//!   `buggify!` and the assertion macros reach, through the hook installed
+//!   in `moonpool-core`) and its kernel the current kernel, for its
+//!   lifetime.
+//!
+//! # The loop
+//! [`World::run`] runs the kernel's loop with this world as the model: a
+//! network event the kernel pops comes back to [`ModelEvents::on_event`],
+//! a direct (monomorphized) call.
+
+use std::cell::{Cell, RefCell};
+use std::ops::Deref;
+use std::rc::Rc;
+use std::task::Waker;
+
+use super::assertions::AssertionState;
+use super::buggify::BuggifyState;
+use super::network::{NetState, NetworkConfig};
+use super::process::ProcessTable;
+use super::process::lifecycle::LifecycleState;
+use super::storage::{StorageConfig, StorageState};
+use crate::kernel::{CurrentSlot, Entered, Kernel, KernelConfig, ModelEvents, Stop};
+
+thread_local! {
+    static CURRENT: CurrentSlot<World> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with the thread's current world, if there is one (directly
+/// through the `thread_local!`, which inlines: every buggify and assertion
+/// evaluation comes here).
+#[inline]
+pub(crate) fn with_current<R>(f: impl FnOnce(&Rc<World>) -> R) -> Option<R> {
+    CURRENT.with(|c| c.borrow().as_ref().map(f))
+}
+
+/// Restores the previous current world, kernel and buggify/assertion hook
+/// when dropped (in that order).
+pub(crate) struct EnterGuard {
+    _world: Entered<World>,
+    _kernel: Entered<Kernel>,
+    _hook: moonpool_core::sim_hook::HookGuard,
+}
+
+/// What the models of one world are configured with.
+#[derive(Clone, Debug)]
+pub(crate) struct WorldConfig {
+    /// Whether this seed runs the chaos profile (faults sampled per seed)
+    /// or the quiet configuration. Decided by the runner's plan; the
+    /// models only read it.
+    pub(crate) chaos: bool,
+    pub(crate) network: NetworkConfig,
+    pub(crate) storage: StorageConfig,
+    /// The fault model: server processes that may be down at once.
+    pub(crate) max_down: Option<usize>,
+}
+
+/// A hook run when chaos stops.
+type QuiesceHook = Box<dyn Fn(&World)>;
+
+/// One seed's universe. See the module documentation.
+pub(crate) struct World {
+    pub(crate) kernel: Rc<Kernel>,
+    pub(crate) config: WorldConfig,
+    /// IP, kind, `main` and exit of every process.
+    pub(crate) process_table: RefCell<ProcessTable>,
+    /// The simulated network.
+    pub(crate) net: RefCell<NetState>,
+    /// The simulated disks.
+    pub(crate) storage: RefCell<StorageState>,
+    /// Process lifecycle settings (the fault model).
+    pub(crate) lifecycle: RefCell<LifecycleState>,
+    /// Buggify: on or off for the seed, per-site activation and counts.
+    pub(crate) buggify: RefCell<BuggifyState>,
+    /// Assertion counts of the seed, per site.
+    pub(crate) assertions: RefCell<AssertionState>,
+    /// False once the workloads' run phase is over: no new faults.
+    chaos_active: Cell<bool>,
+    /// Run by `quiesce`: each fault source heals what it broke.
+    quiesce_hooks: RefCell<Vec<QuiesceHook>>,
+    /// Set when every foreground workload's `run` phase has returned.
+    run_phase_done: Cell<bool>,
+    run_phase_waiters: RefCell<Vec<Waker>>,
+}
+
+impl Deref for World {
+    type Target = Kernel;
+
+    #[inline]
+    fn deref(&self) -> &Kernel {
+        &self.kernel
+    }
+}
+
+impl ModelEvents for World {
+    #[inline]
+    fn on_event(&self, token: u64) {
+        super::network::on_event(self, token);
+    }
+}
+
+impl World {
+    pub(crate) fn new(seed: u64, kernel: KernelConfig, config: WorldConfig) -> Rc<World> {
+        Rc::new(World {
+            kernel: Kernel::new(seed, kernel),
+            process_table: RefCell::new(ProcessTable::default()),
+            net: RefCell::new(NetState::default()),
+            storage: RefCell::new(StorageState::default()),
+            lifecycle: RefCell::new(LifecycleState::new(config.max_down)),
+            buggify: RefCell::new(Default::default()),
+            assertions: RefCell::new(Default::default()),
+            chaos_active: Cell::new(true),
+            quiesce_hooks: RefCell::new(Vec::new()),
+            run_phase_done: Cell::new(false),
+            run_phase_waiters: RefCell::new(Vec::new()),
+            config,
+        })
+    }
+
+    /// Makes this world (and its kernel) the thread's current one until
+    /// the guard drops.
+    pub(crate) fn enter(self: &Rc<World>) -> EnterGuard {
+        let kernel = self.kernel.enter();
+        EnterGuard {
+            _world: Entered::enter(&CURRENT, self),
+            _kernel: kernel,
+            _hook: moonpool_core::sim_hook::install(&super::assertions::HOOK),
+        }
+    }
+
+    /// Runs the kernel's loop until the workloads finish or the seed fails.
+    pub(crate) fn run(&self) -> Stop {
+        self.kernel.run(self)
+    }
+
+    // ----- the chaos window -----
+
+    /// Whether faults may still be injected (the run phase is not over).
+    #[inline]
+    pub(crate) fn chaos_active(&self) -> bool {
+        self.chaos_active.get()
+    }
+
+    /// Registers a hook `quiesce` runs to heal what a fault source broke.
+    pub(crate) fn on_quiesce(&self, hook: impl Fn(&World) + 'static) {
+        self.quiesce_hooks.borrow_mut().push(Box::new(hook));
+    }
+
+    /// Ends the chaos: no new faults from now on, and every fault source
+    /// heals what it broke, so the checks see a system that can converge.
+    pub(crate) fn quiesce(&self) {
+        self.chaos_active.set(false);
+        let hooks = std::mem::take(&mut *self.quiesce_hooks.borrow_mut());
+        for hook in &hooks {
+            hook(self);
+        }
+        self.note("sim.quiesce", None, || {
+            "chaos stopped; checks begin".to_string()
+        });
+    }
+
+    /// Whether every foreground workload's `run` phase has returned.
+    pub(crate) fn run_phase_done(&self) -> bool {
+        self.run_phase_done.get()
+    }
+
+    /// Marks the run phase done and wakes whoever waits for it.
+    pub(crate) fn end_run_phase(&self) {
+        self.run_phase_done.set(true);
+        let waiters = std::mem::take(&mut *self.run_phase_waiters.borrow_mut());
+        for w in waiters {
+            w.wake();
+        }
+    }
+
+    /// Registers `waker` to be woken when the run phase ends.
+    pub(crate) fn wait_run_phase(&self, waker: &Waker) {
+        self.run_phase_waiters.borrow_mut().push(waker.clone());
+    }
+}
