@@ -3,7 +3,7 @@
 
 use moonpool_core::Ratio;
 
-use crate::wire::FRAME_LEN_MAX_DEFAULT;
+use crate::wire::FRAME_BYTES_MAX_DEFAULT;
 
 /// Limits and delays. `Default` gives production values; tests shrink the
 /// delays.
@@ -12,7 +12,7 @@ pub struct TransportConfig {
     /// Largest payload accepted or sent in one frame (default and maximum
     /// 16 MiB − 1, the wire format's limit). A longer announced length
     /// closes the connection before any allocation.
-    pub frame_len_max_bytes: u32,
+    pub frame_bytes_max: u32,
     /// First reconnect delay after a failure (default 50 ms, as FDB).
     pub reconnect_delay_ms_initial: u64,
     /// Reconnect delay cap (default 500 ms, as FDB).
@@ -61,7 +61,7 @@ pub struct TransportConfig {
     pub peer_queue_frames_max: usize,
     /// Requests that may wait in one request stream (default 4096); more
     /// are answered with `Overloaded`.
-    pub request_queue_max: usize,
+    pub request_stream_requests_max: usize,
     /// Incoming connections allowed to be in their handshake at once
     /// (default 256); more are closed at once.
     pub handshakes_pending_max: usize,
@@ -72,7 +72,7 @@ pub struct TransportConfig {
 impl Default for TransportConfig {
     fn default() -> TransportConfig {
         TransportConfig {
-            frame_len_max_bytes: FRAME_LEN_MAX_DEFAULT,
+            frame_bytes_max: FRAME_BYTES_MAX_DEFAULT,
             reconnect_delay_ms_initial: 50,
             reconnect_delay_ms_max: 500,
             reconnect_delay_growth_percent: 120,
@@ -88,7 +88,7 @@ impl Default for TransportConfig {
             peer_idle_ms: 60_000,
             peer_queue_bytes_max: 64 * 1024 * 1024,
             peer_queue_frames_max: 65_536,
-            request_queue_max: 4_096,
+            request_stream_requests_max: 4_096,
             handshakes_pending_max: 256,
             failed_endpoints_max: 4_096,
         }

@@ -3,7 +3,7 @@
 //! FoundationDB-style RPC (FlowTransport + fdbrpc) written against
 //! `moonpool-core`'s provider traits, so the very same code runs in
 //! `moonpool-sim`'s deterministic simulation and on real tokio. A
-//! [`Transport`] listens on an address, keeps one [`Peer`](peer) per remote
+//! [`Transport`] listens on an address, keeps one peer per remote
 //! address (an outgoing queue that survives disconnections, reconnection
 //! with jittered exponential backoff, keepalive pings), routes checksummed
 //! frames to 128-bit [endpoint](Endpoint) tokens, and offers request/reply
@@ -53,33 +53,38 @@
 //! }
 //! ```
 //!
-//! Crate map: [`wire`] (pure encode/decode of handshakes and frames, and a
-//! decoder fuzzer), [`endpoint`] (tokens, endpoints), [`peer`] (queue,
-//! backoff, connections), [`transport`](Transport), [`rpc`] (request
-//! streams, reply promises, delivery modes, retries), [`failure_monitor`],
-//! [`service!`], [`metrics`], [`error`], [`bench`](mod@bench) (the RPC benchmark
-//! workloads). With the `scenarios` feature, the `scenarios` module holds the
-//! transport scenario suite that every provider implementation runs.
+//! Crate map (one public path per item: everything is re-exported here,
+//! except the pure wire format in [`wire`]): `wire` (encode/decode of
+//! handshakes and frames), `endpoint` (tokens, endpoints), `peer` (queue,
+//! backoff, connections), `transport` ([`Transport`]), `rpc` (request
+//! streams, reply promises, delivery modes, retries), `failure_monitor`,
+//! `service` ([`service!`]), `metrics`, `error`. Features: `scenarios`
+//! (the transport scenario suite every backend runs), `bench` (the RPC
+//! benchmark workloads, for `moonpool-examples`' `bench` binary), `fuzz`
+//! (`wire::fuzz`, the decoder fuzzer behind the `decoder_fuzz` example).
 //!
 //! Determinism: all time, tasks, I/O and randomness (tokens, incarnations,
 //! jitter) come from the providers; maps that are iterated are `BTreeMap`s.
 //! See `docs/transport.md` for the wire format, the delivery guarantees and
 //! the failure semantics.
 
+#![forbid(unsafe_code)]
+
 // Lets `service!`'s serde attributes name this crate from inside it too.
 extern crate self as moonpool_transport;
 
+#[cfg(any(test, feature = "bench"))]
 pub mod bench;
 mod config;
-pub mod endpoint;
-pub mod error;
-pub mod failure_monitor;
-pub mod metrics;
-pub mod peer;
-pub mod rpc;
+mod endpoint;
+mod error;
+mod failure_monitor;
+mod metrics;
+mod peer;
+mod rpc;
 #[cfg(feature = "scenarios")]
 pub mod scenarios;
-pub mod service;
+mod service;
 mod transport;
 pub mod wire;
 

@@ -1,47 +1,49 @@
-//! [`service!`](macro@crate::service): declare a service with several request
-//! types, get a typed client, a server with dispatch, and a serializable
-//! interface.
-//!
-//! ```
-//! use serde::{Deserialize, Serialize};
-//!
-//! #[derive(Serialize, Deserialize)]
-//! pub struct Get { pub key: String }
-//! #[derive(Serialize, Deserialize)]
-//! pub struct Put { pub key: String, pub value: u64 }
-//!
-//! moonpool_transport::service! {
-//!     /// A tiny key-value store.
-//!     pub mod kv {
-//!         get: Get => Option<u64>,
-//!         put: Put => (),
-//!     }
-//! }
-//! // Generated: kv::Server (one RequestStream per method, `next()` yields a
-//! // kv::Request enum), kv::Client (one RequestSender per method),
-//! // kv::Interface (the endpoints, serializable), and `impl Request for Get`.
-//!
-//! // A server loop dispatching on the method:
-//! async fn serve(server: kv::Server, store: &mut std::collections::BTreeMap<String, u64>) {
-//!     while let Some(request) = server.next().await {
-//!         match request {
-//!             kv::Request::get(r) => r.reply.send(store.get(&r.request.key).copied()),
-//!             kv::Request::put(r) => {
-//!                 store.insert(r.request.key, r.request.value);
-//!                 r.reply.send(());
-//!             }
-//!         }
-//!     }
-//! }
-//! # fn main() {}
-//! ```
-//!
-//! The request types must be distinct (each implements
-//! [`Request`](crate::Request) once). The generated module imports its
-//! parent's items (`use super::*`), so the types can be named as in the
-//! parent.
+//! The [`service!`](macro@crate::service) macro: a service with several
+//! request types in a few lines (documented on the macro itself).
 
-/// Declares a service. See the [module documentation](mod@crate::service).
+/// Declares a service with several request types: a typed client, a
+/// server with dispatch, and a serializable interface.
+///
+/// ```
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize)]
+/// pub struct Get { pub key: String }
+/// #[derive(Serialize, Deserialize)]
+/// pub struct Put { pub key: String, pub value: u64 }
+///
+/// moonpool_transport::service! {
+///     /// A tiny key-value store.
+///     pub mod kv {
+///         get: Get => Option<u64>,
+///         put: Put => (),
+///     }
+/// }
+/// // Generated: kv::Server (one RequestStream per method, `next()` yields a
+/// // kv::Request enum), kv::Client (one RequestSender per method),
+/// // kv::Interface (the endpoints, serializable), and `impl Request for Get`.
+///
+/// // A server loop dispatching on the method:
+/// async fn serve(server: kv::Server, store: &mut std::collections::BTreeMap<String, u64>) {
+///     while let Some(request) = server.next().await {
+///         match request {
+///             kv::Request::get(r) => r.reply.send(store.get(&r.request.key).copied()),
+///             kv::Request::put(r) => {
+///                 store.insert(r.request.key, r.request.value);
+///                 r.reply.send(());
+///             }
+///         }
+///     }
+/// }
+/// # fn main() {}
+/// ```
+///
+/// The request types must be distinct (each implements
+/// [`Request`](crate::Request) once). The generated module imports its
+/// parent's items (`use super::*`), so the types can be named as in the
+/// parent.
+///
+/// Shape:
 ///
 /// ```text
 /// service! {

@@ -59,7 +59,7 @@ pub(crate) trait Core {
     /// Removes a receiver.
     fn unregister(&self, token: Token);
     /// The maximum payload length.
-    fn frame_len_max(&self) -> u32;
+    fn frame_bytes_max(&self) -> u32;
     /// Counts a request refused by a full request stream.
     fn note_overloaded(&self);
 }
@@ -309,7 +309,7 @@ impl<P: Providers, C: Codec> Transport<P, C> {
             self.endpoint_of(token),
             Rc::downgrade(&core),
             self.inner.codec.clone(),
-            self.inner.config.request_queue_max,
+            self.inner.config.request_stream_requests_max,
         );
         if !self.inner.endpoints.borrow_mut().insert(token, receiver) {
             stream.forget_registration();
@@ -448,7 +448,7 @@ impl<P: Providers, C: Codec> Inner<P, C> {
         let mut frame = Vec::with_capacity(FRAME_BUILD_CAPACITY);
         let start = begin_frame(token, &mut frame);
         encode(&mut frame)?;
-        finish_frame(&mut frame, start, self.config.frame_len_max_bytes)
+        finish_frame(&mut frame, start, self.config.frame_bytes_max)
             .map_err(|e| RpcError::Codec(CodecError::Encode(e.to_string())))?;
         Ok(frame)
     }
@@ -559,8 +559,8 @@ impl<P: Providers, C: Codec> Core for Inner<P, C> {
         self.endpoints.borrow_mut().remove(token);
     }
 
-    fn frame_len_max(&self) -> u32 {
-        self.config.frame_len_max_bytes
+    fn frame_bytes_max(&self) -> u32 {
+        self.config.frame_bytes_max
     }
 
     fn note_overloaded(&self) {

@@ -58,7 +58,7 @@ pub(crate) async fn run<P: Providers, C: Codec>(
 ) {
     let tick = tick_period(&inner);
     let driver = Driver {
-        decoder: FrameDecoder::new(inner.config.frame_len_max_bytes),
+        decoder: FrameDecoder::new(inner.config.frame_bytes_max),
         read_buf: vec![0u8; READ_CHUNK].into_boxed_slice(),
         write_buf: Vec::new(),
         write_pos: 0,

@@ -29,7 +29,7 @@
 //! pending request registered with a peer is completed when the peer's
 //! connection fails (at-most-once calls) or the transport shuts down.
 
-pub mod backoff;
+pub(crate) mod backoff;
 pub(crate) mod connection;
 pub(crate) mod keeper;
 

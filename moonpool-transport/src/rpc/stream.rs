@@ -74,14 +74,14 @@ impl<Rep: Serialize, C: Codec> ReplyPromise<Rep, C> {
         let mut frame = Vec::with_capacity(FRAME_BUILD_CAPACITY);
         let start = begin_frame(token, &mut frame);
         let encoded = self.codec.encode(&result, &mut frame).is_ok()
-            && finish_frame(&mut frame, start, core.frame_len_max()).is_ok();
+            && finish_frame(&mut frame, start, core.frame_bytes_max()).is_ok();
         if !encoded {
             // The reply cannot be sent: tell the client the promise broke.
             frame.clear();
             let start = begin_frame(token, &mut frame);
             let broken: Result<&Rep, RemoteError> = Err(RemoteError::BrokenPromise);
             if self.codec.encode(&broken, &mut frame).is_err()
-                || finish_frame(&mut frame, start, core.frame_len_max()).is_err()
+                || finish_frame(&mut frame, start, core.frame_bytes_max()).is_err()
             {
                 return;
             }

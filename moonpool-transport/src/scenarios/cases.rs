@@ -496,7 +496,7 @@ pub async fn simultaneous_connect_keeps_both_directions_working<H: Harness>(p: H
 /// growing.
 pub async fn full_request_stream_answers_overloaded<H: Harness>(p: H::P) {
     let config = TransportConfig {
-        request_queue_max: 4,
+        request_stream_requests_max: 4,
         ..H::config()
     };
     let server_t = bind_retrying(&H::node(&p, 0), H::listen_addr(&p, 0), config).await;

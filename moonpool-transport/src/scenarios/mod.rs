@@ -1,7 +1,8 @@
-//! The transport scenario suite: behaviour the transport must have in every
-//! world, written once against the provider traits.
+//! The transport scenario suite: behaviour the transport must have on every
+//! backend, written once against the provider traits.
 //!
-//! A world runs the suite by implementing [`Harness`] and invoking
+//! A backend (a set of providers: the simulator's, tokio's) runs the suite
+//! by implementing [`Harness`] and invoking
 //! [`transport_scenario_tests!`](crate::transport_scenario_tests), which
 //! expands to one `#[test]` per scenario:
 //!
@@ -16,8 +17,8 @@
 //! in the simulator: `run` starts a simulation of the seed, `node(p, i)`
 //! returns the providers of a separate simulated process for node `i`, and
 //! `listen_addr(p, i)` gives that node's address. [`all_cases`] lists the
-//! cases for seed sweeps. Every scenario asserts the same outcomes in both
-//! worlds, on a fault-free network (the scenarios inject their own faults:
+//! cases for seed sweeps. Every scenario asserts the same outcomes on both
+//! backends, on a fault-free network (the scenarios inject their own faults:
 //! restarts, raw corrupted bytes, silent peers); chaos belongs in separate
 //! tests. Every wait in a scenario is bounded, so a broken transport fails
 //! a scenario instead of hanging it.
@@ -39,7 +40,7 @@ pub use cases::*;
 pub use raw::*;
 pub use support::*;
 
-/// How to run one scenario in a given world.
+/// How to run one scenario on a given backend.
 pub trait Harness: 'static {
     /// The provider bundle.
     type P: Providers;
@@ -139,7 +140,7 @@ macro_rules! transport_scenario_tests {
 pub struct Case {
     /// The scenario's name (its function's, and its test's).
     pub name: &'static str,
-    /// Runs the scenario in the harness's world with the given seed.
+    /// Runs the scenario on the harness's backend with the given seed.
     pub run: fn(u64),
 }
 

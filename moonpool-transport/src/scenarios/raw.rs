@@ -142,7 +142,7 @@ pub async fn corrupted_frame_closes_the_connection_without_delivery<H: Harness>(
 /// as soon as its header arrives.
 pub async fn oversized_frame_length_closes_the_connection<H: Harness>(p: H::P) {
     let config = crate::TransportConfig {
-        frame_len_max_bytes: 1024 * 1024,
+        frame_bytes_max: 1024 * 1024,
         ..H::config()
     };
     let node = H::node(&p, 0);

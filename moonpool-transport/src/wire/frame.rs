@@ -42,10 +42,10 @@ use crate::error::WireError;
 pub const FRAME_HEADER_LEN: usize = 24;
 
 /// The largest payload length the length word can carry: 16 MiB − 1.
-pub const FRAME_LEN_LIMIT: u32 = (1 << 24) - 1;
+pub const FRAME_BYTES_LIMIT: u32 = (1 << 24) - 1;
 
 /// The default maximum payload length: 16 MiB − 1, the format's limit.
-pub const FRAME_LEN_MAX_DEFAULT: u32 = FRAME_LEN_LIMIT;
+pub const FRAME_BYTES_MAX_DEFAULT: u32 = FRAME_BYTES_LIMIT;
 
 /// The check byte of a 24-bit length.
 fn length_check(len: u32) -> u32 {
@@ -54,16 +54,16 @@ fn length_check(len: u32) -> u32 {
 }
 
 /// The length word of a frame carrying `len` payload bytes (`len` must be
-/// at most [`FRAME_LEN_LIMIT`]; higher bits are discarded).
+/// at most [`FRAME_BYTES_LIMIT`]; higher bits are discarded).
 pub fn length_word(len: u32) -> u32 {
-    let len = len & FRAME_LEN_LIMIT;
+    let len = len & FRAME_BYTES_LIMIT;
     len | (length_check(len) << 24)
 }
 
 /// The length a length word carries, or a checksum error if its check byte
 /// does not match.
 pub fn parse_length_word(word: u32) -> Result<u32, WireError> {
-    let len = word & FRAME_LEN_LIMIT;
+    let len = word & FRAME_BYTES_LIMIT;
     let check = word >> 24;
     let computed = length_check(len);
     if check != computed {
@@ -96,16 +96,16 @@ pub fn frame_checksum(token_bytes: &[u8; 16], payload: &[u8]) -> u32 {
 /// Appends one frame carrying `payload` to `token` to `out`.
 ///
 /// Fails with [`WireError::FrameTooLarge`] (and leaves `out` unchanged) if
-/// the payload exceeds `max_len`.
+/// the payload exceeds `bytes_max`.
 pub fn encode_frame(
     token: Token,
     payload: &[u8],
-    max_len: u32,
+    bytes_max: u32,
     out: &mut Vec<u8>,
 ) -> Result<(), WireError> {
     let start = begin_frame(token, out);
     out.extend_from_slice(payload);
-    finish_frame(out, start, max_len)
+    finish_frame(out, start, bytes_max)
 }
 
 /// Initial capacity of a frame buffer being built: a header and a small
@@ -127,15 +127,15 @@ pub fn begin_frame(token: Token, out: &mut Vec<u8>) -> usize {
 /// length and the checksum of everything appended since.
 ///
 /// On [`WireError::FrameTooLarge`] the partial frame is removed from `out`.
-pub fn finish_frame(out: &mut Vec<u8>, start: usize, max_len: u32) -> Result<(), WireError> {
+pub fn finish_frame(out: &mut Vec<u8>, start: usize, bytes_max: u32) -> Result<(), WireError> {
     let payload_len = out.len().saturating_sub(start + FRAME_HEADER_LEN);
     let len = match u32::try_from(payload_len) {
-        Ok(len) if len <= max_len.min(FRAME_LEN_LIMIT) => len,
+        Ok(len) if len <= bytes_max.min(FRAME_BYTES_LIMIT) => len,
         _ => {
             out.truncate(start);
             return Err(WireError::FrameTooLarge {
                 len: u32::try_from(payload_len).unwrap_or(u32::MAX),
-                max: max_len.min(FRAME_LEN_LIMIT),
+                max: bytes_max.min(FRAME_BYTES_LIMIT),
             });
         }
     };
@@ -149,15 +149,21 @@ pub fn finish_frame(out: &mut Vec<u8>, start: usize, max_len: u32) -> Result<(),
 ///
 /// Returns `Ok(None)` if `buf` does not hold a whole frame yet, or the frame
 /// and the number of bytes it occupies. The length word is validated (its
-/// check byte, then `max_len`) as soon as it is readable, whatever follows.
-pub fn decode_frame(buf: &[u8], max_len: u32) -> Result<Option<(FrameRef<'_>, usize)>, WireError> {
+/// check byte, then `bytes_max`) as soon as it is readable, whatever follows.
+pub fn decode_frame(
+    buf: &[u8],
+    bytes_max: u32,
+) -> Result<Option<(FrameRef<'_>, usize)>, WireError> {
     let Some(len_bytes) = buf.get(0..4) else {
         return Ok(None);
     };
     let word = u32::from_le_bytes([len_bytes[0], len_bytes[1], len_bytes[2], len_bytes[3]]);
     let len = parse_length_word(word)?;
-    if len > max_len {
-        return Err(WireError::FrameTooLarge { len, max: max_len });
+    if len > bytes_max {
+        return Err(WireError::FrameTooLarge {
+            len,
+            max: bytes_max,
+        });
     }
     let total = FRAME_HEADER_LEN + len as usize;
     if buf.len() < total {
@@ -190,17 +196,17 @@ pub struct FrameDecoder {
     buf: Vec<u8>,
     /// Offset of the first unconsumed byte in `buf`.
     start: usize,
-    max_len: u32,
+    bytes_max: u32,
     poisoned: Option<WireError>,
 }
 
 impl FrameDecoder {
-    /// A decoder that rejects payloads longer than `max_len` bytes.
-    pub fn new(max_len: u32) -> FrameDecoder {
+    /// A decoder that rejects payloads longer than `bytes_max` bytes.
+    pub fn new(bytes_max: u32) -> FrameDecoder {
         FrameDecoder {
             buf: Vec::new(),
             start: 0,
-            max_len,
+            bytes_max,
             poisoned: None,
         }
     }
@@ -243,7 +249,7 @@ impl FrameDecoder {
         if let Some(e) = &self.poisoned {
             return Err(e.clone());
         }
-        let decoded = decode_frame(&self.buf[self.start..], self.max_len)
+        let decoded = decode_frame(&self.buf[self.start..], self.bytes_max)
             .map(|found| found.map(|(frame, used)| (frame.token, used)));
         match decoded {
             Ok(Some((token, used))) => {
@@ -360,7 +366,7 @@ mod tests {
 
     #[test]
     fn length_words_round_trip_and_reject_garbage() {
-        for len in [0, 1, 255, 256, 65_535, FRAME_LEN_LIMIT] {
+        for len in [0, 1, 255, 256, 65_535, FRAME_BYTES_LIMIT] {
             assert_eq!(parse_length_word(length_word(len)), Ok(len));
         }
         let garbage = (0..1000u32)
@@ -408,7 +414,7 @@ mod tests {
                 max: MAX
             })
         );
-        let header = length_word(FRAME_LEN_LIMIT).to_le_bytes();
+        let header = length_word(FRAME_BYTES_LIMIT).to_le_bytes();
         assert!(matches!(
             decode_frame(&header, MAX),
             Err(WireError::FrameTooLarge { .. })
