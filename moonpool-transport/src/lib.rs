@@ -31,7 +31,7 @@
 //! async fn demo<P: Providers>(p: P) -> String {
 //!     let local = "127.0.0.1:0".parse().unwrap();
 //!     let server_t = Transport::bind(p.clone(), local, TransportConfig::default()).await.unwrap();
-//!     let server = echo::Server::new(&server_t);
+//!     let server = echo::Server::new(&server_t).unwrap();
 //!     let iface = server.interface();
 //!     let serving = p.task().spawn("echo-server", async move {
 //!         while let Some(echo::Request::echo(req)) = server.next().await {
@@ -95,10 +95,11 @@ pub use failure_monitor::{AddressState, FailureMonitor};
 pub use metrics::{PeerMetrics, TransportMetrics};
 pub use rpc::retry::{DedupCache, IdempotencyKey, RetryPolicy, retry};
 pub use rpc::{Incoming, ReplyPromise, Request, RequestSender, RequestStream};
-pub use transport::Transport;
+pub use transport::{OnFailed, Transport};
 
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::rpc::{WaitSlot, serve};
     pub use moonpool_core::{Codec, PostcardCodec, Providers};
     pub use serde;
 }

@@ -202,7 +202,7 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
 #[test]
 fn every_scenario_passes_across_seeds() {
     let cases = scenarios::all_cases::<PerturbedSimHarness>();
-    assert_eq!(cases.len(), 26, "the suite's case count changed");
+    assert_eq!(cases.len(), 41, "the suite's case count changed");
     let mut failures = Vec::new();
     for case in &cases {
         for seed in 1..=SWEEP_SEEDS {

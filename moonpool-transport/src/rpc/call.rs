@@ -1,27 +1,40 @@
 //! Calls: admission (shutdown, known-missing endpoints, the failure
-//! monitor), back-pressure, registration of the reply slot and the pending
-//! call, queueing in the chosen mode, and the cleanup guard that runs
-//! however the call ends (reply, error, timeout, or the caller dropping
-//! the future).
+//! monitor), the reply slot and the pending call, queueing in the chosen
+//! mode with back-pressure, and the cleanup guard that runs however the
+//! call ends (reply, error, timeout, or the caller dropping the future).
+//!
+//! Order of a remote call: draw a reply token and register the slot (a
+//! collision is `TokenCollision`); register the pending call with the
+//! peer, so that a failure while the request waits ends the call; queue
+//! the request (at most once: encoded straight into the outbox; reliable:
+//! kept in the reliable map and copied into the outbox per connection),
+//! waiting in line for room if needed; wait for the outcome, and with
+//! `unless_failed` for the address to be judged failed as well.
 
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
 use std::rc::{Rc, Weak};
+use std::task::Poll;
 use std::time::Duration;
 
 use moonpool_core::{Codec, CodecError, Providers, reachable};
+use serde::de::DeserializeOwned;
 
 use crate::endpoint::{Endpoint, Token};
 use crate::error::RpcError;
 use crate::failure_monitor::AddressState;
+use crate::metrics::add;
+use crate::peer::outbox::FrameKind;
+use crate::peer::room::{self, RoomTicket};
 use crate::peer::{Peer, PendingCall};
-use crate::rpc::slot::ReplySlot;
-use crate::transport::Inner;
+use crate::rpc::slot::{CallSlot, ReplySlot};
+use crate::transport::{Inner, OnFailed};
 use crate::wire::FRAME_HEADER_LEN;
 
 /// How a call is delivered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Mode {
-    /// Sent once; a lost connection ends the call with `MaybeDelivered`.
+    /// Sent once; a lost connection ends the call.
     AtMostOnce,
     /// Resent on every reconnect until the reply arrives.
     Reliable,
@@ -43,10 +56,20 @@ impl<P: Providers, C: Codec> Inner<P, C> {
     /// whether the failure monitor lets a call to it start.
     fn touch_and_admit(&self, peer: &Peer<P>) -> Result<(), RpcError> {
         let now = self.now();
-        peer.touch(
-            now,
-            now + Duration::from_millis(self.config.probe_window_ms),
-        );
+        {
+            let mut st = peer.state.borrow_mut();
+            st.last_activity = now;
+            let until = now + Duration::from_millis(self.config.probe_window_ms);
+            if st.probe_until < until {
+                st.probe_until = until;
+            }
+            if st.conn.is_none()
+                && let Some(w) = st.keeper_waker.take()
+            {
+                drop(st);
+                w.wake();
+            }
+        }
         match self.failure.state(peer.addr, now) {
             AddressState::Failed => {
                 reachable!("a call fails fast: its address is marked failed");
@@ -63,9 +86,11 @@ impl<P: Providers, C: Codec> Inner<P, C> {
         encode: impl FnOnce(&mut Vec<u8>) -> Result<(), CodecError>,
     ) -> Result<(), RpcError> {
         self.admit(&dest)?;
-        let frame = self.build_frame(dest.token, encode)?;
         if self.is_local(dest.addr) {
-            return if self.deliver_local(dest.token, &frame[FRAME_HEADER_LEN..]) {
+            let frame = self.build_frame(dest.token, encode)?;
+            let delivered = self.deliver_local(dest.token, &frame[FRAME_HEADER_LEN..]);
+            self.recycle(frame);
+            return if delivered {
                 Ok(())
             } else {
                 Err(RpcError::EndpointNotFound)
@@ -73,99 +98,209 @@ impl<P: Providers, C: Codec> Inner<P, C> {
         }
         let peer = self.peer(dest.addr);
         self.touch_and_admit(&peer)?;
-        peer.push_unreliable(frame, &self.config)
+        match peer.push_oneway(|out| self.append_frame(out, dest.token, encode)) {
+            Ok(()) => Ok(()),
+            Err(Ok(e)) | Err(Err(e)) => Err(e),
+        }
     }
 
-    /// A request expecting a reply: resolves to the reply's payload bytes
-    /// or the error that ended the call. `encode` gets the reply token.
-    pub(crate) async fn call(
+    /// A request expecting a reply of type `Rep`: resolves to the reply or
+    /// the error that ended the call. `encode` gets the reply token. With
+    /// `unless_failed`, the call also ends as soon as the failure monitor
+    /// judges the destination failed.
+    pub(crate) async fn call<Rep: DeserializeOwned + 'static>(
         self: &Rc<Self>,
         dest: Endpoint,
         mode: Mode,
+        unless_failed: bool,
         encode: impl FnOnce(Token, &mut Vec<u8>) -> Result<(), CodecError>,
-    ) -> Result<Vec<u8>, RpcError> {
+    ) -> Result<Rep, RpcError> {
         self.admit(&dest)?;
-        let reply_token = Token::random(self.p.random());
-        let frame = self.build_frame(dest.token, |out| encode(reply_token, out))?;
-        let slot = Rc::new(ReplySlot::default());
-        if self.is_local(dest.addr) {
-            if !self
-                .endpoints
-                .borrow_mut()
-                .insert(reply_token, slot.clone())
-            {
-                return Err(RpcError::Shutdown);
-            }
-            let _guard = CallGuard::<P, C> {
-                inner: Rc::downgrade(self),
-                reply_token,
-                peer: None,
-            };
-            if !self.deliver_local(dest.token, &frame[FRAME_HEADER_LEN..]) {
+        let reply_token = self.random_token();
+        let local = self.is_local(dest.addr);
+        let from = if local {
+            self.local_sender_addr()
+        } else {
+            dest.addr
+        };
+        let slot = Rc::new(ReplySlot::<Rep, C>::new(self.codec.clone(), from));
+        if !self
+            .endpoints
+            .borrow_mut()
+            .insert(reply_token, slot.clone())
+        {
+            return Err(RpcError::TokenCollision);
+        }
+        let mut guard = CallGuard::<P, C> {
+            inner: Rc::downgrade(self),
+            reply_token,
+            peer: None,
+            seq: None,
+            slot: slot.clone(),
+        };
+        if local {
+            let frame = self.build_frame(dest.token, |out| encode(reply_token, out))?;
+            let delivered = self.deliver_local(dest.token, &frame[FRAME_HEADER_LEN..]);
+            self.recycle(frame);
+            if !delivered {
                 return Err(RpcError::EndpointNotFound);
             }
             return poll_fn(|cx| slot.poll_take(cx)).await;
         }
         let peer = self.peer(dest.addr);
         self.touch_and_admit(&peer)?;
-        // Back-pressure: wait for room in the peer's queue.
-        poll_fn(|cx| peer.poll_room(cx, &self.config)).await;
-        if self.shut_down.get() {
-            return Err(RpcError::Shutdown);
-        }
-        if !self
-            .endpoints
-            .borrow_mut()
-            .insert(reply_token, slot.clone())
-        {
-            return Err(RpcError::Shutdown);
-        }
         let call_id = self.next_id();
+        let dyn_slot: Rc<dyn CallSlot> = slot.clone();
         peer.state.borrow_mut().pending.insert(
             call_id,
             PendingCall {
                 dest: dest.token,
                 at_most_once: mode == Mode::AtMostOnce,
-                slot: slot.clone(),
+                slot: dyn_slot.clone(),
             },
         );
-        let mut guard = CallGuard {
-            inner: Rc::downgrade(self),
-            reply_token,
-            peer: Some((peer.clone(), call_id, None)),
-        };
+        guard.peer = Some((peer.clone(), call_id));
+        let mut failed = unless_failed.then(|| self.on_failed_of(dest.addr));
         match mode {
-            Mode::AtMostOnce => peer.push_unreliable_admitted(frame),
-            Mode::Reliable => {
-                let seq = peer.push_reliable(frame);
-                if let Some((_, _, s)) = guard.peer.as_mut() {
-                    *s = Some(seq);
+            Mode::AtMostOnce => {
+                let waiting = peer.push_built(
+                    || FrameKind::Request {
+                        slot: dyn_slot.clone(),
+                    },
+                    |out| self.append_frame(out, dest.token, |o| encode(reply_token, o)),
+                )?;
+                if let Some(frame) = waiting {
+                    if let Some(outcome) = self
+                        .wait_for_room(&peer, &slot, &mut failed, frame.len(), false)
+                        .await
+                    {
+                        return outcome;
+                    }
+                    peer.push_admitted(&frame, FrameKind::Request { slot: dyn_slot });
                 }
             }
+            Mode::Reliable => {
+                let frame = self.build_frame(dest.token, |out| encode(reply_token, out))?;
+                let admitted = room::admits(&peer.state.borrow(), frame.len(), true, &peer.limits);
+                if !admitted
+                    && let Some(outcome) = self
+                        .wait_for_room(&peer, &slot, &mut failed, frame.len(), true)
+                        .await
+                {
+                    self.recycle(frame);
+                    return outcome;
+                }
+                guard.seq = Some(peer.push_reliable(frame, dyn_slot));
+            }
         }
-        poll_fn(|cx| slot.poll_take(cx)).await
+        poll_fn(|cx| {
+            if let Poll::Ready(r) = slot.poll_take(cx) {
+                return Poll::Ready(r);
+            }
+            if let Some(f) = failed.as_mut()
+                && Pin::new(f).poll(cx).is_ready()
+            {
+                return Poll::Ready(Err(self.failed_outcome(&*slot)));
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// The future of `addr` being judged failed.
+    fn on_failed_of(self: &Rc<Self>, addr: std::net::SocketAddr) -> OnFailed<P, C> {
+        OnFailed::new(self.clone(), addr)
+    }
+
+    /// How a call whose address was judged failed ends: `Unreachable` if
+    /// its request was never written, else `MaybeDelivered`.
+    fn failed_outcome(&self, slot: &dyn CallSlot) -> RpcError {
+        if self.shut_down.get() {
+            RpcError::Shutdown
+        } else if slot.was_sent() {
+            RpcError::MaybeDelivered
+        } else {
+            RpcError::Unreachable
+        }
+    }
+
+    /// Waits in line for room for a frame of `len` bytes. `Some(outcome)`
+    /// if the call ended meanwhile (a failure, the address judged failed,
+    /// shutdown); `None` once admitted (the place is consumed: push now).
+    async fn wait_for_room<Rep: DeserializeOwned>(
+        &self,
+        peer: &Rc<Peer<P>>,
+        slot: &ReplySlot<Rep, C>,
+        failed: &mut Option<OnFailed<P, C>>,
+        len: usize,
+        reliable: bool,
+    ) -> Option<Result<Rep, RpcError>> {
+        let mut ticket = RoomTicket::new(peer.clone(), len, reliable);
+        let ended = poll_fn(|cx| {
+            if let Poll::Ready(r) = slot.poll_take(cx) {
+                return Poll::Ready(Some(r));
+            }
+            if let Some(f) = failed.as_mut()
+                && Pin::new(f).poll(cx).is_ready()
+            {
+                return Poll::Ready(Some(Err(self.failed_outcome(slot))));
+            }
+            ticket.poll(cx).map(|()| None)
+        })
+        .await;
+        if ended.is_some() {
+            return ended;
+        }
+        if self.shut_down.get() {
+            return Some(Err(RpcError::Shutdown));
+        }
+        ticket.consume();
+        None
     }
 }
 
 /// Cleans up a call however it ends (reply, error, timeout, cancellation):
-/// unregisters the reply token, forgets the pending call, and stops
-/// resending its reliable frame.
+/// unregisters the reply token, forgets the pending call, stops resending
+/// its reliable frame (recycling its buffer), and counts replies the slot
+/// ignored.
 struct CallGuard<P: Providers, C: Codec> {
     inner: Weak<Inner<P, C>>,
     reply_token: Token,
-    peer: Option<(Rc<Peer<P>>, u64, Option<u64>)>,
+    peer: Option<(Rc<Peer<P>>, u64)>,
+    seq: Option<u64>,
+    slot: Rc<dyn CallSlot>,
 }
 
 impl<P: Providers, C: Codec> Drop for CallGuard<P, C> {
     fn drop(&mut self) {
-        if let Some(inner) = self.inner.upgrade() {
+        let inner = self.inner.upgrade();
+        if let Some(inner) = &inner {
             inner.endpoints.borrow_mut().remove(self.reply_token);
         }
-        if let Some((peer, call_id, seq)) = self.peer.take() {
+        let ignored = self.slot.ignored();
+        if let Some((peer, call_id)) = self.peer.take() {
             peer.state.borrow_mut().pending.remove(&call_id);
-            if let Some(seq) = seq {
-                peer.release_reliable(seq);
+            if let Some(seq) = self.seq
+                && let Some(frame) = peer.release_reliable(seq)
+                && let Some(inner) = &inner
+            {
+                inner.recycle(frame);
             }
+            if ignored > 0 {
+                add(
+                    &peer.stats.replies_ignored,
+                    "transport.replies_ignored",
+                    ignored,
+                );
+            }
+        } else if ignored > 0
+            && let Some(inner) = &inner
+        {
+            add(
+                &inner.stats.replies_ignored,
+                "transport.replies_ignored",
+                ignored,
+            );
         }
     }
 }

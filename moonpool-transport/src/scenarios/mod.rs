@@ -26,6 +26,10 @@
 //! Nodes: scenario code uses node 0 as the server and nodes 1.. as clients.
 
 mod cases;
+mod delivery;
+mod identity;
+mod limits;
+mod liveness;
 mod raw;
 mod support;
 
@@ -37,6 +41,10 @@ use moonpool_core::Providers;
 use crate::TransportConfig;
 
 pub use cases::*;
+pub use delivery::*;
+pub use identity::*;
+pub use limits::*;
+pub use liveness::*;
 pub use raw::*;
 pub use support::*;
 
@@ -101,9 +109,24 @@ macro_rules! __with_transport_scenario_names {
             stalled_frame_closes_the_connection,
             dead_peer_is_detected_by_ping_timeout,
             idle_peers_are_forgotten,
-            dropping_the_transport_shuts_it_down,
+            dropping_the_last_handle_shuts_the_transport_down,
             idempotent_retries_ride_out_a_late_server,
             mistyped_request_is_a_bad_request,
+            a_quiet_disconnect_is_not_a_failure,
+            a_call_whose_connect_failed_is_certainly_not_processed,
+            replies_are_not_dropped_for_a_full_queue,
+            several_consumers_share_a_request_stream,
+            a_live_server_keeps_its_transport_alive,
+            an_oversize_reply_is_reported_as_such,
+            an_impostor_handshake_is_refused,
+            an_older_incarnation_does_not_replace_a_live_connection,
+            a_peer_answering_as_another_address_is_refused,
+            on_failed_resolves_once_attempts_keep_failing,
+            get_reply_unless_failed_ends_when_the_address_fails,
+            serve_bounds_the_handlers_in_flight,
+            a_request_stream_is_bounded_by_bytes,
+            outstanding_reliable_requests_are_bounded_by_bytes,
+            established_connections_are_capped,
         }
     };
 }

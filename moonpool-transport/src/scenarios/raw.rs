@@ -20,7 +20,11 @@ use crate::wire::{HANDSHAKE_LEN, Handshake, encode_frame};
 type Stream<P> = <<P as Providers>::Network as NetworkProvider>::Stream;
 
 /// Connects to `addr` and sends `handshake` bytes.
-async fn raw_connect<P: Providers>(p: &P, addr: SocketAddr, handshake: &[u8]) -> Stream<P> {
+pub(super) async fn raw_connect<P: Providers>(
+    p: &P,
+    addr: SocketAddr,
+    handshake: &[u8],
+) -> Stream<P> {
     let mut s = within(p, SOON, "raw connect", p.network().connect(addr))
         .await
         .expect("connect");
@@ -47,7 +51,7 @@ async fn raw_session<P: Providers>(p: &P, addr: SocketAddr) -> Stream<P> {
 
 /// Reads until EOF or an error, and returns what was read; fails the
 /// scenario if the connection stays open.
-async fn expect_closed<P: Providers>(p: &P, s: &mut Stream<P>, what: &str) -> Vec<u8> {
+pub(super) async fn expect_closed<P: Providers>(p: &P, s: &mut Stream<P>, what: &str) -> Vec<u8> {
     let mut got = Vec::new();
     let mut buf = [0u8; 256];
     within(p, SOON, what, async {

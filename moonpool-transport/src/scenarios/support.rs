@@ -22,7 +22,12 @@ pub enum EchoMode {
     Drop,
     /// Keep the reply promise without answering.
     Hold,
+    /// Reply with the body repeated to [`LARGE_REPLY_BYTES`] bytes.
+    Large,
 }
+
+/// The body length of an [`EchoMode::Large`] reply: 64 KiB.
+pub const LARGE_REPLY_BYTES: usize = 64 * 1024;
 
 /// A request of the echo service.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,6 +71,9 @@ crate::service! {
 /// The well-known index the echo service is registered at.
 pub const ECHO_INDEX: u32 = 1;
 
+/// Requests an echo server holds, with their promises.
+pub type Held = Rc<RefCell<Vec<(EchoReq, ReplyPromise<EchoRep>)>>>;
+
 /// A running echo server.
 pub struct EchoServer<P: Providers> {
     /// Its transport.
@@ -74,8 +82,8 @@ pub struct EchoServer<P: Providers> {
     pub interface: echo_service::Interface,
     /// Requests received (all methods).
     pub received: Rc<Cell<u64>>,
-    /// Promises kept by `Hold` (or by `hold_all`).
-    pub held: Rc<RefCell<Vec<ReplyPromise<EchoRep>>>>,
+    /// Requests held by `Hold` (or by `hold_all`), with their promises.
+    pub held: Held,
     task: Option<<P::Task as TaskProvider>::Handle<()>>,
 }
 
@@ -109,8 +117,17 @@ impl<P: Providers> EchoServer<P> {
                                 body: i.request.body,
                                 server_incarnation: incarnation,
                             }),
+                            EchoMode::Large => {
+                                let mut body = i.request.body;
+                                body.resize(LARGE_REPLY_BYTES, 0xA5);
+                                i.reply.send(EchoRep {
+                                    id: i.request.id,
+                                    body,
+                                    server_incarnation: incarnation,
+                                })
+                            }
                             EchoMode::Drop => drop(i.reply),
-                            EchoMode::Hold => h.borrow_mut().push(i.reply),
+                            EchoMode::Hold => h.borrow_mut().push((i.request, i.reply)),
                         }
                     }
                 }
@@ -128,6 +145,22 @@ impl<P: Providers> EchoServer<P> {
     /// The server's address.
     pub fn addr(&self) -> SocketAddr {
         self.transport.listen_addr().expect("bound")
+    }
+
+    /// Answers every held request with its echo, all in one go (no yield
+    /// in between); returns how many were answered.
+    pub fn answer_held(&self) -> usize {
+        let held: Vec<_> = self.held.borrow_mut().drain(..).collect();
+        let n = held.len();
+        let incarnation = self.transport.incarnation();
+        for (request, reply) in held {
+            reply.send(EchoRep {
+                id: request.id,
+                body: request.body,
+                server_incarnation: incarnation,
+            });
+        }
+        n
     }
 
     /// Stops the server like a crash: the transport shuts down first, so

@@ -188,17 +188,27 @@ pub fn decode_frame(
 
 /// An incremental frame decoder over a byte buffer.
 ///
-/// Feed bytes with [`feed`](Self::feed) (or read straight into
-/// [`spare`](Self::spare) and [`commit`](Self::commit)), then call
+/// Feed bytes with [`feed`](Self::feed), or read straight into
+/// [`spare`](Self::spare) and [`commit`](Self::commit) what was read (the
+/// connection does: no copy between the socket and the decoder), then call
 /// [`next_frame`](Self::next_frame) until it returns `Ok(None)`.
+///
+/// The buffer is initialised once as it grows and then reused: `buf[..end]`
+/// holds received bytes, `buf[start..end]` those not yet consumed by a
+/// complete frame, `buf[end..]` is spare room for the next read.
 #[derive(Debug)]
 pub struct FrameDecoder {
     buf: Vec<u8>,
     /// Offset of the first unconsumed byte in `buf`.
     start: usize,
+    /// Offset just past the last received byte in `buf`.
+    end: usize,
     bytes_max: u32,
     poisoned: Option<WireError>,
 }
+
+/// Room kept by an idle decoder after a large frame: a header and 64 KiB.
+const DECODER_KEEP_BYTES: usize = FRAME_HEADER_LEN + 64 * 1024;
 
 impl FrameDecoder {
     /// A decoder that rejects payloads longer than `bytes_max` bytes.
@@ -206,6 +216,7 @@ impl FrameDecoder {
         FrameDecoder {
             buf: Vec::new(),
             start: 0,
+            end: 0,
             bytes_max,
             poisoned: None,
         }
@@ -213,29 +224,31 @@ impl FrameDecoder {
 
     /// Appends received bytes.
     pub fn feed(&mut self, bytes: &[u8]) {
-        self.compact();
-        self.buf.extend_from_slice(bytes);
+        let room = self.spare(bytes.len());
+        room[..bytes.len()].copy_from_slice(bytes);
+        self.commit(bytes.len());
     }
 
-    /// A zero-initialised region of at least `min` bytes at the end of the
-    /// buffer to read into; follow with [`commit`](Self::commit).
+    /// Room for at least `min` more bytes after the received ones (zeroed
+    /// the first time the buffer grows, then reused as is); read into it,
+    /// then [`commit`](Self::commit) the bytes read.
     pub fn spare(&mut self, min: usize) -> &mut [u8] {
         self.compact();
-        let len = self.buf.len();
-        self.buf.resize(len + min, 0);
-        &mut self.buf[len..]
+        if self.buf.len() - self.end < min {
+            self.buf.resize(self.end + min, 0);
+        }
+        &mut self.buf[self.end..]
     }
 
     /// Keeps the first `n` bytes of the last [`spare`](Self::spare) region
-    /// and discards the rest.
-    pub fn commit(&mut self, spare_len: usize, n: usize) {
-        let keep = self.buf.len() - spare_len + n.min(spare_len);
-        self.buf.truncate(keep);
+    /// as received.
+    pub fn commit(&mut self, n: usize) {
+        self.end = (self.end + n).min(self.buf.len());
     }
 
     /// Bytes received but not yet consumed by a complete frame.
     pub fn buffered(&self) -> usize {
-        self.buf.len() - self.start
+        self.end - self.start
     }
 
     /// The buffer's allocated size, for memory-bound checks.
@@ -249,7 +262,7 @@ impl FrameDecoder {
         if let Some(e) = &self.poisoned {
             return Err(e.clone());
         }
-        let decoded = decode_frame(&self.buf[self.start..], self.bytes_max)
+        let decoded = decode_frame(&self.buf[self.start..self.end], self.bytes_max)
             .map(|found| found.map(|(frame, used)| (frame.token, used)));
         match decoded {
             Ok(Some((token, used))) => {
@@ -281,21 +294,21 @@ impl FrameDecoder {
         }
     }
 
-    /// Drops consumed bytes from the front of the buffer.
+    /// Moves unconsumed bytes to the front of the buffer (nothing to move
+    /// in the usual case: every frame received was consumed).
     fn compact(&mut self) {
-        if self.start == 0 {
-            return;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        } else if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
         }
-        if self.start == self.buf.len() {
-            self.buf.clear();
-        } else {
-            self.buf.drain(..self.start);
-        }
-        self.start = 0;
         // Give back memory after a large frame so an idle connection is small.
-        let keep = FRAME_HEADER_LEN + 64 * 1024;
-        if self.buf.capacity() > 4 * keep && self.buf.len() <= keep {
-            self.buf.shrink_to(keep);
+        if self.buf.len() > 4 * DECODER_KEEP_BYTES && self.end <= DECODER_KEEP_BYTES {
+            self.buf.truncate(DECODER_KEEP_BYTES);
+            self.buf.shrink_to_fit();
         }
     }
 }
@@ -479,7 +492,7 @@ mod tests {
         let mut d = FrameDecoder::new(MAX);
         let spare = d.spare(100);
         spare[..bytes.len()].copy_from_slice(&bytes);
-        d.commit(100, bytes.len());
+        d.commit(bytes.len());
         assert_eq!(d.buffered(), bytes.len());
         let f = d.next_frame().expect("valid").expect("complete");
         assert_eq!(f.payload, b"xyz");

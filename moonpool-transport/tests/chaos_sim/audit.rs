@@ -21,6 +21,14 @@ pub(crate) struct SeedAudit {
     pub(crate) survived_disconnect: u64,
 }
 
+/// Outcomes that promise the request was certainly not processed.
+const NOT_PROCESSED: &[&str] = &[
+    "unreachable",
+    "unreachable_later",
+    "connection_failed",
+    "queue_full",
+];
+
 pub(crate) fn run_and_audit(
     seed: u64,
     profile: Profile,
@@ -69,6 +77,12 @@ pub(crate) fn audit(report: &SeedReport, shared: &Shared) -> Result<SeedAudit, S
     for (id, times) in shared.processed.borrow().iter() {
         match calls.get(id) {
             None => return Err(format!("a server processed call {id}, never issued")),
+            Some(c) if c.outcome.is_some_and(|o| NOT_PROCESSED.contains(&o)) => {
+                return Err(format!(
+                    "call {id} ({:?}) ended {:?}, an outcome that says it was not processed, yet it was processed {times} times",
+                    c.mode, c.outcome
+                ));
+            }
             Some(c) if c.mode.at_most_once() && *times > 1 => {
                 return Err(format!(
                     "at-most-once call {id} ({:?}) processed {times} times",

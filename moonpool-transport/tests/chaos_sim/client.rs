@@ -74,6 +74,7 @@ impl Caller {
         let call = async {
             match mode {
                 Mode::TryGet => client.call.try_get_reply(&req, timeout).await,
+                Mode::GetUnlessFailed => client.call.get_reply_unless_failed(&req, timeout).await,
                 _ => client.call.get_reply(&req, timeout).await,
             }
         };
@@ -145,9 +146,13 @@ pub(crate) fn judge(
             Ok("reply")
         }
         Err(RpcError::Timeout) if mode != Mode::GetLong => Ok("timeout"),
-        Err(RpcError::MaybeDelivered) if mode.at_most_once() => Ok("maybe_delivered"),
+        Err(RpcError::MaybeDelivered) if mode.at_most_once() || mode == Mode::GetUnlessFailed => {
+            Ok("maybe_delivered")
+        }
+        Err(RpcError::ConnectionFailed) if mode.at_most_once() => Ok("connection_failed"),
         Err(RpcError::BrokenPromise) if action != Action::Echo => Ok("broken_promise"),
         Err(RpcError::Unreachable) if end == start => Ok("unreachable"),
+        Err(RpcError::Unreachable) if mode == Mode::GetUnlessFailed => Ok("unreachable_later"),
         Err(e) => Err(format!("unexpected outcome {e:?}")),
     }
 }
@@ -205,7 +210,8 @@ impl Workload for ChaosClient {
                     let mode = match r.random_range(0..100u32) {
                         0..15 => Mode::Send,
                         15..50 => Mode::TryGet,
-                        50..85 => Mode::Get,
+                        50..75 => Mode::Get,
+                        75..85 => Mode::GetUnlessFailed,
                         _ => Mode::GetLong,
                     };
                     let action = match (mode, r.random_range(0..100u32)) {

@@ -16,6 +16,8 @@ pub(crate) enum Mode {
     Send,
     TryGet,
     Get,
+    /// `get_reply_unless_failed`.
+    GetUnlessFailed,
     GetLong,
 }
 

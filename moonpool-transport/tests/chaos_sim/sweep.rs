@@ -72,6 +72,7 @@ pub(crate) const TRANSPORT_GOALS: &[&str] = &[
     "a corrupted handshake is detected",
     "a reply promise is broken",
     "a lost connection ends at-most-once calls with MaybeDelivered",
+    "a failed connection ends unsent calls with ConnectionFailed",
     "reliable frames are resent on a new connection",
     "a call fails fast: its address is marked failed",
     "a failed address recovers",
