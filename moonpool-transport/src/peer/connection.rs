@@ -27,17 +27,18 @@
 //! Invariant: the decoder's buffer holds at most one maximal frame plus one
 //! read chunk, whatever the peer sends.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use moonpool_core::{Codec, Instant, NetworkProvider, Providers, TimeProvider, reachable};
+use moonpool_core::{Codec, Instant, Providers, TimeProvider, reachable};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::keeper::connection_lost;
-use super::{ConnShared, Peer};
+use super::{ConnShared, Peer, Stream};
 use crate::error::{ConnectionError, WireError};
 use crate::metrics::add;
 use crate::transport::{Control, Inner};
@@ -47,7 +48,6 @@ use crate::wire::FrameDecoder;
 const READ_CHUNK: usize = 64 * 1024;
 const READS_PER_POLL: usize = 16;
 
-type Stream<P> = <<P as Providers>::Network as NetworkProvider>::Stream;
 type Sleep<P> = <<P as Providers>::Time as TimeProvider>::Sleep;
 
 /// Runs the connection `conn_id` of `peer` (to incarnation `incarnation`)
@@ -55,7 +55,7 @@ type Sleep<P> = <<P as Providers>::Time as TimeProvider>::Sleep;
 pub(crate) async fn run<P: Providers, C: Codec>(
     inner: Rc<Inner<P, C>>,
     peer: Rc<Peer<P>>,
-    stream: Stream<P>,
+    stream: Rc<RefCell<Stream<P>>>,
     conn_id: u64,
     incarnation: u64,
 ) {
@@ -97,7 +97,8 @@ struct Driver<P: Providers, C: Codec> {
     shared: Rc<ConnShared>,
     /// The remote transport's incarnation.
     incarnation: u64,
-    stream: Stream<P>,
+    /// Shared with the peer, which may write to it between polls.
+    stream: Rc<RefCell<Stream<P>>>,
     decoder: FrameDecoder,
     need_flush: bool,
     tick: Pin<Box<Sleep<P>>>,
@@ -141,7 +142,8 @@ impl<P: Providers, C: Codec> Driver<P, C> {
         for _ in 0..READS_PER_POLL {
             let n = {
                 let mut rb = ReadBuf::new(self.decoder.spare(READ_CHUNK));
-                match Pin::new(&mut self.stream).poll_read(cx, &mut rb) {
+                let mut stream = self.stream.borrow_mut();
+                match Pin::new(&mut *stream).poll_read(cx, &mut rb) {
                     Poll::Pending => return Ok(false),
                     Poll::Ready(Err(e)) => return Err(e.into()),
                     Poll::Ready(Ok(())) => {}
@@ -231,12 +233,13 @@ impl<P: Providers, C: Codec> Driver<P, C> {
 
     /// Step 3. `Ok(true)` if the write budget ran out with frames left.
     fn poll_writes(&mut self, cx: &mut Context<'_>) -> Result<bool, ConnectionError> {
-        let progress = self.peer.poll_write(&mut self.stream, cx)?;
+        let mut stream = self.stream.borrow_mut();
+        let progress = self.peer.poll_write(&mut *stream, cx)?;
         if progress.wrote {
             self.need_flush = true;
         }
         if self.need_flush {
-            match Pin::new(&mut self.stream).poll_flush(cx) {
+            match Pin::new(&mut *stream).poll_flush(cx) {
                 Poll::Ready(Ok(())) => self.need_flush = false,
                 Poll::Ready(Err(e)) => return Err(e.into()),
                 Poll::Pending => {}
@@ -264,6 +267,8 @@ impl<P: Providers, C: Codec> Future for Driver<P, C> {
                 _ => *w = Some(cx.waker().clone()),
             }
         }
+        // Frames queued from now on may be written from outside again.
+        this.shared.wrote_through.set(false);
         let more_reads = match this.poll_reads(cx) {
             Ok(more) => more,
             Err(e) => return Poll::Ready(e),

@@ -392,6 +392,7 @@ fn adopt<P: Providers, C: Codec>(
     }
     let id = inner.next_id();
     let now = inner.now();
+    let stream = Rc::new(std::cell::RefCell::new(stream));
     {
         let mut st = peer.state.borrow_mut();
         if let Some(prev) = st.remote_incarnation
@@ -409,6 +410,7 @@ fn adopt<P: Providers, C: Codec>(
             established_at: now,
             task: None,
             shared: Rc::new(ConnShared::default()),
+            stream: Rc::downgrade(&stream),
         });
     }
     inner.connections.set(inner.connections.get() + 1);

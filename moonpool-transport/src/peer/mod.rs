@@ -46,6 +46,7 @@ pub(crate) mod connection;
 pub(crate) mod keeper;
 pub(crate) mod outbox;
 pub(crate) mod room;
+mod slab;
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -121,8 +122,16 @@ pub(crate) struct ConnShared {
     pub(crate) received_bytes: Cell<u64>,
     /// Set to close the connection from outside its task.
     pub(crate) reset: RefCell<Option<ConnectionError>>,
-    /// The connection task's waker, for `reset`.
+    /// The connection task's waker, for `reset` and writes from outside
+    /// the task.
     pub(crate) waker: RefCell<Option<Waker>>,
+    /// Whether a frame was written from outside the connection task since
+    /// it last ran (later frames are left to the task, to batch them).
+    pub(crate) wrote_through: Cell<bool>,
+    /// Whether the last write carried several frames: traffic comes in
+    /// bursts, which the connection task batches better than writes from
+    /// outside would.
+    pub(crate) batching: Cell<bool>,
 }
 
 impl ConnShared {
@@ -144,7 +153,12 @@ pub(crate) struct ActiveConn<P: Providers> {
     pub(crate) established_at: Instant,
     pub(crate) task: Option<TaskHandle<P>>,
     pub(crate) shared: Rc<ConnShared>,
+    /// The stream, owned by the connection task (it closes with the task).
+    pub(crate) stream: std::rc::Weak<RefCell<Stream<P>>>,
 }
+
+/// The stream type of the providers `P`.
+pub(crate) type Stream<P> = <<P as Providers>::Network as moonpool_core::NetworkProvider>::Stream;
 
 /// The mutable part of a peer.
 pub(crate) struct PeerState<P: Providers> {
@@ -162,7 +176,8 @@ pub(crate) struct PeerState<P: Providers> {
     pub(crate) keeper_waker: Option<Waker>,
     /// The connection task, parked with nothing to write.
     pub(crate) writer_waker: Option<Waker>,
-    pub(crate) pending: BTreeMap<u64, PendingCall>,
+    /// Calls waiting for a reply from this peer, by index.
+    pub(crate) pending: slab::Slab<PendingCall>,
     pub(crate) remote_incarnation: Option<u64>,
     /// Incarnations that were replaced: never accepted again.
     pub(crate) retired: VecDeque<u64>,
@@ -218,7 +233,7 @@ impl<P: Providers> Peer<P> {
                 keeper: None,
                 keeper_waker: None,
                 writer_waker: None,
-                pending: BTreeMap::new(),
+                pending: slab::Slab::default(),
                 remote_incarnation: None,
                 retired: VecDeque::new(),
                 backoff: Backoff::from_config(config),
@@ -253,6 +268,47 @@ impl<P: Providers> Peer<P> {
         }
     }
 
+    /// A frame was queued: moves it on. While traffic is one message at a
+    /// time, the first frame queued since the connection task last ran is
+    /// written at once, from here, with the connection task's waker (so a
+    /// socket that would block wakes that task): no task switch for a lone
+    /// message. Otherwise (a frame already written that way, or traffic in
+    /// bursts) the connection task is woken and writes them in one batch.
+    fn kick(&self, mut st: std::cell::RefMut<'_, PeerState<P>>) {
+        let through = st.conn.as_ref().and_then(|c| {
+            if c.shared.wrote_through.get() || c.shared.batching.get() {
+                return None;
+            }
+            let waker = c.shared.waker.borrow().clone()?;
+            let stream = c.stream.upgrade()?;
+            c.shared.wrote_through.set(true);
+            Some((stream, waker, c.shared.clone()))
+        });
+        let Some((stream, waker, shared)) = through else {
+            Self::wake_sender(&mut st);
+            return;
+        };
+        drop(st);
+        let Ok(mut stream) = stream.try_borrow_mut() else {
+            Self::wake_sender(&mut self.state.borrow_mut());
+            return;
+        };
+        let mut cx = Context::from_waker(&waker);
+        match self.poll_write(&mut *stream, &mut cx) {
+            Ok(progress) => {
+                let flushed = !progress.wrote
+                    || matches!(
+                        Pin::new(&mut *stream).poll_flush(&mut cx),
+                        Poll::Ready(Ok(()))
+                    );
+                if progress.more || !flushed {
+                    waker.wake_by_ref();
+                }
+            }
+            Err(e) => shared.reset(e.into()),
+        }
+    }
+
     /// Appends a frame that `build` encodes in place, if it is admitted
     /// (nobody waits and it fits); otherwise removes it and returns its
     /// bytes, for the caller to wait for room. `build` appends one frame,
@@ -271,7 +327,7 @@ impl<P: Providers> Peer<P> {
         let len = st.out.buf.len() - start;
         if room::admits(&st, len, false, &self.limits) {
             st.out.commit(start, kind());
-            Self::wake_sender(&mut st);
+            self.kick(st);
             return Ok(None);
         }
         let frame = st.out.buf[start..].to_vec();
@@ -283,7 +339,7 @@ impl<P: Providers> Peer<P> {
     pub(crate) fn push_admitted(&self, frame: &[u8], kind: FrameKind) {
         let mut st = self.state.borrow_mut();
         st.out.push(frame, kind);
-        Self::wake_sender(&mut st);
+        self.kick(st);
     }
 
     /// A one-way message: appended if admitted, else `QueueFull`.
@@ -325,7 +381,7 @@ impl<P: Providers> Peer<P> {
                 slot,
             },
         );
-        Self::wake_sender(&mut st);
+        self.kick(st);
         seq
     }
 
@@ -379,7 +435,7 @@ impl<P: Providers> Peer<P> {
             return Ok(Err(AnswerRefused::Overflow));
         }
         st.out.commit(start, FrameKind::Answer { incarnation });
-        Self::wake_sender(&mut st);
+        self.kick(st);
         Ok(Ok(()))
     }
 
@@ -462,6 +518,11 @@ impl<P: Providers> Peer<P> {
             }
             st.out.check();
             freed &= st.room.has_waiters();
+            if frames > 0
+                && let Some(c) = &st.conn
+            {
+                c.shared.batching.set(frames > 1);
+            }
             result
         };
         if frames > 0 {

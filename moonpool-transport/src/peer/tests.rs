@@ -42,6 +42,7 @@ fn connect(p: &TestPeer) {
         established_at: Instant::ZERO,
         task: None,
         shared: Rc::new(ConnShared::default()),
+        stream: std::rc::Weak::new(),
     });
     p.stats.connections.set(p.stats.connections.get() + 1);
 }

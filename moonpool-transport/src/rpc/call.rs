@@ -56,19 +56,26 @@ impl<P: Providers, C: Codec> Inner<P, C> {
     /// whether the failure monitor lets a call to it start.
     fn touch_and_admit(&self, peer: &Peer<P>) -> Result<(), RpcError> {
         let now = self.now();
-        {
+        let connected = {
             let mut st = peer.state.borrow_mut();
             st.last_activity = now;
             let until = now + Duration::from_millis(self.config.probe_window_ms);
             if st.probe_until < until {
                 st.probe_until = until;
             }
-            if st.conn.is_none()
-                && let Some(w) = st.keeper_waker.take()
-            {
-                drop(st);
-                w.wake();
+            if st.conn.is_some() {
+                true
+            } else {
+                if let Some(w) = st.keeper_waker.take() {
+                    drop(st);
+                    w.wake();
+                }
+                false
             }
+        };
+        if connected {
+            // A connected address is never failing.
+            return Ok(());
         }
         match self.failure.state(peer.addr, now) {
             AddressState::Failed => {
@@ -108,6 +115,10 @@ impl<P: Providers, C: Codec> Inner<P, C> {
     /// the error that ended the call. `encode` gets the reply token. With
     /// `unless_failed`, the call also ends as soon as the failure monitor
     /// judges the destination failed.
+    ///
+    /// Everything up to queueing is synchronous (`start`); only waiting
+    /// for room (rare, boxed) and for the outcome are awaited, which keeps
+    /// the future small: callers move it around.
     pub(crate) async fn call<Rep: DeserializeOwned + 'static>(
         self: &Rc<Self>,
         dest: Endpoint,
@@ -115,6 +126,24 @@ impl<P: Providers, C: Codec> Inner<P, C> {
         unless_failed: bool,
         encode: impl FnOnce(Token, &mut Vec<u8>) -> Result<(), CodecError>,
     ) -> Result<Rep, RpcError> {
+        let (mut call, waiting) = self.start::<Rep>(dest, mode, unless_failed, encode)?;
+        if let Some(frame) = waiting
+            && let Some(outcome) = Box::pin(self.queue_after_room(&mut call, frame)).await
+        {
+            return outcome;
+        }
+        poll_fn(|cx| self.poll_outcome(&mut call, cx)).await
+    }
+
+    /// Registers the call and queues its request if there is room; returns
+    /// the frame still to queue otherwise.
+    fn start<Rep: DeserializeOwned + 'static>(
+        self: &Rc<Self>,
+        dest: Endpoint,
+        mode: Mode,
+        unless_failed: bool,
+        encode: impl FnOnce(Token, &mut Vec<u8>) -> Result<(), CodecError>,
+    ) -> Result<Started<Rep, P, C>, RpcError> {
         self.admit(&dest)?;
         let reply_token = self.random_token();
         let local = self.is_local(dest.addr);
@@ -131,12 +160,17 @@ impl<P: Providers, C: Codec> Inner<P, C> {
         {
             return Err(RpcError::TokenCollision);
         }
-        let mut guard = CallGuard::<P, C> {
-            inner: Rc::downgrade(self),
-            reply_token,
-            peer: None,
-            seq: None,
-            slot: slot.clone(),
+        let mut call = Call {
+            guard: CallGuard {
+                inner: Rc::downgrade(self),
+                reply_token,
+                peer: None,
+                seq: None,
+                slot: slot.clone(),
+            },
+            slot,
+            mode,
+            failed: None,
         };
         if local {
             let frame = self.build_frame(dest.token, |out| encode(reply_token, out))?;
@@ -145,71 +179,90 @@ impl<P: Providers, C: Codec> Inner<P, C> {
             if !delivered {
                 return Err(RpcError::EndpointNotFound);
             }
-            return poll_fn(|cx| slot.poll_take(cx)).await;
+            return Ok((call, None));
         }
         let peer = self.peer(dest.addr);
         self.touch_and_admit(&peer)?;
-        let call_id = self.next_id();
-        let dyn_slot: Rc<dyn CallSlot> = slot.clone();
-        peer.state.borrow_mut().pending.insert(
-            call_id,
-            PendingCall {
-                dest: dest.token,
-                at_most_once: mode == Mode::AtMostOnce,
-                slot: dyn_slot.clone(),
-            },
-        );
-        guard.peer = Some((peer.clone(), call_id));
-        let mut failed = unless_failed.then(|| self.on_failed_of(dest.addr));
-        match mode {
-            Mode::AtMostOnce => {
-                let waiting = peer.push_built(
-                    || FrameKind::Request {
-                        slot: dyn_slot.clone(),
-                    },
-                    |out| self.append_frame(out, dest.token, |o| encode(reply_token, o)),
-                )?;
-                if let Some(frame) = waiting {
-                    if let Some(outcome) = self
-                        .wait_for_room(&peer, &slot, &mut failed, frame.len(), false)
-                        .await
-                    {
-                        return outcome;
-                    }
-                    peer.push_admitted(&frame, FrameKind::Request { slot: dyn_slot });
-                }
-            }
+        let dyn_slot: Rc<dyn CallSlot> = call.slot.clone();
+        let call_id = peer.state.borrow_mut().pending.insert(PendingCall {
+            dest: dest.token,
+            at_most_once: mode == Mode::AtMostOnce,
+            slot: dyn_slot.clone(),
+        });
+        call.guard.peer = Some((peer.clone(), call_id));
+        if unless_failed {
+            call.failed = Some(Box::pin(OnFailed::new(self.clone(), dest.addr)));
+        }
+        let waiting = match mode {
+            Mode::AtMostOnce => peer.push_built(
+                || FrameKind::Request { slot: dyn_slot },
+                |out| self.append_frame(out, dest.token, |o| encode(reply_token, o)),
+            )?,
             Mode::Reliable => {
                 let frame = self.build_frame(dest.token, |out| encode(reply_token, out))?;
-                let admitted = room::admits(&peer.state.borrow(), frame.len(), true, &peer.limits);
-                if !admitted
-                    && let Some(outcome) = self
-                        .wait_for_room(&peer, &slot, &mut failed, frame.len(), true)
-                        .await
-                {
-                    self.recycle(frame);
-                    return outcome;
+                if room::admits(&peer.state.borrow(), frame.len(), true, &peer.limits) {
+                    call.guard.seq = Some(peer.push_reliable(frame, dyn_slot));
+                    None
+                } else {
+                    Some(frame)
                 }
-                guard.seq = Some(peer.push_reliable(frame, dyn_slot));
             }
-        }
-        poll_fn(|cx| {
-            if let Poll::Ready(r) = slot.poll_take(cx) {
-                return Poll::Ready(r);
-            }
-            if let Some(f) = failed.as_mut()
-                && Pin::new(f).poll(cx).is_ready()
-            {
-                return Poll::Ready(Err(self.failed_outcome(&*slot)));
-            }
-            Poll::Pending
-        })
-        .await
+        };
+        Ok((call, waiting))
     }
 
-    /// The future of `addr` being judged failed.
-    fn on_failed_of(self: &Rc<Self>, addr: std::net::SocketAddr) -> OnFailed<P, C> {
-        OnFailed::new(self.clone(), addr)
+    /// Waits in line for room, then queues `frame`. `Some(outcome)` if the
+    /// call ended meanwhile (a failure, the address judged failed,
+    /// shutdown).
+    async fn queue_after_room<Rep: DeserializeOwned + 'static>(
+        &self,
+        call: &mut Call<Rep, P, C>,
+        frame: Vec<u8>,
+    ) -> Option<Result<Rep, RpcError>> {
+        let (peer, _) = call.guard.peer.clone()?;
+        let reliable = call.mode == Mode::Reliable;
+        let mut ticket = RoomTicket::new(peer.clone(), frame.len(), reliable);
+        let ended = poll_fn(|cx| {
+            if let Poll::Ready(r) = self.poll_outcome(call, cx) {
+                return Poll::Ready(Some(r));
+            }
+            ticket.poll(cx).map(|()| None)
+        })
+        .await;
+        if ended.is_none() && self.shut_down.get() {
+            return Some(Err(RpcError::Shutdown));
+        }
+        if ended.is_some() {
+            self.recycle(frame);
+            return ended;
+        }
+        ticket.consume();
+        let slot: Rc<dyn CallSlot> = call.slot.clone();
+        if reliable {
+            call.guard.seq = Some(peer.push_reliable(frame, slot));
+        } else {
+            peer.push_admitted(&frame, FrameKind::Request { slot });
+            self.recycle(frame);
+        }
+        None
+    }
+
+    /// The call's outcome, once there: its reply or error, or (with
+    /// `unless_failed`) the address judged failed.
+    fn poll_outcome<Rep: DeserializeOwned>(
+        &self,
+        call: &mut Call<Rep, P, C>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Result<Rep, RpcError>> {
+        if let Poll::Ready(r) = call.slot.poll_take(cx) {
+            return Poll::Ready(r);
+        }
+        if let Some(f) = call.failed.as_mut()
+            && f.as_mut().poll(cx).is_ready()
+        {
+            return Poll::Ready(Err(self.failed_outcome(&*call.slot)));
+        }
+        Poll::Pending
     }
 
     /// How a call whose address was judged failed ends: `Unreachable` if
@@ -223,40 +276,17 @@ impl<P: Providers, C: Codec> Inner<P, C> {
             RpcError::Unreachable
         }
     }
+}
 
-    /// Waits in line for room for a frame of `len` bytes. `Some(outcome)`
-    /// if the call ended meanwhile (a failure, the address judged failed,
-    /// shutdown); `None` once admitted (the place is consumed: push now).
-    async fn wait_for_room<Rep: DeserializeOwned>(
-        &self,
-        peer: &Rc<Peer<P>>,
-        slot: &ReplySlot<Rep, C>,
-        failed: &mut Option<OnFailed<P, C>>,
-        len: usize,
-        reliable: bool,
-    ) -> Option<Result<Rep, RpcError>> {
-        let mut ticket = RoomTicket::new(peer.clone(), len, reliable);
-        let ended = poll_fn(|cx| {
-            if let Poll::Ready(r) = slot.poll_take(cx) {
-                return Poll::Ready(Some(r));
-            }
-            if let Some(f) = failed.as_mut()
-                && Pin::new(f).poll(cx).is_ready()
-            {
-                return Poll::Ready(Some(Err(self.failed_outcome(slot))));
-            }
-            ticket.poll(cx).map(|()| None)
-        })
-        .await;
-        if ended.is_some() {
-            return ended;
-        }
-        if self.shut_down.get() {
-            return Some(Err(RpcError::Shutdown));
-        }
-        ticket.consume();
-        None
-    }
+/// A started call, and its request frame if it still waits for room.
+type Started<Rep, P, C> = (Call<Rep, P, C>, Option<Vec<u8>>);
+
+/// A call in progress: its reply slot, its cleanup, and what it races.
+pub(crate) struct Call<Rep, P: Providers, C: Codec> {
+    slot: Rc<ReplySlot<Rep, C>>,
+    guard: CallGuard<P, C>,
+    mode: Mode,
+    failed: Option<Pin<Box<OnFailed<P, C>>>>,
 }
 
 /// Cleans up a call however it ends (reply, error, timeout, cancellation):
@@ -266,7 +296,7 @@ impl<P: Providers, C: Codec> Inner<P, C> {
 struct CallGuard<P: Providers, C: Codec> {
     inner: Weak<Inner<P, C>>,
     reply_token: Token,
-    peer: Option<(Rc<Peer<P>>, u64)>,
+    peer: Option<(Rc<Peer<P>>, usize)>,
     seq: Option<u64>,
     slot: Rc<dyn CallSlot>,
 }
@@ -279,7 +309,7 @@ impl<P: Providers, C: Codec> Drop for CallGuard<P, C> {
         }
         let ignored = self.slot.ignored();
         if let Some((peer, call_id)) = self.peer.take() {
-            peer.state.borrow_mut().pending.remove(&call_id);
+            peer.state.borrow_mut().pending.remove(call_id);
             if let Some(seq) = self.seq
                 && let Some(frame) = peer.release_reliable(seq)
                 && let Some(inner) = &inner

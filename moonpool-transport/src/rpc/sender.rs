@@ -1,6 +1,9 @@
 //! The client side: [`RequestSender`] and its three delivery modes.
 
+use std::future::{Future, poll_fn};
 use std::marker::PhantomData;
+use std::pin::pin;
+use std::task::Poll;
 use std::time::Duration;
 
 use moonpool_core::{Codec, PostcardCodec, Providers, TimeProvider};
@@ -124,14 +127,22 @@ impl<Req: Request, P: Providers, C: Codec> RequestSender<Req, P, C> {
         unless_failed: bool,
     ) -> Result<Req::Reply, RpcError> {
         let inner = &self.transport.inner;
-        let codec = inner.codec.clone();
-        let call =
-            inner.call::<Req::Reply>(self.endpoint, mode, unless_failed, |reply_token, out| {
-                codec.encode(&(Some(reply_token), request), out)
-            });
-        match inner.p.time().timeout(timeout, call).await {
-            Err(_) => Err(RpcError::Timeout),
-            Ok(r) => r,
-        }
+        let codec = &inner.codec;
+        // The deadline is raced here rather than with `TimeProvider::timeout`,
+        // which would move the call future into its own: fewer copies.
+        let mut deadline = pin!(inner.p.time().sleep(timeout));
+        let mut call = pin!(inner.call::<Req::Reply>(
+            self.endpoint,
+            mode,
+            unless_failed,
+            |reply_token, out| codec.encode(&(Some(reply_token), request), out),
+        ));
+        poll_fn(|cx| {
+            if let Poll::Ready(r) = call.as_mut().poll(cx) {
+                return Poll::Ready(r);
+            }
+            deadline.as_mut().poll(cx).map(|()| Err(RpcError::Timeout))
+        })
+        .await
     }
 }

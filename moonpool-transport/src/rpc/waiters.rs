@@ -18,15 +18,32 @@
 //! distinct polling task.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::rc::Rc;
 use std::task::Waker;
 
 #[derive(Default)]
 struct Lists {
     next_id: u64,
-    waiting: BTreeMap<u64, Waker>,
+    /// Waiting consumers, ordered by id (a deque: usually one or two).
+    waiting: VecDeque<(u64, Waker)>,
     pollers: Vec<Waker>,
+}
+
+impl Lists {
+    fn position(&self, id: u64) -> Option<usize> {
+        self.waiting.iter().position(|(i, _)| *i == id)
+    }
+
+    fn remove(&mut self, id: u64) -> bool {
+        match self.position(id) {
+            Some(at) => {
+                self.waiting.remove(at);
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 /// Consumers waiting for items.
@@ -41,7 +58,7 @@ impl WaitList {
     pub(crate) fn notify_one(&self) {
         let (first, pollers) = {
             let mut l = self.lists.borrow_mut();
-            let first = l.waiting.pop_first().map(|(_, w)| w);
+            let first = l.waiting.pop_front().map(|(_, w)| w);
             let pollers = if l.pollers.is_empty() {
                 Vec::new()
             } else {
@@ -66,7 +83,7 @@ impl WaitList {
                 std::mem::take(&mut l.pollers),
             )
         };
-        for w in waiting.into_values().chain(pollers) {
+        for w in waiting.into_iter().map(|(_, w)| w).chain(pollers) {
             w.wake();
         }
     }
@@ -91,32 +108,38 @@ pub struct WaitSlot {
 impl WaitSlot {
     /// Waits in `list` (keeping its place if it waited before).
     pub(crate) fn register(&mut self, list: &Rc<WaitList>, waker: &Waker) {
+        let mut l = list.lists.borrow_mut();
         let id = match &self.reg {
-            Some((l, id)) if Rc::ptr_eq(l, list) => *id,
+            Some((mine, id)) if Rc::ptr_eq(mine, list) => *id,
             _ => {
-                let mut l = list.lists.borrow_mut();
                 let id = l.next_id;
                 l.next_id += 1;
+                drop(l);
+                self.reg = Some((list.clone(), id));
+                l = list.lists.borrow_mut();
                 id
             }
         };
-        let mut l = list.lists.borrow_mut();
-        match l.waiting.get_mut(&id) {
-            Some(w) if w.will_wake(waker) => {}
-            Some(w) => *w = waker.clone(),
+        match l.position(id) {
+            Some(at) => {
+                let w = &mut l.waiting[at].1;
+                if !w.will_wake(waker) {
+                    *w = waker.clone();
+                }
+            }
             None => {
-                l.waiting.insert(id, waker.clone());
+                // Back in line at its place (ids only grow).
+                let at = l.waiting.partition_point(|(i, _)| *i < id);
+                l.waiting.insert(at, (id, waker.clone()));
             }
         }
-        drop(l);
-        self.reg = Some((list.clone(), id));
     }
 
     /// The consumer took an item (or the queue ended): it no longer waits,
     /// and any wakeup it got was used.
     pub(crate) fn done(&mut self) {
         if let Some((list, id)) = self.reg.take() {
-            list.lists.borrow_mut().waiting.remove(&id);
+            list.lists.borrow_mut().remove(id);
         }
     }
 }
@@ -124,7 +147,7 @@ impl WaitSlot {
 impl Drop for WaitSlot {
     fn drop(&mut self) {
         if let Some((list, id)) = self.reg.take() {
-            let was_waiting = list.lists.borrow_mut().waiting.remove(&id).is_some();
+            let was_waiting = list.lists.borrow_mut().remove(id);
             if !was_waiting {
                 // Woken for an item it never took: the next one takes over.
                 list.notify_one();

@@ -47,10 +47,52 @@ pub const FRAME_BYTES_LIMIT: u32 = (1 << 24) - 1;
 /// The default maximum payload length: 16 MiB − 1, the format's limit.
 pub const FRAME_BYTES_MAX_DEFAULT: u32 = FRAME_BYTES_LIMIT;
 
-/// The check byte of a 24-bit length.
+/// The CRC-32 (IEEE, reflected, as `crc32fast`) lookup table, built at
+/// compile time: for the 3-byte length check, where a table walk beats
+/// setting up a hasher.
+const CRC32_TABLE: [u32; 256] = {
+    let mut table = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = i as u32;
+        let mut k = 0;
+        while k < 8 {
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+            k += 1;
+        }
+        table[i] = c;
+        i += 1;
+    }
+    table
+};
+
+/// The check byte of a 24-bit length: the low byte of the CRC-32 of its 3
+/// little-endian bytes.
 fn length_check(len: u32) -> u32 {
-    let b = len.to_le_bytes();
-    crc32fast::hash(&b[..3]) & 0xFF
+    let mut c = !0u32;
+    for b in &len.to_le_bytes()[..3] {
+        c = CRC32_TABLE[((c ^ u32::from(*b)) & 0xFF) as usize] ^ (c >> 8);
+    }
+    !c & 0xFF
+}
+
+/// A CRC-32 hasher whose CPU feature detection was done once: cloning it
+/// skips the detection `crc32fast::Hasher::new` repeats on every frame.
+fn crc_hasher() -> crc32fast::Hasher {
+    static PROTOTYPE: std::sync::LazyLock<crc32fast::Hasher> =
+        std::sync::LazyLock::new(crc32fast::Hasher::new);
+    PROTOTYPE.clone()
+}
+
+/// The CRC-32 of `bytes` (as `crc32fast::hash`).
+pub(crate) fn crc32(bytes: &[u8]) -> u32 {
+    let mut h = crc_hasher();
+    h.update(bytes);
+    h.finalize()
 }
 
 /// The length word of a frame carrying `len` payload bytes (`len` must be
@@ -87,7 +129,7 @@ pub struct FrameRef<'a> {
 
 /// The CRC-32 of a frame's token and payload.
 pub fn frame_checksum(token_bytes: &[u8; 16], payload: &[u8]) -> u32 {
-    let mut h = crc32fast::Hasher::new();
+    let mut h = crc_hasher();
     h.update(token_bytes);
     h.update(payload);
     h.finalize()
@@ -139,7 +181,7 @@ pub fn finish_frame(out: &mut Vec<u8>, start: usize, bytes_max: u32) -> Result<(
             });
         }
     };
-    let crc = crc32fast::hash(&out[start + 8..]);
+    let crc = crc32(&out[start + 8..]);
     out[start..start + 4].copy_from_slice(&length_word(len).to_le_bytes());
     out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
     Ok(())
@@ -233,9 +275,19 @@ impl FrameDecoder {
     /// the first time the buffer grows, then reused as is); read into it,
     /// then [`commit`](Self::commit) the bytes read.
     pub fn spare(&mut self, min: usize) -> &mut [u8] {
-        self.compact();
-        if self.buf.len() - self.end < min {
-            self.buf.resize(self.end + min, 0);
+        if self.start == self.end {
+            // Everything received was consumed (the usual case).
+            self.start = 0;
+            self.end = 0;
+            if self.buf.len() > 4 * DECODER_KEEP_BYTES {
+                self.compact();
+            }
+        }
+        if self.start > 0 || self.buf.len() - self.end < min {
+            self.compact();
+            if self.buf.len() - self.end < min {
+                self.buf.resize(self.end + min, 0);
+            }
         }
         &mut self.buf[self.end..]
     }
@@ -323,6 +375,19 @@ mod tests {
         let mut out = Vec::new();
         encode_frame(Token::from_u128(token), payload, MAX, &mut out).expect("encode");
         out
+    }
+
+    #[test]
+    fn the_length_check_is_the_low_byte_of_crc32fast() {
+        for len in [0u32, 1, 7, 255, 256, 65_535, 1 << 20, FRAME_BYTES_LIMIT] {
+            let b = len.to_le_bytes();
+            assert_eq!(
+                length_check(len),
+                crc32fast::hash(&b[..3]) & 0xFF,
+                "len {len}"
+            );
+        }
+        assert_eq!(crc32(b"123456789"), crc32fast::hash(b"123456789"));
     }
 
     #[test]
