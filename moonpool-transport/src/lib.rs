@@ -9,10 +9,14 @@
 //! frames to 128-bit [endpoint](Endpoint) tokens, and offers request/reply
 //! with FDB's delivery modes ([`RequestSender::send`],
 //! [`try_get_reply`](RequestSender::try_get_reply),
-//! [`get_reply`](RequestSender::get_reply)), typed failures
-//! ([`RpcError`]: broken promise, maybe delivered, timeout, unreachable...),
-//! and a [failure monitor](FailureMonitor). [`service!`] declares a service
-//! in a few lines.
+//! [`get_reply`](RequestSender::get_reply),
+//! [`get_reply_unless_failed`](RequestSender::get_reply_unless_failed)),
+//! typed failures ([`RpcError`]: broken promise, maybe delivered,
+//! connection failed, timeout, unreachable...), and a [failure
+//! monitor](FailureMonitor) whose verdicts ([`Transport::on_failed`]) mean
+//! that connection attempts keep failing. Peers prove the address they
+//! announce; replies are never dropped for a queue limit; every queue is
+//! bounded by bytes. [`service!`] declares a service in a few lines.
 //!
 //! ```
 //! use std::time::Duration;
@@ -64,7 +68,8 @@
 //! (`wire::fuzz`, the decoder fuzzer behind the `decoder_fuzz` example).
 //!
 //! Determinism: all time, tasks, I/O and randomness (tokens, incarnations,
-//! jitter) come from the providers; maps that are iterated are `BTreeMap`s.
+//! jitter) come from the providers; maps that are iterated are `BTreeMap`s
+//! or slabs (in index order).
 //! See `docs/transport.md` for the wire format, the delivery guarantees and
 //! the failure semantics.
 

@@ -310,9 +310,6 @@ async fn settle<P: Providers, C: Codec>(
     hs: Handshake,
     initiated_by_us: bool,
 ) -> Result<(), ConnectionError> {
-    if inner.is_shut_down() {
-        return Err(ConnectionError::Shutdown);
-    }
     match decide(inner, peer, &hs, initiated_by_us)? {
         Decision::Adopt => adopt(inner, peer, stream, hs, initiated_by_us),
         Decision::Duplicate => {

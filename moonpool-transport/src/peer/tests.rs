@@ -123,6 +123,17 @@ impl std::task::Wake for CountingWaker {
     }
 }
 
+/// A peer whose queue is full (4 one-byte frames), and a counting waker.
+fn full_peer() -> (Rc<TestPeer>, Arc<CountingWaker>, Waker) {
+    let p = peer();
+    for i in 0..4u8 {
+        p.push_oneway(bytes(&[i])).expect("room");
+    }
+    let count = Arc::new(CountingWaker(AtomicUsize::new(0)));
+    let waker = Waker::from(count.clone());
+    (p, count, waker)
+}
+
 #[test]
 fn one_way_messages_beyond_the_frame_limit_are_refused() {
     let p = peer();
@@ -233,12 +244,7 @@ fn a_request_is_marked_sent_only_once_fully_written() {
 
 #[test]
 fn freeing_room_wakes_only_as_many_waiters_as_fit() {
-    let p = peer();
-    for i in 0..4u8 {
-        p.push_oneway(bytes(&[i])).expect("room");
-    }
-    let count = Arc::new(CountingWaker(AtomicUsize::new(0)));
-    let waker = Waker::from(count.clone());
+    let (p, count, waker) = full_peer();
     let mut cx = Context::from_waker(&waker);
     let mut tickets: Vec<_> = (0..10)
         .map(|_| RoomTicket::new(p.clone(), 1, false))
@@ -259,12 +265,7 @@ fn freeing_room_wakes_only_as_many_waiters_as_fit() {
 
 #[test]
 fn a_granted_waiter_that_leaves_passes_its_place_on() {
-    let p = peer();
-    for i in 0..4u8 {
-        p.push_oneway(bytes(&[i])).expect("room");
-    }
-    let count = Arc::new(CountingWaker(AtomicUsize::new(0)));
-    let waker = Waker::from(count.clone());
+    let (p, count, waker) = full_peer();
     let mut cx = Context::from_waker(&waker);
     let mut first = RoomTicket::new(p.clone(), 1, false);
     let mut second = RoomTicket::new(p.clone(), 1, false);

@@ -296,12 +296,8 @@ pub async fn timeout_ends_a_call_that_gets_no_reply<H: Harness>(p: H::P) {
 /// failure monitor marks it failed they fail fast with `Unreachable`; when
 /// a server appears there, the address recovers and calls succeed.
 pub async fn failed_address_fails_fast_and_recovers<H: Harness>(p: H::P) {
-    // Find an address with nothing behind it.
     let node0 = H::node(&p, 0);
-    let probe = bind_retrying(&node0, H::listen_addr(&p, 0), H::config()).await;
-    let addr = probe.listen_addr().expect("bound");
-    probe.shutdown();
-    drop(probe);
+    let addr = dead_address::<H>(&p).await;
     let client_t = client::<H>(&p, 1).await;
     let s = client_t.sender::<EchoReq>(Endpoint::well_known(addr, super::ECHO_INDEX));
     let mut unreachable = false;
@@ -495,32 +491,11 @@ pub async fn full_request_stream_answers_overloaded<H: Harness>(p: H::P) {
         request_stream_requests_max: 4,
         ..H::config()
     };
-    let server_t = bind_retrying(&H::node(&p, 0), H::listen_addr(&p, 0), config).await;
-    let stream = server_t
-        .request_stream::<EchoReq>()
-        .expect("request stream");
-    let client_t = client::<H>(&p, 1).await;
-    let s = client_t.sender::<EchoReq>(stream.endpoint());
-    let calls = (0..10u64).map(|id| {
-        let s = s.clone();
-        async move {
-            s.try_get_reply(&echo(id, EchoMode::Echo), Duration::from_millis(500))
-                .await
-        }
-    });
-    let results = within(&p, SOON, "calls", join_all(calls)).await;
-    let overloaded = results
-        .iter()
-        .filter(|r| **r == Err(RpcError::Overloaded))
-        .count();
-    let timeouts = results
-        .iter()
-        .filter(|r| **r == Err(RpcError::Timeout))
-        .count();
-    assert_eq!((overloaded, timeouts), (6, 4), "{results:?}");
+    let (server_t, stream, overloaded, timeouts) =
+        flood_a_request_stream::<H>(&p, config, 10, |id| echo(id, EchoMode::Echo)).await;
+    assert_eq!((overloaded, timeouts), (6, 4));
     assert_eq!(stream.len(), 4);
     assert_eq!(server_t.metrics().requests_overloaded, 6);
-    client_t.shutdown();
     server_t.shutdown();
 }
 

@@ -135,14 +135,7 @@ pub async fn a_live_server_keeps_its_transport_alive<H: Harness>(p: H::P) {
     let interface = server.interface();
     let serving = node0.task().spawn("server", async move {
         while let Some(req) = server.next().await {
-            match req {
-                echo_service::Request::echo(i) => i.reply.send(EchoRep {
-                    id: i.request.id,
-                    body: i.request.body,
-                    server_incarnation: 0,
-                }),
-                echo_service::Request::add(i) => i.reply.send(i.request.a + i.request.b),
-            }
+            answer(req);
         }
     });
     let client_t = client::<H>(&p, 1).await;
@@ -201,14 +194,7 @@ pub async fn serve_bounds_the_handlers_in_flight<H: Harness>(p: H::P) {
                     a.set(a.get() + 1);
                     pk.set(pk.get().max(a.get()));
                     n.time().sleep(Duration::from_millis(50)).await;
-                    match req {
-                        echo_service::Request::echo(i) => i.reply.send(EchoRep {
-                            id: i.request.id,
-                            body: i.request.body,
-                            server_incarnation: 0,
-                        }),
-                        echo_service::Request::add(i) => i.reply.send(i.request.a + i.request.b),
-                    }
+                    answer(req);
                     a.set(a.get() - 1);
                 }
             })

@@ -2,17 +2,12 @@
 //! (the connecting IP, a live connection that is not given away, the
 //! address dialed).
 
-use std::cell::Cell;
 use std::net::SocketAddr;
-use std::rc::Rc;
 
-use moonpool_core::{
-    JoinHandle, Listener, NetworkProvider, Providers, RandomProvider, TaskProvider,
-};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use moonpool_core::{JoinHandle, Providers, RandomProvider, TaskProvider};
 
 use super::Harness;
-use super::raw::{expect_closed, raw_connect};
+use super::raw::{expect_closed, raw_connect, raw_listener};
 use super::support::*;
 use crate::wire::{HANDSHAKE_LEN, Handshake};
 use crate::{Endpoint, RpcError};
@@ -77,60 +72,16 @@ pub async fn an_older_incarnation_does_not_replace_a_live_connection<H: Harness>
     claimed_address_is_refused::<H>(&p, 1).await;
 }
 
-/// A listener at node 0's address that answers every connection with a
-/// handshake announcing `announced` instead of its own address, then reads
-/// whatever comes. Returns its address, its task, and the bytes it read
-/// after the handshakes.
-async fn lying_listener<H: Harness>(
-    p: &H::P,
-    announced: impl FnOnce(SocketAddr) -> SocketAddr,
-) -> (
-    SocketAddr,
-    <<H::P as Providers>::Task as TaskProvider>::Handle<()>,
-    Rc<Cell<usize>>,
-) {
-    let node = H::node(p, 0);
-    let listener = node
-        .network()
-        .bind(H::listen_addr(p, 0))
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let claimed = announced(addr);
-    let read = Rc::new(Cell::new(0));
-    let count = read.clone();
-    let n2 = node.clone();
-    let task = node.task().spawn("lying-listener", async move {
-        // Bounded: a scenario makes a handful of connections.
-        for _ in 0..64 {
-            let Ok((mut s, _)) = listener.accept().await else {
-                continue;
-            };
-            let hs = Handshake::new(n2.random().next_u64(), Some(claimed)).encode();
-            let mut theirs = [0u8; HANDSHAKE_LEN];
-            if s.write_all(&hs).await.is_err() || s.read_exact(&mut theirs).await.is_err() {
-                continue;
-            }
-            let mut buf = [0u8; 256];
-            while let Ok(n) = s.read(&mut buf).await {
-                if n == 0 {
-                    break;
-                }
-                count.set(count.get() + n);
-            }
-        }
-    });
-    (addr, task, read)
-}
-
 /// The dialing side checks that the peer answering is the address it
 /// dialed: a listener announcing another address is refused before any
 /// request is written to it, and the call ends with an error that says it
 /// was certainly not processed.
 pub async fn a_peer_answering_as_another_address_is_refused<H: Harness>(p: H::P) {
-    let (addr, task, read) = lying_listener::<H>(&p, |a| {
-        SocketAddr::new(a.ip(), a.port().wrapping_add(1).max(1))
-    })
+    let (addr, task, _, read) = raw_listener::<H>(
+        &p,
+        |a| SocketAddr::new(a.ip(), a.port().wrapping_add(1).max(1)),
+        true,
+    )
     .await;
     let client_t = client::<H>(&p, 1).await;
     let s = client_t.sender::<EchoReq>(Endpoint::well_known(addr, ECHO_INDEX));

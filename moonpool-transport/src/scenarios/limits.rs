@@ -28,33 +28,12 @@ pub async fn a_request_stream_is_bounded_by_bytes<H: Harness>(p: H::P) {
         request_stream_bytes_max: 1000,
         ..H::config()
     };
-    let server_t = bind_retrying(&H::node(&p, 0), H::listen_addr(&p, 0), config).await;
-    let stream = server_t
-        .request_stream::<EchoReq>()
-        .expect("request stream");
-    let client_t = client::<H>(&p, 1).await;
-    let s = client_t.sender::<EchoReq>(stream.endpoint());
-    let calls = (0..10u64).map(|id| {
-        let s = s.clone();
-        async move {
-            s.try_get_reply(&sized(id, EchoMode::Echo, 300), Duration::from_millis(500))
-                .await
-        }
-    });
-    let results = within(&p, SOON, "calls", join_all(calls)).await;
-    let overloaded = results
-        .iter()
-        .filter(|r| **r == Err(RpcError::Overloaded))
-        .count();
-    let timeouts = results
-        .iter()
-        .filter(|r| **r == Err(RpcError::Timeout))
-        .count();
-    assert_eq!((overloaded, timeouts), (7, 3), "{results:?}");
+    let (server_t, stream, overloaded, timeouts) =
+        flood_a_request_stream::<H>(&p, config, 10, |id| sized(id, EchoMode::Echo, 300)).await;
+    assert_eq!((overloaded, timeouts), (7, 3));
     assert_eq!(stream.len(), 3);
     assert!(stream.queued_bytes() <= 1000, "{}", stream.queued_bytes());
     assert_eq!(server_t.metrics().requests_overloaded, 7);
-    client_t.shutdown();
     server_t.shutdown();
 }
 

@@ -59,11 +59,7 @@ pub async fn a_quiet_disconnect_is_not_a_failure<H: Harness>(p: H::P) {
 /// failed before the request was written, ends with an error that says it
 /// was certainly not processed (not `MaybeDelivered`).
 pub async fn a_call_whose_connect_failed_is_certainly_not_processed<H: Harness>(p: H::P) {
-    let node0 = H::node(&p, 0);
-    let probe = bind_retrying(&node0, H::listen_addr(&p, 0), H::config()).await;
-    let addr = probe.listen_addr().expect("bound");
-    probe.shutdown();
-    drop(probe);
+    let addr = dead_address::<H>(&p).await;
     let client_t = client::<H>(&p, 1).await;
     let s = client_t.sender::<EchoReq>(Endpoint::well_known(addr, super::ECHO_INDEX));
     let r = within(
@@ -82,14 +78,6 @@ pub async fn a_call_whose_connect_failed_is_certainly_not_processed<H: Harness>(
     let m = client_t.peer_metrics(addr).expect("peer");
     assert!(m.connect_failures >= 1 && m.frames_sent == 0, "{m:?}");
     client_t.shutdown();
-}
-
-/// Finds an address with nothing behind it, on node 0.
-async fn dead_address<H: Harness>(p: &H::P) -> std::net::SocketAddr {
-    let probe = bind_retrying(&H::node(p, 0), H::listen_addr(p, 0), H::config()).await;
-    let addr = probe.listen_addr().expect("bound");
-    probe.shutdown();
-    addr
 }
 
 /// `Transport::on_failed(addr)` waits while nobody tries to reach the

@@ -168,7 +168,7 @@ pub struct Case {
 }
 
 /// Every scenario of the suite for harness `H`, in the order of
-/// [`transport_scenario_tests!`]: for seed sweeps.
+/// [`transport_scenario_tests!`](crate::transport_scenario_tests): for seed sweeps.
 pub fn all_cases<H: Harness>() -> Vec<Case> {
     crate::__with_transport_scenario_names!(transport_scenario_tests { @list H; })
 }

@@ -197,6 +197,58 @@ pub async fn bind_retrying<P: Providers>(
     panic!("could not bind {addr}");
 }
 
+/// An address on node 0 with nothing behind it (bound, then shut down).
+pub async fn dead_address<H: Harness>(p: &H::P) -> SocketAddr {
+    let probe = bind_retrying(&H::node(p, 0), H::listen_addr(p, 0), H::config()).await;
+    let addr = probe.listen_addr().expect("bound");
+    probe.shutdown();
+    addr
+}
+
+/// Answers a request of the echo service at once: an echo with
+/// incarnation 0, or the sum.
+pub fn answer(request: echo_service::Request) {
+    match request {
+        echo_service::Request::echo(i) => i.reply.send(EchoRep {
+            id: i.request.id,
+            body: i.request.body,
+            server_incarnation: 0,
+        }),
+        echo_service::Request::add(i) => i.reply.send(i.request.a + i.request.b),
+    }
+}
+
+/// A request stream nobody serves, on node 0 with `config`, sent `count`
+/// requests built by `request(id)` at once from node 1, each with a 500 ms
+/// timeout. Returns the server transport, the stream, and how many calls
+/// ended `Overloaded` and `Timeout` (in that order).
+pub async fn flood_a_request_stream<H: Harness>(
+    p: &H::P,
+    config: TransportConfig,
+    count: u64,
+    request: impl Fn(u64) -> EchoReq,
+) -> (Transport<H::P>, crate::RequestStream<EchoReq>, usize, usize) {
+    let server_t = bind_retrying(&H::node(p, 0), H::listen_addr(p, 0), config).await;
+    let stream = server_t
+        .request_stream::<EchoReq>()
+        .expect("request stream");
+    let client_t = client::<H>(p, 1).await;
+    let s = client_t.sender::<EchoReq>(stream.endpoint());
+    let calls = (0..count).map(|id| {
+        let (s, req) = (s.clone(), request(id));
+        async move { s.try_get_reply(&req, Duration::from_millis(500)).await }
+    });
+    let results = within(p, SOON, "calls", futures::future::join_all(calls)).await;
+    let count_of = |e: crate::RpcError| results.iter().filter(|r| **r == Err(e.clone())).count();
+    let tally = (
+        count_of(crate::RpcError::Overloaded),
+        count_of(crate::RpcError::Timeout),
+    );
+    assert_eq!(tally.0 + tally.1, results.len(), "{results:?}");
+    client_t.shutdown();
+    (server_t, stream, tally.0, tally.1)
+}
+
 /// A client transport for node `index`, bound to its listen address.
 pub async fn client<H: Harness>(p: &H::P, index: usize) -> Transport<H::P> {
     let node = H::node(p, index);
