@@ -39,7 +39,7 @@ use std::time::Duration;
 
 use moonpool_core::{
     Codec, JoinHandle, Listener, NetStream, NetworkProvider, Providers, TaskProvider, TimeProvider,
-    reachable, sometimes,
+    reachable,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -347,7 +347,7 @@ async fn contest<P: Providers, C: Codec>(inner: &Rc<Inner<P, C>>, peer: &Rc<Peer
     // Bounded by the clock: each turn sleeps `step`, until the timeout.
     loop {
         if shared.received_bytes.get() != received {
-            sometimes!(true, "a live connection is kept against a newcomer");
+            reachable!("a live connection is kept against a newcomer");
             return false;
         }
         if peer.state.borrow().conn.as_ref().map(|c| c.id) != Some(conn_id) {
