@@ -258,3 +258,47 @@ fn scenarios_replay_identically() {
         }
     }
 }
+
+/// Whether the seed reached the assertion site with `message`.
+fn reached(report: &SeedReport, message: &str) -> bool {
+    report
+        .assertions
+        .iter()
+        .any(|a| a.site.message == message && a.true_count > 0)
+}
+
+#[test]
+fn identity_refusals_take_the_path_each_case_is_about() {
+    // In the simulator every node has its own IP, so the two impostor
+    // cases are refused by different checks: another host's claim by the
+    // IP check; a claim from the client's own IP (an older incarnation)
+    // by the live connection answering the ping.
+    let options = Options {
+        perturb: Ratio::ZERO,
+    };
+    let (_, other_host) = run_case(options, 1, |p| {
+        scenarios::an_impostor_handshake_is_refused::<SimHarness>(p)
+    });
+    assert!(reached(
+        &other_host,
+        "a connection whose identity is not proven is refused"
+    ));
+    assert!(!reached(
+        &other_host,
+        "a live connection is kept against a newcomer"
+    ));
+    let (_, same_host) = run_case(options, 1, |p| {
+        scenarios::an_older_incarnation_does_not_replace_a_live_connection::<SimHarness>(p)
+    });
+    assert!(reached(
+        &same_host,
+        "a live connection is kept against a newcomer"
+    ));
+    let (_, liar) = run_case(options, 1, |p| {
+        scenarios::a_peer_answering_as_another_address_is_refused::<SimHarness>(p)
+    });
+    assert!(reached(
+        &liar,
+        "a connection whose identity is not proven is refused"
+    ));
+}
