@@ -229,7 +229,7 @@ fn scenarios_replay_identically() {
     // Cases with much concurrency, restarts and raw corruption, several
     // seeds each, ready order perturbed: each seed replays to the same
     // decisions (`check_determinism` runs it twice in fresh worlds).
-    let cases: [(&str, CaseFn); 3] = [
+    let cases: [(&str, CaseFn); 5] = [
         ("many_concurrent_requests", |p| {
             Box::pin(scenarios::many_concurrent_requests::<SimHarness>(p))
         }),
@@ -239,6 +239,16 @@ fn scenarios_replay_identically() {
         ("corrupted_frame", |p| {
             Box::pin(
                 scenarios::corrupted_frame_closes_the_connection_without_delivery::<SimHarness>(p),
+            )
+        }),
+        ("replies_past_a_full_queue", |p| {
+            Box::pin(scenarios::replies_are_not_dropped_for_a_full_queue::<
+                SimHarness,
+            >(p))
+        }),
+        ("older_incarnation", |p| {
+            Box::pin(
+                scenarios::an_older_incarnation_does_not_replace_a_live_connection::<SimHarness>(p),
             )
         }),
     ];
