@@ -102,7 +102,9 @@ pub async fn rpc_workload<P: Providers>(
     let server_t: Transport<P> = Transport::bind(server_p.clone(), server_addr, config.clone())
         .await
         .map_err(|_| RpcError::Unreachable)?;
-    let stream = server_t.request_stream::<BenchEcho>();
+    let stream = server_t
+        .request_stream::<BenchEcho>()
+        .map_err(|_| RpcError::Shutdown)?;
     let endpoint = stream.endpoint();
     let serving = server_p.task().spawn("bench-server", async move {
         while let Some(req) = stream.next().await {

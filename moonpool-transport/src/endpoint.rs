@@ -57,9 +57,17 @@ impl Token {
 
     /// A fresh random token (127 random bits) from `random`.
     pub fn random<R: RandomProvider>(random: &R) -> Token {
-        let hi = random.next_u64() & !(1u64 << 63);
+        Token::random_salted(random, 0)
+    }
+
+    /// A fresh random token with `salt` mixed in: a transport salts its
+    /// tokens with its own identity (address, start time), so processes
+    /// forced to the same seed still draw distinct tokens.
+    pub(crate) fn random_salted<R: RandomProvider>(random: &R, salt: u128) -> Token {
+        let hi = random.next_u64();
         let lo = random.next_u64();
-        Token((u128::from(hi) << 64) | u128::from(lo))
+        let v = ((u128::from(hi) << 64) | u128::from(lo)) ^ salt;
+        Token(v & !(1u128 << 127))
     }
 
     /// Whether this is a well-known token.
@@ -134,10 +142,18 @@ impl fmt::Display for Endpoint {
     }
 }
 
+/// Who sent a frame: the peer (its listen address, or the socket address
+/// of a client that does not listen) and the incarnation of its transport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Sender {
+    pub(crate) addr: SocketAddr,
+    pub(crate) incarnation: u64,
+}
+
 /// Something that accepts the payloads of frames sent to its token.
 pub(crate) trait Receiver {
-    /// Handles one payload that arrived from the peer keyed `from`.
-    fn deliver(&self, payload: &[u8], from: SocketAddr);
+    /// Handles one payload that arrived from `from`.
+    fn deliver(&self, payload: &[u8], from: Sender);
 
     /// The transport shut down: nothing more will be delivered.
     fn close(&self) {}
@@ -248,7 +264,7 @@ mod tests {
     fn a_taken_token_cannot_be_registered_twice() {
         struct Nop;
         impl Receiver for Nop {
-            fn deliver(&self, _: &[u8], _: SocketAddr) {}
+            fn deliver(&self, _: &[u8], _: Sender) {}
         }
         let mut m = EndpointMap::default();
         assert!(m.insert(Token::well_known(3), Rc::new(Nop)));

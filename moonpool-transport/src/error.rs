@@ -3,6 +3,7 @@
 //! of a request ([`RpcError`]).
 
 use std::io;
+use std::net::SocketAddr;
 
 use moonpool_core::CodecError;
 use serde::{Deserialize, Serialize};
@@ -135,6 +136,62 @@ pub enum ConnectionError {
     /// The transport is shutting down.
     #[error("transport shut down")]
     Shutdown,
+    /// The peer announced a listen address the connection does not prove:
+    /// the connecting IP differs from the announced IP (and the listener
+    /// does not trust a proxy), or it claims this transport's own address.
+    #[error("announced address {announced} not proven by the connection from {observed}")]
+    AddressNotProven {
+        /// The listen address the peer announced.
+        announced: SocketAddr,
+        /// The address the connection came from.
+        observed: SocketAddr,
+    },
+    /// The peer announced an unspecified address (`0.0.0.0`, `::`, or port
+    /// 0) as its identity.
+    #[error("unspecified announced address {0}")]
+    UnspecifiedAddress(SocketAddr),
+    /// The peer that answered a connection we dialed announced another
+    /// listen address than the one dialed.
+    #[error("dialed {dialed}, answered by {announced:?}")]
+    WrongPeer {
+        /// The address dialed.
+        dialed: SocketAddr,
+        /// The listen address the answering peer announced.
+        announced: Option<SocketAddr>,
+    },
+    /// The handshake carried an incarnation this peer already replaced: a
+    /// delayed connection of an older incarnation.
+    #[error("incarnation {0:#x} of this peer was already replaced")]
+    RetiredIncarnation(u64),
+    /// Another incarnation announced this peer's address while its current
+    /// connection is alive (it answered a ping): the newcomer is refused.
+    #[error("the peer's current connection is alive")]
+    LiveConnectionKept,
+    /// The transport's cap on established connections was reached.
+    #[error("too many connections")]
+    TooManyConnections,
+    /// The replies waiting for this peer exceeded their byte budget: the
+    /// connection is reset so that the requesters learn their replies are
+    /// lost.
+    #[error("replies to this peer exceeded their byte budget")]
+    RepliesOverflow,
+}
+
+impl ConnectionError {
+    /// Whether the error is a refused identity (an announced address not
+    /// proven, a wrong peer, a retired incarnation, a live connection
+    /// kept): counted in
+    /// [`TransportMetrics::identities_refused`](crate::TransportMetrics::identities_refused).
+    pub fn is_identity_refusal(&self) -> bool {
+        matches!(
+            self,
+            ConnectionError::AddressNotProven { .. }
+                | ConnectionError::UnspecifiedAddress(_)
+                | ConnectionError::WrongPeer { .. }
+                | ConnectionError::RetiredIncarnation(_)
+                | ConnectionError::LiveConnectionKept
+        )
+    }
 }
 
 impl From<io::Error> for ConnectionError {
@@ -152,6 +209,16 @@ pub enum TransportError {
     /// The token is already registered.
     #[error("token {0:?} is already registered")]
     TokenInUse(crate::Token),
+    /// Every fresh random token drawn was already registered (the random
+    /// provider repeats itself).
+    #[error("token collision: random token {0:?} is already registered")]
+    TokenCollision(crate::Token),
+    /// A transport cannot be bound to an unspecified address (`0.0.0.0`,
+    /// `::`): its listen address is its identity, which peers check.
+    #[error(
+        "cannot bind the unspecified address {0}: bind the address peers use to reach this transport"
+    )]
+    UnspecifiedAddress(SocketAddr),
     /// The transport was shut down.
     #[error("transport shut down")]
     Shutdown,
@@ -166,6 +233,11 @@ pub enum RemoteError {
     Overloaded,
     /// The request could not be decoded as the stream's request type.
     BadRequest,
+    /// The request was processed, but its reply exceeds the server's frame
+    /// limit.
+    ReplyTooLarge,
+    /// The request was processed, but its reply could not be encoded.
+    ReplyUnencodable,
 }
 
 /// How a request ended, when it did not end with a reply.
@@ -183,8 +255,11 @@ pub enum RpcError {
     /// processed.
     #[error("timed out")]
     Timeout,
-    /// The failure monitor considers the destination's address failed; the
-    /// request was not sent.
+    /// The failure monitor judged the destination's address failed (its
+    /// connection attempts kept failing) before the request was sent: not
+    /// processed. Checked when a call starts, and by
+    /// [`get_reply_unless_failed`](crate::RequestSender::get_reply_unless_failed)
+    /// while it waits.
     #[error("address unreachable (failure monitor)")]
     Unreachable,
     /// The destination has no receiver for the token. Not processed.
@@ -199,6 +274,22 @@ pub enum RpcError {
     /// The request or the reply could not be encoded or decoded.
     #[error("codec: {0}")]
     Codec(#[from] CodecError),
+    /// The connection to the destination failed (a connect attempt, a
+    /// handshake, or the connection itself) before the request was
+    /// written to it: the request was certainly not processed.
+    #[error("connection failed before the request was sent")]
+    ConnectionFailed,
+    /// The server processed the request, but its reply is larger than the
+    /// server's frame limit.
+    #[error("the reply exceeds the server's frame limit")]
+    ReplyTooLarge,
+    /// The server processed the request, but could not encode its reply.
+    #[error("the server could not encode the reply")]
+    ReplyUnencodable,
+    /// The call's random reply token was already registered (the random
+    /// provider repeats itself). Not sent.
+    #[error("reply token collision")]
+    TokenCollision,
     /// The server could not decode the request.
     #[error("server could not decode the request")]
     BadRequest,
@@ -209,14 +300,17 @@ pub enum RpcError {
 
 impl RpcError {
     /// Whether retrying the same request can succeed: the transient
-    /// outcomes (maybe delivered, timeout, unreachable, overloaded, queue
-    /// full). Retrying is only safe for idempotent requests.
+    /// outcomes (maybe delivered, timeout, unreachable, connection failed,
+    /// overloaded, queue full). Retrying is only safe for idempotent
+    /// requests, or for those [certainly not
+    /// processed](Self::certainly_not_processed).
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
             RpcError::MaybeDelivered
                 | RpcError::Timeout
                 | RpcError::Unreachable
+                | RpcError::ConnectionFailed
                 | RpcError::Overloaded
                 | RpcError::QueueFull
         )
@@ -229,15 +323,17 @@ impl RpcError {
     /// an earlier transmission may have been processed, e.g. by a server
     /// incarnation that died before answering, even though the resend was
     /// answered `EndpointNotFound` or `Overloaded`. For such a call only
-    /// `Unreachable` (checked before anything is sent) is certain.
+    /// `Unreachable` and `TokenCollision` (nothing sent) are certain.
     pub fn certainly_not_processed(&self) -> bool {
         matches!(
             self,
             RpcError::Unreachable
+                | RpcError::ConnectionFailed
                 | RpcError::EndpointNotFound
                 | RpcError::Overloaded
                 | RpcError::QueueFull
                 | RpcError::BadRequest
+                | RpcError::TokenCollision
         )
     }
 }
@@ -248,6 +344,8 @@ impl From<RemoteError> for RpcError {
             RemoteError::BrokenPromise => RpcError::BrokenPromise,
             RemoteError::Overloaded => RpcError::Overloaded,
             RemoteError::BadRequest => RpcError::BadRequest,
+            RemoteError::ReplyTooLarge => RpcError::ReplyTooLarge,
+            RemoteError::ReplyUnencodable => RpcError::ReplyUnencodable,
         }
     }
 }

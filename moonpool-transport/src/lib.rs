@@ -3,16 +3,20 @@
 //! FoundationDB-style RPC (FlowTransport + fdbrpc) written against
 //! `moonpool-core`'s provider traits, so the very same code runs in
 //! `moonpool-sim`'s deterministic simulation and on real tokio. A
-//! [`Transport`] listens on an address, keeps one [`Peer`](peer) per remote
+//! [`Transport`] listens on an address, keeps one peer per remote
 //! address (an outgoing queue that survives disconnections, reconnection
 //! with jittered exponential backoff, keepalive pings), routes checksummed
 //! frames to 128-bit [endpoint](Endpoint) tokens, and offers request/reply
 //! with FDB's delivery modes ([`RequestSender::send`],
 //! [`try_get_reply`](RequestSender::try_get_reply),
-//! [`get_reply`](RequestSender::get_reply)), typed failures
-//! ([`RpcError`]: broken promise, maybe delivered, timeout, unreachable...),
-//! and a [failure monitor](FailureMonitor). [`service!`] declares a service
-//! in a few lines.
+//! [`get_reply`](RequestSender::get_reply),
+//! [`get_reply_unless_failed`](RequestSender::get_reply_unless_failed)),
+//! typed failures ([`RpcError`]: broken promise, maybe delivered,
+//! connection failed, timeout, unreachable...), and a [failure
+//! monitor](FailureMonitor) whose verdicts ([`Transport::on_failed`]) mean
+//! that connection attempts keep failing. Peers prove the address they
+//! announce; replies are never dropped for a queue limit; every queue is
+//! bounded by bytes. [`service!`] declares a service in a few lines.
 //!
 //! ```
 //! use std::time::Duration;
@@ -31,7 +35,7 @@
 //! async fn demo<P: Providers>(p: P) -> String {
 //!     let local = "127.0.0.1:0".parse().unwrap();
 //!     let server_t = Transport::bind(p.clone(), local, TransportConfig::default()).await.unwrap();
-//!     let server = echo::Server::new(&server_t);
+//!     let server = echo::Server::new(&server_t).unwrap();
 //!     let iface = server.interface();
 //!     let serving = p.task().spawn("echo-server", async move {
 //!         while let Some(echo::Request::echo(req)) = server.next().await {
@@ -53,33 +57,39 @@
 //! }
 //! ```
 //!
-//! Crate map: [`wire`] (pure encode/decode of handshakes and frames, and a
-//! decoder fuzzer), [`endpoint`] (tokens, endpoints), [`peer`] (queue,
-//! backoff, connections), [`transport`](Transport), [`rpc`] (request
-//! streams, reply promises, delivery modes, retries), [`failure_monitor`],
-//! [`service!`], [`metrics`], [`error`], [`bench`](mod@bench) (the RPC benchmark
-//! workloads). With the `scenarios` feature, the `scenarios` module holds the
-//! transport scenario suite that every provider implementation runs.
+//! Crate map (one public path per item: everything is re-exported here,
+//! except the pure wire format in [`wire`]): `wire` (encode/decode of
+//! handshakes and frames), `endpoint` (tokens, endpoints), `peer` (queue,
+//! backoff, connections), `transport` ([`Transport`]), `rpc` (request
+//! streams, reply promises, delivery modes, retries), `failure_monitor`,
+//! `service` ([`service!`]), `metrics`, `error`. Features: `scenarios`
+//! (the transport scenario suite every backend runs), `bench` (the RPC
+//! benchmark workloads, for `moonpool-examples`' `bench` binary), `fuzz`
+//! (`wire::fuzz`, the decoder fuzzer behind the `decoder_fuzz` example).
 //!
 //! Determinism: all time, tasks, I/O and randomness (tokens, incarnations,
-//! jitter) come from the providers; maps that are iterated are `BTreeMap`s.
+//! jitter) come from the providers; maps that are iterated are `BTreeMap`s
+//! or slabs (in index order).
 //! See `docs/transport.md` for the wire format, the delivery guarantees and
 //! the failure semantics.
+
+#![forbid(unsafe_code)]
 
 // Lets `service!`'s serde attributes name this crate from inside it too.
 extern crate self as moonpool_transport;
 
+#[cfg(any(test, feature = "bench"))]
 pub mod bench;
 mod config;
-pub mod endpoint;
-pub mod error;
-pub mod failure_monitor;
-pub mod metrics;
-pub mod peer;
-pub mod rpc;
+mod endpoint;
+mod error;
+mod failure_monitor;
+mod metrics;
+mod peer;
+mod rpc;
 #[cfg(feature = "scenarios")]
 pub mod scenarios;
-pub mod service;
+mod service;
 mod transport;
 pub mod wire;
 
@@ -90,10 +100,11 @@ pub use failure_monitor::{AddressState, FailureMonitor};
 pub use metrics::{PeerMetrics, TransportMetrics};
 pub use rpc::retry::{DedupCache, IdempotencyKey, RetryPolicy, retry};
 pub use rpc::{Incoming, ReplyPromise, Request, RequestSender, RequestStream};
-pub use transport::Transport;
+pub use transport::{OnFailed, Transport};
 
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::rpc::{WaitSlot, serve};
     pub use moonpool_core::{Codec, PostcardCodec, Providers};
     pub use serde;
 }

@@ -48,6 +48,13 @@ pub struct PeerMetrics {
     pub ping_timeouts: u64,
     /// "Endpoint not found" answers received from this peer.
     pub endpoint_not_found: u64,
+    /// Replies to this peer dropped: meant for an incarnation that is gone
+    /// (the requester restarted), or past the replies budget (the
+    /// connection was then reset).
+    pub replies_dropped: u64,
+    /// Replies from this peer ignored: for a call to another address, or
+    /// for a call already over.
+    pub replies_ignored: u64,
 }
 
 /// A snapshot of a transport's counters, summed over its peers, plus the
@@ -94,6 +101,18 @@ pub struct TransportMetrics {
     pub unreliable_dropped: u64,
     /// Sum of [`PeerMetrics::ping_timeouts`].
     pub ping_timeouts: u64,
+    /// Sum of [`PeerMetrics::replies_dropped`].
+    pub replies_dropped: u64,
+    /// Sum of [`PeerMetrics::replies_ignored`].
+    pub replies_ignored: u64,
+    /// Handshakes refused because the announced identity was not proven:
+    /// an announced IP that is not the connecting IP, an unspecified or
+    /// own address, a dialed peer answering as another address, a retired
+    /// incarnation, or a newcomer contesting a live connection.
+    pub identities_refused: u64,
+    /// Connections closed because the transport had `connections_max`
+    /// established connections.
+    pub connections_refused: u64,
 }
 
 /// Live counters of one peer.
@@ -116,6 +135,8 @@ pub(crate) struct PeerStats {
     pub(crate) pings_sent: Cell<u64>,
     pub(crate) ping_timeouts: Cell<u64>,
     pub(crate) endpoint_not_found: Cell<u64>,
+    pub(crate) replies_dropped: Cell<u64>,
+    pub(crate) replies_ignored: Cell<u64>,
 }
 
 /// Adds `n` to a counter, and reports it as the metric `name` to a
@@ -147,6 +168,8 @@ impl PeerStats {
             pings_sent: self.pings_sent.get(),
             ping_timeouts: self.ping_timeouts.get(),
             endpoint_not_found: self.endpoint_not_found.get(),
+            replies_dropped: self.replies_dropped.get(),
+            replies_ignored: self.replies_ignored.get(),
         }
     }
 }
@@ -163,6 +186,11 @@ pub(crate) struct GlobalStats {
     pub(crate) connections_accepted: Cell<u64>,
     pub(crate) unknown_endpoint_frames: Cell<u64>,
     pub(crate) requests_overloaded: Cell<u64>,
+    pub(crate) identities_refused: Cell<u64>,
+    pub(crate) connections_refused: Cell<u64>,
+    /// Replies dropped or ignored with no peer to count them against.
+    pub(crate) replies_dropped: Cell<u64>,
+    pub(crate) replies_ignored: Cell<u64>,
     /// Counters of peers that were removed, so totals never go down.
     pub(crate) retired: Cell<PeerMetrics>,
 }
@@ -184,6 +212,8 @@ impl TransportMetrics {
         self.decode_errors += m.decode_errors;
         self.unreliable_dropped += m.unreliable_dropped;
         self.ping_timeouts += m.ping_timeouts;
+        self.replies_dropped += m.replies_dropped;
+        self.replies_ignored += m.replies_ignored;
     }
 
     /// Wire errors that only corrupted bytes can cause: checksum failures,
@@ -217,6 +247,8 @@ impl PeerMetrics {
         self.pings_sent += o.pings_sent;
         self.ping_timeouts += o.ping_timeouts;
         self.endpoint_not_found += o.endpoint_not_found;
+        self.replies_dropped += o.replies_dropped;
+        self.replies_ignored += o.replies_ignored;
         self
     }
 }

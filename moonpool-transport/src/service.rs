@@ -1,47 +1,49 @@
-//! [`service!`](macro@crate::service): declare a service with several request
-//! types, get a typed client, a server with dispatch, and a serializable
-//! interface.
-//!
-//! ```
-//! use serde::{Deserialize, Serialize};
-//!
-//! #[derive(Serialize, Deserialize)]
-//! pub struct Get { pub key: String }
-//! #[derive(Serialize, Deserialize)]
-//! pub struct Put { pub key: String, pub value: u64 }
-//!
-//! moonpool_transport::service! {
-//!     /// A tiny key-value store.
-//!     pub mod kv {
-//!         get: Get => Option<u64>,
-//!         put: Put => (),
-//!     }
-//! }
-//! // Generated: kv::Server (one RequestStream per method, `next()` yields a
-//! // kv::Request enum), kv::Client (one RequestSender per method),
-//! // kv::Interface (the endpoints, serializable), and `impl Request for Get`.
-//!
-//! // A server loop dispatching on the method:
-//! async fn serve(server: kv::Server, store: &mut std::collections::BTreeMap<String, u64>) {
-//!     while let Some(request) = server.next().await {
-//!         match request {
-//!             kv::Request::get(r) => r.reply.send(store.get(&r.request.key).copied()),
-//!             kv::Request::put(r) => {
-//!                 store.insert(r.request.key, r.request.value);
-//!                 r.reply.send(());
-//!             }
-//!         }
-//!     }
-//! }
-//! # fn main() {}
-//! ```
-//!
-//! The request types must be distinct (each implements
-//! [`Request`](crate::Request) once). The generated module imports its
-//! parent's items (`use super::*`), so the types can be named as in the
-//! parent.
+//! The [`service!`](macro@crate::service) macro: a service with several
+//! request types in a few lines (documented on the macro itself).
 
-/// Declares a service. See the [module documentation](mod@crate::service).
+/// Declares a service with several request types: a typed client, a
+/// server with dispatch, and a serializable interface.
+///
+/// ```
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize)]
+/// pub struct Get { pub key: String }
+/// #[derive(Serialize, Deserialize)]
+/// pub struct Put { pub key: String, pub value: u64 }
+///
+/// moonpool_transport::service! {
+///     /// A tiny key-value store.
+///     pub mod kv {
+///         get: Get => Option<u64>,
+///         put: Put => (),
+///     }
+/// }
+/// // Generated: kv::Server (one RequestStream per method, `next()` yields a
+/// // kv::Request enum), kv::Client (one RequestSender per method),
+/// // kv::Interface (the endpoints, serializable), and `impl Request for Get`.
+///
+/// // A server loop dispatching on the method:
+/// async fn serve(server: kv::Server, store: &mut std::collections::BTreeMap<String, u64>) {
+///     while let Some(request) = server.next().await {
+///         match request {
+///             kv::Request::get(r) => r.reply.send(store.get(&r.request.key).copied()),
+///             kv::Request::put(r) => {
+///                 store.insert(r.request.key, r.request.value);
+///                 r.reply.send(());
+///             }
+///         }
+///     }
+/// }
+/// # fn main() {}
+/// ```
+///
+/// The request types must be distinct (each implements
+/// [`Request`](crate::Request) once). The generated module imports its
+/// parent's items (`use super::*`), so the types can be named as in the
+/// parent.
+///
+/// Shape:
 ///
 /// ```text
 /// service! {
@@ -58,9 +60,11 @@
 ///   per method (send it to clients, or build it with
 ///   `Interface::well_known(addr, first_index)`);
 /// - `Server<C = PostcardCodec>`: one [`RequestStream`](crate::RequestStream)
-///   per method (`Server::new(&transport)` on random tokens, or
-///   `Server::well_known(&transport, first_index)`), `interface()`, and
-///   `next().await` → `Option<Request<C>>`, polling the methods round-robin;
+///   per method (`Server::new(&transport)?` on random tokens, or
+///   `Server::well_known(&transport, first_index)?`), `interface()`,
+///   `next().await` → `Option<Request<C>>`, polling the methods round-robin
+///   (any number of tasks may wait at once), and `serve(concurrency_max,
+///   handler)`; a live server keeps its transport alive;
 /// - `Request<C>`: an enum with one variant per method, holding the
 ///   [`Incoming`](crate::Incoming) request;
 /// - `Client<P, C = PostcardCodec>`: one [`RequestSender`](crate::RequestSender)
@@ -114,11 +118,13 @@ macro_rules! service {
 
             impl<C: Codec> Server<C> {
                 /// Registers every method on a fresh random token.
-                pub fn new<P: Providers>(transport: &$crate::Transport<P, C>) -> Server<C> {
-                    Server {
-                        $( $method: transport.request_stream::<$req>(), )+
+                pub fn new<P: Providers>(
+                    transport: &$crate::Transport<P, C>,
+                ) -> ::std::result::Result<Server<C>, $crate::TransportError> {
+                    Ok(Server {
+                        $( $method: transport.request_stream::<$req>()?, )+
                         next_first: ::std::cell::Cell::new(0),
-                    }
+                    })
                 }
 
                 /// Registers the methods on consecutive well-known tokens
@@ -138,17 +144,41 @@ macro_rules! service {
                 }
 
                 /// The next request of any method (round-robin across
-                /// methods); `None` once the transport shut down.
+                /// methods); `None` once the transport shut down. Several
+                /// tasks may wait at once: each request wakes one of them.
                 pub async fn next(&self) -> ::std::option::Option<Request<C>> {
-                    ::std::future::poll_fn(|cx| self.poll_next(cx)).await
+                    let mut slots: [$crate::__private::WaitSlot; METHODS] =
+                        ::std::array::from_fn(|_| ::std::default::Default::default());
+                    ::std::future::poll_fn(|cx| self.poll_methods(cx, Some(&mut slots))).await
                 }
 
-                /// Polls for the next request of any method.
-                // A one-method service makes `% METHODS` a `% 1`.
-                #[allow(clippy::modulo_one)]
+                /// Polls for the next request of any method, without a
+                /// place in line: the task is woken on every request (see
+                /// `RequestStream::poll_next`; prefer `next`).
                 pub fn poll_next(
                     &self,
                     cx: &mut ::std::task::Context<'_>,
+                ) -> ::std::task::Poll<::std::option::Option<Request<C>>> {
+                    self.poll_methods(cx, None)
+                }
+
+                /// Serves requests until the transport shuts down:
+                /// `handler` runs for each, at most `concurrency_max` at
+                /// once.
+                pub async fn serve<H, Fut>(&self, concurrency_max: usize, handler: H)
+                where
+                    H: FnMut(Request<C>) -> Fut,
+                    Fut: ::std::future::Future<Output = ()>,
+                {
+                    $crate::__private::serve(|| self.next(), concurrency_max, handler).await
+                }
+
+                // A one-method service makes `% METHODS` a `% 1`.
+                #[allow(clippy::modulo_one)]
+                fn poll_methods(
+                    &self,
+                    cx: &mut ::std::task::Context<'_>,
+                    mut slots: ::std::option::Option<&mut [$crate::__private::WaitSlot; METHODS]>,
                 ) -> ::std::task::Poll<::std::option::Option<Request<C>>> {
                     use ::std::task::Poll;
                     let first = self.next_first.get();
@@ -159,7 +189,11 @@ macro_rules! service {
                         let mut _idx = 0usize;
                         $(
                             if _idx == which {
-                                match self.$method.poll_next(cx) {
+                                let polled = match slots.as_deref_mut() {
+                                    Some(s) => self.$method.poll_next_in(cx, &mut s[_idx]),
+                                    None => self.$method.poll_next(cx),
+                                };
+                                match polled {
                                     Poll::Ready(Some(r)) => return Poll::Ready(Some(Request::$method(r))),
                                     Poll::Ready(None) => ended += 1,
                                     Poll::Pending => {}

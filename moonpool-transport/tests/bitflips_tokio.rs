@@ -2,7 +2,7 @@
 //! Every request still ends with its own reply, and every flip is caught by
 //! the receiving transport as a checksum failure (or a rejected handshake).
 //!
-//! This is a small, real-world preview of the simulator's chaos tests: the
+//! This is a small preview, on real sockets, of the simulator's chaos tests: the
 //! flips are injected by a wrapper around the tokio network provider.
 
 use std::cell::Cell;

@@ -34,7 +34,7 @@ fn transport_metrics_appear_in_the_seed_report_exactly() {
                     let addr = SocketAddr::new(p.ip(), 4700);
                     let server_t =
                         Transport::bind(p.clone(), addr, TransportConfig::default()).await?;
-                    let server = echo::Server::new(&server_t);
+                    let server = echo::Server::new(&server_t)?;
                     let client_t = Transport::unbound(p.clone(), TransportConfig::default());
                     let client = echo::Client::new(&client_t, server.interface());
                     let serving = p.spawn("server", async move {

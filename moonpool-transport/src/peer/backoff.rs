@@ -13,7 +13,7 @@ use crate::config::TransportConfig;
 
 /// Reconnect delays.
 #[derive(Clone, Debug)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     base_us: u64,
     initial_us: u64,
     max_us: u64,
@@ -23,7 +23,7 @@ pub struct Backoff {
 
 impl Backoff {
     /// A backoff with the config's reconnect settings.
-    pub fn from_config(c: &TransportConfig) -> Backoff {
+    pub(crate) fn from_config(c: &TransportConfig) -> Backoff {
         Backoff::new(
             Duration::from_millis(c.reconnect_delay_ms_initial),
             Duration::from_millis(c.reconnect_delay_ms_max),
@@ -34,7 +34,12 @@ impl Backoff {
 
     /// A backoff from `initial` growing by `growth_percent`% per failure up
     /// to `max`, each delay jittered by `± jitter`.
-    pub fn new(initial: Duration, max: Duration, growth_percent: u64, jitter: Ratio) -> Backoff {
+    pub(crate) fn new(
+        initial: Duration,
+        max: Duration,
+        growth_percent: u64,
+        jitter: Ratio,
+    ) -> Backoff {
         let initial_us = initial.as_micros().min(u128::from(u64::MAX)) as u64;
         let max_us = (max.as_micros().min(u128::from(u64::MAX)) as u64).max(initial_us);
         Backoff {
@@ -47,7 +52,7 @@ impl Backoff {
     }
 
     /// The next delay (jittered), then grows the base.
-    pub fn next_delay<R: RandomProvider>(&mut self, random: &R) -> Duration {
+    pub(crate) fn next_delay<R: RandomProvider>(&mut self, random: &R) -> Duration {
         let base = self.base_us;
         let span = (u128::from(base) * u128::from(self.jitter.numerator())
             / u128::from(self.jitter.denominator().max(1))) as u64;
@@ -63,12 +68,13 @@ impl Backoff {
     }
 
     /// Back to the initial delay.
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.base_us = self.initial_us;
     }
 
     /// The current base delay (before jitter).
-    pub fn base(&self) -> Duration {
+    #[cfg(test)]
+    pub(crate) fn base(&self) -> Duration {
         Duration::from_micros(self.base_us)
     }
 }

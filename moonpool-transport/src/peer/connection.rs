@@ -8,9 +8,9 @@
 //!
 //! Each poll does, with a budget for each step so one busy connection
 //! cannot starve the rest of the process:
-//! 1. reads: up to `READS_PER_POLL` reads of up to `READ_CHUNK` bytes,
-//!    each fed to the [`FrameDecoder`] and every complete frame dispatched
-//!    at once. EOF between frames is `Closed`, EOF inside a frame is
+//! 1. reads: up to `READS_PER_POLL` reads straight into the
+//!    [`FrameDecoder`]'s spare room (no copy), every complete frame
+//!    dispatched at once from the decoder's buffer. EOF between frames is `Closed`, EOF inside a frame is
 //!    `ClosedMidFrame`, a wire error is fatal.
 //! 2. the liveness tick: when nothing was received for
 //!    `ping_interval_ms`, queue a ping; after `ping_timeout_ms` of silence,
@@ -18,50 +18,60 @@
 //!    frame completed for `frame_stall_timeout_ms`, end with `FrameStalled`
 //!    (both ends keep pinging each other on bytes alone, so a stalled
 //!    frame would otherwise never time out).
-//! 3. writes: batches of queued frames (about `WRITE_BATCH` bytes) until
-//!    the socket would block or the queue is empty.
+//! 3. writes: straight from the peer's outbox, where frames were encoded,
+//!    until the socket would block or the outbox is empty.
+//!
+//! A connection can also be ended from outside its task (`ConnShared::reset`:
+//! a newcomer proved it dead, or replies overflowed their budget).
 //!
 //! Invariant: the decoder's buffer holds at most one maximal frame plus one
 //! read chunk, whatever the peer sends.
 
+use std::cell::RefCell;
 use std::future::Future;
-use std::io;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use moonpool_core::{Codec, Instant, NetworkProvider, Providers, TimeProvider, reachable};
+use moonpool_core::{Codec, Instant, Providers, TimeProvider, reachable};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::Peer;
 use super::keeper::connection_lost;
+use super::{ConnShared, Peer, Stream};
 use crate::error::{ConnectionError, WireError};
 use crate::metrics::add;
 use crate::transport::{Control, Inner};
 use crate::wire::FrameDecoder;
 
+/// Spare room the decoder keeps for each read.
 const READ_CHUNK: usize = 64 * 1024;
 const READS_PER_POLL: usize = 16;
-const WRITE_BATCH: usize = 64 * 1024;
-const WRITES_PER_POLL: usize = 16;
 
-type Stream<P> = <<P as Providers>::Network as NetworkProvider>::Stream;
 type Sleep<P> = <<P as Providers>::Time as TimeProvider>::Sleep;
 
-/// Runs the connection `conn_id` of `peer` until it ends.
+/// Runs the connection `conn_id` of `peer` (to incarnation `incarnation`)
+/// until it ends.
 pub(crate) async fn run<P: Providers, C: Codec>(
     inner: Rc<Inner<P, C>>,
     peer: Rc<Peer<P>>,
-    stream: Stream<P>,
+    stream: Rc<RefCell<Stream<P>>>,
     conn_id: u64,
+    incarnation: u64,
 ) {
+    let shared = peer
+        .state
+        .borrow()
+        .conn
+        .as_ref()
+        .filter(|c| c.id == conn_id)
+        .map(|c| c.shared.clone());
+    let Some(shared) = shared else {
+        return;
+    };
     let tick = tick_period(&inner);
     let driver = Driver {
-        decoder: FrameDecoder::new(inner.config.frame_len_max_bytes),
-        read_buf: vec![0u8; READ_CHUNK].into_boxed_slice(),
-        write_buf: Vec::new(),
-        write_pos: 0,
+        decoder: FrameDecoder::new(inner.config.frame_bytes_max),
         need_flush: false,
         tick: Box::pin(inner.p.time().sleep(tick)),
         last_received: inner.now(),
@@ -70,6 +80,8 @@ pub(crate) async fn run<P: Providers, C: Codec>(
         stream,
         inner: inner.clone(),
         peer: peer.clone(),
+        shared,
+        incarnation,
     };
     let reason = driver.await;
     connection_lost(&inner, &peer, conn_id, &reason);
@@ -82,11 +94,12 @@ fn tick_period<P: Providers, C: Codec>(inner: &Inner<P, C>) -> Duration {
 struct Driver<P: Providers, C: Codec> {
     inner: Rc<Inner<P, C>>,
     peer: Rc<Peer<P>>,
-    stream: Stream<P>,
+    shared: Rc<ConnShared>,
+    /// The remote transport's incarnation.
+    incarnation: u64,
+    /// Shared with the peer, which may write to it between polls.
+    stream: Rc<RefCell<Stream<P>>>,
     decoder: FrameDecoder,
-    read_buf: Box<[u8]>,
-    write_buf: Vec<u8>,
-    write_pos: usize,
     need_flush: bool,
     tick: Pin<Box<Sleep<P>>>,
     last_received: Instant,
@@ -98,14 +111,45 @@ struct Driver<P: Providers, C: Codec> {
 impl<P: Providers, C: Codec> Driver<P, C> {
     /// Step 1. `Ok(true)` if the read budget ran out with data possibly left.
     fn poll_reads(&mut self, cx: &mut Context<'_>) -> Result<bool, ConnectionError> {
+        let (mut bytes, mut frames) = (0u64, 0u64);
+        let result = self.read_and_dispatch(cx, &mut bytes, &mut frames);
+        if bytes > 0 {
+            add(
+                &self.peer.stats.bytes_received,
+                "transport.bytes_received",
+                bytes,
+            );
+            self.shared
+                .received_bytes
+                .set(self.shared.received_bytes.get() + bytes);
+        }
+        if frames > 0 {
+            add(
+                &self.peer.stats.frames_received,
+                "transport.frames_received",
+                frames,
+            );
+        }
+        result
+    }
+
+    fn read_and_dispatch(
+        &mut self,
+        cx: &mut Context<'_>,
+        bytes: &mut u64,
+        frames: &mut u64,
+    ) -> Result<bool, ConnectionError> {
         for _ in 0..READS_PER_POLL {
-            let mut rb = ReadBuf::new(&mut self.read_buf);
-            match Pin::new(&mut self.stream).poll_read(cx, &mut rb) {
-                Poll::Pending => return Ok(false),
-                Poll::Ready(Err(e)) => return Err(e.into()),
-                Poll::Ready(Ok(())) => {}
-            }
-            let n = rb.filled().len();
+            let n = {
+                let mut rb = ReadBuf::new(self.decoder.spare(READ_CHUNK));
+                let mut stream = self.stream.borrow_mut();
+                match Pin::new(&mut *stream).poll_read(cx, &mut rb) {
+                    Poll::Pending => return Ok(false),
+                    Poll::Ready(Err(e)) => return Err(e.into()),
+                    Poll::Ready(Ok(())) => {}
+                }
+                rb.filled().len()
+            };
             if n == 0 {
                 return Err(match self.decoder.finish() {
                     Ok(()) => ConnectionError::Closed,
@@ -120,24 +164,21 @@ impl<P: Providers, C: Codec> Driver<P, C> {
                     Err(e) => e.into(),
                 });
             }
-            add(
-                &self.peer.stats.bytes_received,
-                "transport.bytes_received",
-                n as u64,
-            );
+            self.decoder.commit(n);
+            *bytes += n as u64;
             let now = self.inner.now();
             self.last_received = now;
-            self.decoder.feed(&self.read_buf[..n]);
             loop {
                 match self.decoder.next_frame() {
                     Ok(Some(frame)) => {
                         self.last_frame_at = now;
-                        add(
-                            &self.peer.stats.frames_received,
-                            "transport.frames_received",
-                            1,
+                        *frames += 1;
+                        self.inner.dispatch(
+                            &self.peer,
+                            self.incarnation,
+                            frame.token,
+                            frame.payload,
                         );
-                        self.inner.dispatch(&self.peer, frame.token, frame.payload);
                     }
                     Ok(None) => break,
                     Err(e) => {
@@ -192,43 +233,19 @@ impl<P: Providers, C: Codec> Driver<P, C> {
 
     /// Step 3. `Ok(true)` if the write budget ran out with frames left.
     fn poll_writes(&mut self, cx: &mut Context<'_>) -> Result<bool, ConnectionError> {
-        let mut more = true;
-        for _ in 0..WRITES_PER_POLL {
-            if self.write_pos == self.write_buf.len() {
-                self.write_buf.clear();
-                self.write_pos = 0;
-                if self.write_buf.capacity() > 4 * WRITE_BATCH {
-                    self.write_buf.shrink_to(WRITE_BATCH);
-                }
-                if !self
-                    .peer
-                    .take_batch(&mut self.write_buf, WRITE_BATCH, cx.waker())
-                {
-                    more = false;
-                    break;
-                }
-            }
-            match Pin::new(&mut self.stream).poll_write(cx, &self.write_buf[self.write_pos..]) {
-                Poll::Pending => {
-                    more = false;
-                    break;
-                }
-                Poll::Ready(Ok(0)) => return Err(io::Error::from(io::ErrorKind::WriteZero).into()),
-                Poll::Ready(Ok(n)) => {
-                    self.write_pos += n;
-                    self.need_flush = true;
-                }
-                Poll::Ready(Err(e)) => return Err(e.into()),
-            }
+        let mut stream = self.stream.borrow_mut();
+        let progress = self.peer.poll_write(&mut *stream, cx)?;
+        if progress.wrote {
+            self.need_flush = true;
         }
         if self.need_flush {
-            match Pin::new(&mut self.stream).poll_flush(cx) {
+            match Pin::new(&mut *stream).poll_flush(cx) {
                 Poll::Ready(Ok(())) => self.need_flush = false,
                 Poll::Ready(Err(e)) => return Err(e.into()),
                 Poll::Pending => {}
             }
         }
-        Ok(more)
+        Ok(progress.more)
     }
 }
 
@@ -240,6 +257,18 @@ impl<P: Providers, C: Codec> Future for Driver<P, C> {
         if this.inner.is_shut_down() {
             return Poll::Ready(ConnectionError::Shutdown);
         }
+        if let Some(why) = this.shared.reset.borrow_mut().take() {
+            return Poll::Ready(why);
+        }
+        {
+            let mut w = this.shared.waker.borrow_mut();
+            match &*w {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                _ => *w = Some(cx.waker().clone()),
+            }
+        }
+        // Frames queued from now on may be written from outside again.
+        this.shared.wrote_through.set(false);
         let more_reads = match this.poll_reads(cx) {
             Ok(more) => more,
             Err(e) => return Poll::Ready(e),

@@ -14,6 +14,7 @@
 //! | [`send`](RequestSender::send) | once, unreliably | nothing (no reply) | never |
 //! | [`try_get_reply`](RequestSender::try_get_reply) | once, unreliably | the reply, or `MaybeDelivered` if the connection is lost, or `Timeout` | never |
 //! | [`get_reply`](RequestSender::get_reply) | reliably: again on every reconnect until the reply arrives | the reply, or `Timeout` | possible: the server may process the request more than once |
+//! | [`get_reply_unless_failed`](RequestSender::get_reply_unless_failed) | as `get_reply` | as `get_reply`, or as soon as the address is judged failed: `Unreachable` if never sent, else `MaybeDelivered` | possible |
 //!
 //! Every call ends with exactly one outcome: the reply, or a typed
 //! [`RpcError`](crate::RpcError), and never later than its timeout.
@@ -30,16 +31,19 @@
 //! `Result<Rep, RemoteError>`.
 
 pub(crate) mod call;
-pub mod retry;
+pub(crate) mod retry;
 mod sender;
 pub(crate) mod slot;
 mod stream;
+pub(crate) mod waiters;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use sender::RequestSender;
-pub use stream::{Incoming, ReplyPromise, RequestStream};
+pub(crate) use stream::StreamLimits;
+pub use stream::{Incoming, ReplyPromise, RequestStream, serve};
+pub use waiters::WaitSlot;
 
 /// A request type and the type of its reply.
 ///

@@ -1,6 +1,9 @@
 //! The client side: [`RequestSender`] and its three delivery modes.
 
+use std::future::{Future, poll_fn};
 use std::marker::PhantomData;
+use std::pin::pin;
+use std::task::Poll;
 use std::time::Duration;
 
 use moonpool_core::{Codec, PostcardCodec, Providers, TimeProvider};
@@ -8,7 +11,7 @@ use moonpool_core::{Codec, PostcardCodec, Providers, TimeProvider};
 use super::Request;
 use super::retry::{RetryPolicy, retry};
 use crate::endpoint::{Endpoint, Token};
-use crate::error::{RemoteError, RpcError};
+use crate::error::RpcError;
 use crate::rpc::call::Mode;
 use crate::transport::Transport;
 
@@ -61,29 +64,44 @@ impl<Req: Request, P: Providers, C: Codec> RequestSender<Req, P, C> {
     }
 
     /// At most once, with a reply: the request is sent once. Ends with the
-    /// reply; `MaybeDelivered` if the connection is lost (or a connection
-    /// attempt fails) before the reply arrives; `Timeout` after `timeout`;
-    /// `BrokenPromise`, `EndpointNotFound`, `Overloaded`, `Unreachable`.
+    /// reply; `MaybeDelivered` if the connection is lost after the request
+    /// was written; `ConnectionFailed` if the connection (or the attempt to
+    /// make one) failed before it was written; `Timeout` after `timeout`;
+    /// `BrokenPromise`, `EndpointNotFound`, `Overloaded`, `Unreachable`,
+    /// `ReplyTooLarge`.
     pub async fn try_get_reply(
         &self,
         request: &Req,
         timeout: Duration,
     ) -> Result<Req::Reply, RpcError> {
-        self.call(request, timeout, Mode::AtMostOnce).await
+        self.call(request, timeout, Mode::AtMostOnce, false).await
     }
 
     /// Retransmit until reply: the request is resent on every new
     /// connection until the reply arrives, so it survives disconnections
     /// and server restarts, **and may be processed more than once**. Ends
     /// with the reply, `Timeout` after `timeout`, or `BrokenPromise`,
-    /// `EndpointNotFound`, `Overloaded`, `Unreachable` (checked when the
-    /// call starts).
+    /// `EndpointNotFound`, `Overloaded`, `ReplyTooLarge`, `Unreachable`
+    /// (checked when the call starts).
     pub async fn get_reply(
         &self,
         request: &Req,
         timeout: Duration,
     ) -> Result<Req::Reply, RpcError> {
-        self.call(request, timeout, Mode::Reliable).await
+        self.call(request, timeout, Mode::Reliable, false).await
+    }
+
+    /// [`get_reply`](Self::get_reply), raced against the failure monitor
+    /// (as FoundationDB users race a reply with `onFailed`): besides its
+    /// outcomes, the call ends as soon as the destination's address is
+    /// judged failed, with `Unreachable` if the request was never written
+    /// (certainly not processed) or `MaybeDelivered` if it was.
+    pub async fn get_reply_unless_failed(
+        &self,
+        request: &Req,
+        timeout: Duration,
+    ) -> Result<Req::Reply, RpcError> {
+        self.call(request, timeout, Mode::Reliable, true).await
     }
 
     /// For idempotent requests: [`try_get_reply`](Self::try_get_reply)
@@ -106,22 +124,25 @@ impl<Req: Request, P: Providers, C: Codec> RequestSender<Req, P, C> {
         request: &Req,
         timeout: Duration,
         mode: Mode,
+        unless_failed: bool,
     ) -> Result<Req::Reply, RpcError> {
         let inner = &self.transport.inner;
-        let codec = inner.codec.clone();
-        let call = inner.call(self.endpoint, mode, |reply_token, out| {
-            codec.encode(&(Some(reply_token), request), out)
-        });
-        let bytes = match inner.p.time().timeout(timeout, call).await {
-            Err(_) => return Err(RpcError::Timeout),
-            Ok(r) => r?,
-        };
-        match inner
-            .codec
-            .decode::<Result<Req::Reply, RemoteError>>(&bytes)?
-        {
-            Ok(reply) => Ok(reply),
-            Err(remote) => Err(remote.into()),
-        }
+        let codec = &inner.codec;
+        // The deadline is raced here rather than with `TimeProvider::timeout`,
+        // which would move the call future into its own: fewer copies.
+        let mut deadline = pin!(inner.p.time().sleep(timeout));
+        let mut call = pin!(inner.call::<Req::Reply>(
+            self.endpoint,
+            mode,
+            unless_failed,
+            |reply_token, out| codec.encode(&(Some(reply_token), request), out),
+        ));
+        poll_fn(|cx| {
+            if let Poll::Ready(r) = call.as_mut().poll(cx) {
+                return Poll::Ready(r);
+            }
+            deadline.as_mut().poll(cx).map(|()| Err(RpcError::Timeout))
+        })
+        .await
     }
 }

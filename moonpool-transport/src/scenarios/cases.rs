@@ -190,7 +190,9 @@ pub async fn dropped_reply_promise_is_a_broken_promise<H: Harness>(p: H::P) {
 /// and later requests find no endpoint.
 pub async fn dropped_request_stream_breaks_queued_promises<H: Harness>(p: H::P) {
     let server_t = bind_retrying(&H::node(&p, 0), H::listen_addr(&p, 0), H::config()).await;
-    let stream = server_t.request_stream::<EchoReq>();
+    let stream = server_t
+        .request_stream::<EchoReq>()
+        .expect("request stream");
     let ep = stream.endpoint();
     let client_t = client::<H>(&p, 1).await;
     let s = client_t.sender::<EchoReq>(ep);
@@ -277,14 +279,7 @@ pub async fn timeout_ends_a_call_that_gets_no_reply<H: Harness>(p: H::P) {
         assert!(took >= limit && took < limit * 10, "took {took:?}");
     }
     // Answer the held promises after the clients gave up.
-    let held: Vec<_> = server.held.borrow_mut().drain(..).collect();
-    for h in held {
-        h.send(EchoRep {
-            id: 1,
-            body: Vec::new(),
-            server_incarnation: 0,
-        });
-    }
+    assert_eq!(server.answer_held(), 2);
     let r = within(
         &p,
         SOON,
@@ -301,12 +296,8 @@ pub async fn timeout_ends_a_call_that_gets_no_reply<H: Harness>(p: H::P) {
 /// failure monitor marks it failed they fail fast with `Unreachable`; when
 /// a server appears there, the address recovers and calls succeed.
 pub async fn failed_address_fails_fast_and_recovers<H: Harness>(p: H::P) {
-    // Find an address with nothing behind it.
     let node0 = H::node(&p, 0);
-    let probe = bind_retrying(&node0, H::listen_addr(&p, 0), H::config()).await;
-    let addr = probe.listen_addr().expect("bound");
-    probe.shutdown();
-    drop(probe);
+    let addr = dead_address::<H>(&p).await;
     let client_t = client::<H>(&p, 1).await;
     let s = client_t.sender::<EchoReq>(Endpoint::well_known(addr, super::ECHO_INDEX));
     let mut unreachable = false;
@@ -319,7 +310,8 @@ pub async fn failed_address_fails_fast_and_recovers<H: Harness>(p: H::P) {
         )
         .await;
         match r {
-            Err(RpcError::MaybeDelivered) => p.time().sleep(Duration::from_millis(20)).await,
+            // Nothing was sent: the connect failed first.
+            Err(RpcError::ConnectionFailed) => p.time().sleep(Duration::from_millis(20)).await,
             Err(RpcError::Unreachable) => {
                 unreachable = true;
                 break;
@@ -496,33 +488,14 @@ pub async fn simultaneous_connect_keeps_both_directions_working<H: Harness>(p: H
 /// growing.
 pub async fn full_request_stream_answers_overloaded<H: Harness>(p: H::P) {
     let config = TransportConfig {
-        request_queue_max: 4,
+        request_stream_requests_max: 4,
         ..H::config()
     };
-    let server_t = bind_retrying(&H::node(&p, 0), H::listen_addr(&p, 0), config).await;
-    let stream = server_t.request_stream::<EchoReq>();
-    let client_t = client::<H>(&p, 1).await;
-    let s = client_t.sender::<EchoReq>(stream.endpoint());
-    let calls = (0..10u64).map(|id| {
-        let s = s.clone();
-        async move {
-            s.try_get_reply(&echo(id, EchoMode::Echo), Duration::from_millis(500))
-                .await
-        }
-    });
-    let results = within(&p, SOON, "calls", join_all(calls)).await;
-    let overloaded = results
-        .iter()
-        .filter(|r| **r == Err(RpcError::Overloaded))
-        .count();
-    let timeouts = results
-        .iter()
-        .filter(|r| **r == Err(RpcError::Timeout))
-        .count();
-    assert_eq!((overloaded, timeouts), (6, 4), "{results:?}");
+    let (server_t, stream, overloaded, timeouts) =
+        flood_a_request_stream::<H>(&p, config, 10, |id| echo(id, EchoMode::Echo)).await;
+    assert_eq!((overloaded, timeouts), (6, 4));
     assert_eq!(stream.len(), 4);
     assert_eq!(server_t.metrics().requests_overloaded, 6);
-    client_t.shutdown();
     server_t.shutdown();
 }
 
@@ -692,22 +665,42 @@ pub async fn idle_peers_are_forgotten<H: Harness>(p: H::P) {
     client_t.shutdown();
 }
 
-/// Dropping the last handle of a transport shuts it down: its request
-/// streams end and its address can be bound again.
-pub async fn dropping_the_transport_shuts_it_down<H: Harness>(p: H::P) {
+/// A transport runs while any handle on it lives, request streams
+/// included: with the `Transport` dropped, its stream still serves; once
+/// the stream goes too, the transport shuts down and its address can be
+/// bound again.
+pub async fn dropping_the_last_handle_shuts_the_transport_down<H: Harness>(p: H::P) {
     let node = H::node(&p, 0);
     let t = bind_retrying(&node, H::listen_addr(&p, 0), H::config()).await;
     let addr = t.listen_addr().expect("bound");
-    let stream = t.request_stream::<EchoReq>();
+    let stream = t.request_stream::<EchoReq>().expect("request stream");
     drop(t);
-    assert!(
-        within(&p, SOON, "stream end", stream.next())
+    let client_t = client::<H>(&p, 1).await;
+    let s = client_t.sender::<EchoReq>(stream.endpoint());
+    let call = p.task().spawn("call", async move {
+        s.try_get_reply(&echo(1, EchoMode::Echo), CALL_TIMEOUT)
             .await
-            .is_none(),
-        "the stream outlived its transport"
+    });
+    let req = within(&p, SOON, "request", stream.next())
+        .await
+        .expect("the stream kept its transport running");
+    req.reply.send(EchoRep {
+        id: req.request.id,
+        body: req.request.body,
+        server_incarnation: 0,
+    });
+    let r = within(&p, SOON, "call", call).await.expect("task");
+    assert_eq!(r.expect("reply").id, 1);
+    assert!(
+        crate::Transport::bind(node.clone(), addr, H::config())
+            .await
+            .is_err(),
+        "the address was free while a stream lived"
     );
+    drop(stream);
     let again = within(&p, SOON, "rebind", bind_retrying(&node, addr, H::config())).await;
     assert_eq!(again.listen_addr(), Some(addr));
+    client_t.shutdown();
 }
 
 /// `get_reply_idempotent` retries with backoff through the errors of a

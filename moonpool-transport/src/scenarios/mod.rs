@@ -1,7 +1,8 @@
-//! The transport scenario suite: behaviour the transport must have in every
-//! world, written once against the provider traits.
+//! The transport scenario suite: behaviour the transport must have on every
+//! backend, written once against the provider traits.
 //!
-//! A world runs the suite by implementing [`Harness`] and invoking
+//! A backend (a set of providers: the simulator's, tokio's) runs the suite
+//! by implementing [`Harness`] and invoking
 //! [`transport_scenario_tests!`](crate::transport_scenario_tests), which
 //! expands to one `#[test]` per scenario:
 //!
@@ -16,8 +17,8 @@
 //! in the simulator: `run` starts a simulation of the seed, `node(p, i)`
 //! returns the providers of a separate simulated process for node `i`, and
 //! `listen_addr(p, i)` gives that node's address. [`all_cases`] lists the
-//! cases for seed sweeps. Every scenario asserts the same outcomes in both
-//! worlds, on a fault-free network (the scenarios inject their own faults:
+//! cases for seed sweeps. Every scenario asserts the same outcomes on both
+//! backends, on a fault-free network (the scenarios inject their own faults:
 //! restarts, raw corrupted bytes, silent peers); chaos belongs in separate
 //! tests. Every wait in a scenario is bounded, so a broken transport fails
 //! a scenario instead of hanging it.
@@ -25,6 +26,10 @@
 //! Nodes: scenario code uses node 0 as the server and nodes 1.. as clients.
 
 mod cases;
+mod delivery;
+mod identity;
+mod limits;
+mod liveness;
 mod raw;
 mod support;
 
@@ -36,10 +41,14 @@ use moonpool_core::Providers;
 use crate::TransportConfig;
 
 pub use cases::*;
+pub use delivery::*;
+pub use identity::*;
+pub use limits::*;
+pub use liveness::*;
 pub use raw::*;
 pub use support::*;
 
-/// How to run one scenario in a given world.
+/// How to run one scenario on a given backend.
 pub trait Harness: 'static {
     /// The provider bundle.
     type P: Providers;
@@ -100,9 +109,24 @@ macro_rules! __with_transport_scenario_names {
             stalled_frame_closes_the_connection,
             dead_peer_is_detected_by_ping_timeout,
             idle_peers_are_forgotten,
-            dropping_the_transport_shuts_it_down,
+            dropping_the_last_handle_shuts_the_transport_down,
             idempotent_retries_ride_out_a_late_server,
             mistyped_request_is_a_bad_request,
+            a_quiet_disconnect_is_not_a_failure,
+            a_call_whose_connect_failed_is_certainly_not_processed,
+            replies_are_not_dropped_for_a_full_queue,
+            several_consumers_share_a_request_stream,
+            a_live_server_keeps_its_transport_alive,
+            an_oversize_reply_is_reported_as_such,
+            an_impostor_handshake_is_refused,
+            an_older_incarnation_does_not_replace_a_live_connection,
+            a_peer_answering_as_another_address_is_refused,
+            on_failed_resolves_once_attempts_keep_failing,
+            get_reply_unless_failed_ends_when_the_address_fails,
+            serve_bounds_the_handlers_in_flight,
+            a_request_stream_is_bounded_by_bytes,
+            outstanding_reliable_requests_are_bounded_by_bytes,
+            established_connections_are_capped,
         }
     };
 }
@@ -139,12 +163,12 @@ macro_rules! transport_scenario_tests {
 pub struct Case {
     /// The scenario's name (its function's, and its test's).
     pub name: &'static str,
-    /// Runs the scenario in the harness's world with the given seed.
+    /// Runs the scenario on the harness's backend with the given seed.
     pub run: fn(u64),
 }
 
 /// Every scenario of the suite for harness `H`, in the order of
-/// [`transport_scenario_tests!`]: for seed sweeps.
+/// [`transport_scenario_tests!`](crate::transport_scenario_tests): for seed sweeps.
 pub fn all_cases<H: Harness>() -> Vec<Case> {
     crate::__with_transport_scenario_names!(transport_scenario_tests { @list H; })
 }

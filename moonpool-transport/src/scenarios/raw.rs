@@ -20,7 +20,11 @@ use crate::wire::{HANDSHAKE_LEN, Handshake, encode_frame};
 type Stream<P> = <<P as Providers>::Network as NetworkProvider>::Stream;
 
 /// Connects to `addr` and sends `handshake` bytes.
-async fn raw_connect<P: Providers>(p: &P, addr: SocketAddr, handshake: &[u8]) -> Stream<P> {
+pub(super) async fn raw_connect<P: Providers>(
+    p: &P,
+    addr: SocketAddr,
+    handshake: &[u8],
+) -> Stream<P> {
     let mut s = within(p, SOON, "raw connect", p.network().connect(addr))
         .await
         .expect("connect");
@@ -47,7 +51,7 @@ async fn raw_session<P: Providers>(p: &P, addr: SocketAddr) -> Stream<P> {
 
 /// Reads until EOF or an error, and returns what was read; fails the
 /// scenario if the connection stays open.
-async fn expect_closed<P: Providers>(p: &P, s: &mut Stream<P>, what: &str) -> Vec<u8> {
+pub(super) async fn expect_closed<P: Providers>(p: &P, s: &mut Stream<P>, what: &str) -> Vec<u8> {
     let mut got = Vec::new();
     let mut buf = [0u8; 256];
     within(p, SOON, what, async {
@@ -142,7 +146,7 @@ pub async fn corrupted_frame_closes_the_connection_without_delivery<H: Harness>(
 /// as soon as its header arrives.
 pub async fn oversized_frame_length_closes_the_connection<H: Harness>(p: H::P) {
     let config = crate::TransportConfig {
-        frame_len_max_bytes: 1024 * 1024,
+        frame_bytes_max: 1024 * 1024,
         ..H::config()
     };
     let node = H::node(&p, 0);
@@ -213,6 +217,66 @@ pub async fn stalled_frame_closes_the_connection<H: Harness>(p: H::P) {
     assert_eq!(server.received.get(), 0);
 }
 
+/// A listener at node 0's address: the address it listens on, its task
+/// (dropping it stops the listener), the connections it accepted, and the
+/// bytes it read after the handshakes.
+pub(super) type RawListener<P> = (
+    SocketAddr,
+    <<P as Providers>::Task as TaskProvider>::Handle<()>,
+    Rc<Cell<u64>>,
+    Rc<Cell<usize>>,
+);
+
+/// A listener at node 0's address that answers each connection with a
+/// handshake announcing `announce(its address)`, then either keeps it open
+/// in silence (`read` false) or reads and counts whatever comes (`read`
+/// true).
+pub(super) async fn raw_listener<H: Harness>(
+    p: &H::P,
+    announce: impl FnOnce(SocketAddr) -> SocketAddr,
+    read: bool,
+) -> RawListener<H::P> {
+    let node = H::node(p, 0);
+    let listener = node
+        .network()
+        .bind(H::listen_addr(p, 0))
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let announced = announce(addr);
+    let accepted = Rc::new(Cell::new(0));
+    let bytes_read = Rc::new(Cell::new(0));
+    let (count, bytes) = (accepted.clone(), bytes_read.clone());
+    let n2 = node.clone();
+    let task = node.task().spawn("raw-listener", async move {
+        let mut keep = Vec::new();
+        // Bounded: a scenario makes a handful of connections.
+        while keep.len() < 64 {
+            let Ok((mut s, _)) = listener.accept().await else {
+                continue;
+            };
+            count.set(count.get() + 1);
+            let hs = Handshake::new(n2.random().next_u64(), Some(announced)).encode();
+            let mut theirs = [0u8; HANDSHAKE_LEN];
+            if s.write_all(&hs).await.is_err() || s.read_exact(&mut theirs).await.is_err() {
+                continue;
+            }
+            if !read {
+                keep.push(s);
+                continue;
+            }
+            let mut buf = [0u8; 256];
+            while let Ok(n) = s.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                bytes.set(bytes.get() + n);
+            }
+        }
+    });
+    (addr, task, accepted, bytes_read)
+}
+
 /// A listener at node 0's address that completes handshakes and then never
 /// sends or reads anything again. Returns its address, its task (dropping
 /// it stops the listener) and the count of accepted connections.
@@ -223,32 +287,6 @@ pub async fn silent_listener<H: Harness>(
     <<H::P as Providers>::Task as TaskProvider>::Handle<()>,
     Rc<Cell<u64>>,
 ) {
-    let node = H::node(p, 0);
-    let listener = node
-        .network()
-        .bind(H::listen_addr(p, 0))
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let accepted = Rc::new(Cell::new(0));
-    let count = accepted.clone();
-    let n2 = node.clone();
-    let task = node.task().spawn("silent-listener", async move {
-        let mut keep = Vec::new();
-        loop {
-            let Ok((mut s, _)) = listener.accept().await else {
-                continue;
-            };
-            count.set(count.get() + 1);
-            let hs = Handshake::new(n2.random().next_u64(), Some(addr)).encode();
-            let mut theirs = [0u8; HANDSHAKE_LEN];
-            if s.write_all(&hs).await.is_ok() && s.read_exact(&mut theirs).await.is_ok() {
-                // Bounded: a scenario makes a handful of connections.
-                if keep.len() < 64 {
-                    keep.push(s);
-                }
-            }
-        }
-    });
+    let (addr, task, accepted, _) = raw_listener::<H>(p, |a| a, false).await;
     (addr, task, accepted)
 }

@@ -22,7 +22,12 @@ pub enum EchoMode {
     Drop,
     /// Keep the reply promise without answering.
     Hold,
+    /// Reply with the body repeated to [`LARGE_REPLY_BYTES`] bytes.
+    Large,
 }
+
+/// The body length of an [`EchoMode::Large`] reply: 64 KiB.
+pub const LARGE_REPLY_BYTES: usize = 64 * 1024;
 
 /// A request of the echo service.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,6 +71,9 @@ crate::service! {
 /// The well-known index the echo service is registered at.
 pub const ECHO_INDEX: u32 = 1;
 
+/// Requests an echo server holds, with their promises.
+pub type Held = Rc<RefCell<Vec<(EchoReq, ReplyPromise<EchoRep>)>>>;
+
 /// A running echo server.
 pub struct EchoServer<P: Providers> {
     /// Its transport.
@@ -74,8 +82,8 @@ pub struct EchoServer<P: Providers> {
     pub interface: echo_service::Interface,
     /// Requests received (all methods).
     pub received: Rc<Cell<u64>>,
-    /// Promises kept by `Hold` (or by `hold_all`).
-    pub held: Rc<RefCell<Vec<ReplyPromise<EchoRep>>>>,
+    /// Requests held by `Hold` (or by `hold_all`), with their promises.
+    pub held: Held,
     task: Option<<P::Task as TaskProvider>::Handle<()>>,
 }
 
@@ -109,8 +117,17 @@ impl<P: Providers> EchoServer<P> {
                                 body: i.request.body,
                                 server_incarnation: incarnation,
                             }),
+                            EchoMode::Large => {
+                                let mut body = i.request.body;
+                                body.resize(LARGE_REPLY_BYTES, 0xA5);
+                                i.reply.send(EchoRep {
+                                    id: i.request.id,
+                                    body,
+                                    server_incarnation: incarnation,
+                                })
+                            }
                             EchoMode::Drop => drop(i.reply),
-                            EchoMode::Hold => h.borrow_mut().push(i.reply),
+                            EchoMode::Hold => h.borrow_mut().push((i.request, i.reply)),
                         }
                     }
                 }
@@ -128,6 +145,22 @@ impl<P: Providers> EchoServer<P> {
     /// The server's address.
     pub fn addr(&self) -> SocketAddr {
         self.transport.listen_addr().expect("bound")
+    }
+
+    /// Answers every held request with its echo, all in one go (no yield
+    /// in between); returns how many were answered.
+    pub fn answer_held(&self) -> usize {
+        let held: Vec<_> = self.held.borrow_mut().drain(..).collect();
+        let n = held.len();
+        let incarnation = self.transport.incarnation();
+        for (request, reply) in held {
+            reply.send(EchoRep {
+                id: request.id,
+                body: request.body,
+                server_incarnation: incarnation,
+            });
+        }
+        n
     }
 
     /// Stops the server like a crash: the transport shuts down first, so
@@ -162,6 +195,58 @@ pub async fn bind_retrying<P: Providers>(
         }
     }
     panic!("could not bind {addr}");
+}
+
+/// An address on node 0 with nothing behind it (bound, then shut down).
+pub async fn dead_address<H: Harness>(p: &H::P) -> SocketAddr {
+    let probe = bind_retrying(&H::node(p, 0), H::listen_addr(p, 0), H::config()).await;
+    let addr = probe.listen_addr().expect("bound");
+    probe.shutdown();
+    addr
+}
+
+/// Answers a request of the echo service at once: an echo with
+/// incarnation 0, or the sum.
+pub fn answer(request: echo_service::Request) {
+    match request {
+        echo_service::Request::echo(i) => i.reply.send(EchoRep {
+            id: i.request.id,
+            body: i.request.body,
+            server_incarnation: 0,
+        }),
+        echo_service::Request::add(i) => i.reply.send(i.request.a + i.request.b),
+    }
+}
+
+/// A request stream nobody serves, on node 0 with `config`, sent `count`
+/// requests built by `request(id)` at once from node 1, each with a 500 ms
+/// timeout. Returns the server transport, the stream, and how many calls
+/// ended `Overloaded` and `Timeout` (in that order).
+pub async fn flood_a_request_stream<H: Harness>(
+    p: &H::P,
+    config: TransportConfig,
+    count: u64,
+    request: impl Fn(u64) -> EchoReq,
+) -> (Transport<H::P>, crate::RequestStream<EchoReq>, usize, usize) {
+    let server_t = bind_retrying(&H::node(p, 0), H::listen_addr(p, 0), config).await;
+    let stream = server_t
+        .request_stream::<EchoReq>()
+        .expect("request stream");
+    let client_t = client::<H>(p, 1).await;
+    let s = client_t.sender::<EchoReq>(stream.endpoint());
+    let calls = (0..count).map(|id| {
+        let (s, req) = (s.clone(), request(id));
+        async move { s.try_get_reply(&req, Duration::from_millis(500)).await }
+    });
+    let results = within(p, SOON, "calls", futures::future::join_all(calls)).await;
+    let count_of = |e: crate::RpcError| results.iter().filter(|r| **r == Err(e.clone())).count();
+    let tally = (
+        count_of(crate::RpcError::Overloaded),
+        count_of(crate::RpcError::Timeout),
+    );
+    assert_eq!(tally.0 + tally.1, results.len(), "{results:?}");
+    client_t.shutdown();
+    (server_t, stream, tally.0, tally.1)
 }
 
 /// A client transport for node `index`, bound to its listen address.

@@ -42,28 +42,70 @@ use crate::error::WireError;
 pub const FRAME_HEADER_LEN: usize = 24;
 
 /// The largest payload length the length word can carry: 16 MiB − 1.
-pub const FRAME_LEN_LIMIT: u32 = (1 << 24) - 1;
+pub const FRAME_BYTES_LIMIT: u32 = (1 << 24) - 1;
 
 /// The default maximum payload length: 16 MiB − 1, the format's limit.
-pub const FRAME_LEN_MAX_DEFAULT: u32 = FRAME_LEN_LIMIT;
+pub const FRAME_BYTES_MAX_DEFAULT: u32 = FRAME_BYTES_LIMIT;
 
-/// The check byte of a 24-bit length.
+/// The CRC-32 (IEEE, reflected, as `crc32fast`) lookup table, built at
+/// compile time: for the 3-byte length check, where a table walk beats
+/// setting up a hasher.
+const CRC32_TABLE: [u32; 256] = {
+    let mut table = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = i as u32;
+        let mut k = 0;
+        while k < 8 {
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+            k += 1;
+        }
+        table[i] = c;
+        i += 1;
+    }
+    table
+};
+
+/// The check byte of a 24-bit length: the low byte of the CRC-32 of its 3
+/// little-endian bytes.
 fn length_check(len: u32) -> u32 {
-    let b = len.to_le_bytes();
-    crc32fast::hash(&b[..3]) & 0xFF
+    let mut c = !0u32;
+    for b in &len.to_le_bytes()[..3] {
+        c = CRC32_TABLE[((c ^ u32::from(*b)) & 0xFF) as usize] ^ (c >> 8);
+    }
+    !c & 0xFF
+}
+
+/// A CRC-32 hasher whose CPU feature detection was done once: cloning it
+/// skips the detection `crc32fast::Hasher::new` repeats on every frame.
+fn crc_hasher() -> crc32fast::Hasher {
+    static PROTOTYPE: std::sync::LazyLock<crc32fast::Hasher> =
+        std::sync::LazyLock::new(crc32fast::Hasher::new);
+    PROTOTYPE.clone()
+}
+
+/// The CRC-32 of `bytes` (as `crc32fast::hash`).
+pub(crate) fn crc32(bytes: &[u8]) -> u32 {
+    let mut h = crc_hasher();
+    h.update(bytes);
+    h.finalize()
 }
 
 /// The length word of a frame carrying `len` payload bytes (`len` must be
-/// at most [`FRAME_LEN_LIMIT`]; higher bits are discarded).
+/// at most [`FRAME_BYTES_LIMIT`]; higher bits are discarded).
 pub fn length_word(len: u32) -> u32 {
-    let len = len & FRAME_LEN_LIMIT;
+    let len = len & FRAME_BYTES_LIMIT;
     len | (length_check(len) << 24)
 }
 
 /// The length a length word carries, or a checksum error if its check byte
 /// does not match.
 pub fn parse_length_word(word: u32) -> Result<u32, WireError> {
-    let len = word & FRAME_LEN_LIMIT;
+    let len = word & FRAME_BYTES_LIMIT;
     let check = word >> 24;
     let computed = length_check(len);
     if check != computed {
@@ -87,7 +129,7 @@ pub struct FrameRef<'a> {
 
 /// The CRC-32 of a frame's token and payload.
 pub fn frame_checksum(token_bytes: &[u8; 16], payload: &[u8]) -> u32 {
-    let mut h = crc32fast::Hasher::new();
+    let mut h = crc_hasher();
     h.update(token_bytes);
     h.update(payload);
     h.finalize()
@@ -96,16 +138,16 @@ pub fn frame_checksum(token_bytes: &[u8; 16], payload: &[u8]) -> u32 {
 /// Appends one frame carrying `payload` to `token` to `out`.
 ///
 /// Fails with [`WireError::FrameTooLarge`] (and leaves `out` unchanged) if
-/// the payload exceeds `max_len`.
+/// the payload exceeds `bytes_max`.
 pub fn encode_frame(
     token: Token,
     payload: &[u8],
-    max_len: u32,
+    bytes_max: u32,
     out: &mut Vec<u8>,
 ) -> Result<(), WireError> {
     let start = begin_frame(token, out);
     out.extend_from_slice(payload);
-    finish_frame(out, start, max_len)
+    finish_frame(out, start, bytes_max)
 }
 
 /// Initial capacity of a frame buffer being built: a header and a small
@@ -127,19 +169,19 @@ pub fn begin_frame(token: Token, out: &mut Vec<u8>) -> usize {
 /// length and the checksum of everything appended since.
 ///
 /// On [`WireError::FrameTooLarge`] the partial frame is removed from `out`.
-pub fn finish_frame(out: &mut Vec<u8>, start: usize, max_len: u32) -> Result<(), WireError> {
+pub fn finish_frame(out: &mut Vec<u8>, start: usize, bytes_max: u32) -> Result<(), WireError> {
     let payload_len = out.len().saturating_sub(start + FRAME_HEADER_LEN);
     let len = match u32::try_from(payload_len) {
-        Ok(len) if len <= max_len.min(FRAME_LEN_LIMIT) => len,
+        Ok(len) if len <= bytes_max.min(FRAME_BYTES_LIMIT) => len,
         _ => {
             out.truncate(start);
             return Err(WireError::FrameTooLarge {
                 len: u32::try_from(payload_len).unwrap_or(u32::MAX),
-                max: max_len.min(FRAME_LEN_LIMIT),
+                max: bytes_max.min(FRAME_BYTES_LIMIT),
             });
         }
     };
-    let crc = crc32fast::hash(&out[start + 8..]);
+    let crc = crc32(&out[start + 8..]);
     out[start..start + 4].copy_from_slice(&length_word(len).to_le_bytes());
     out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
     Ok(())
@@ -149,15 +191,21 @@ pub fn finish_frame(out: &mut Vec<u8>, start: usize, max_len: u32) -> Result<(),
 ///
 /// Returns `Ok(None)` if `buf` does not hold a whole frame yet, or the frame
 /// and the number of bytes it occupies. The length word is validated (its
-/// check byte, then `max_len`) as soon as it is readable, whatever follows.
-pub fn decode_frame(buf: &[u8], max_len: u32) -> Result<Option<(FrameRef<'_>, usize)>, WireError> {
+/// check byte, then `bytes_max`) as soon as it is readable, whatever follows.
+pub fn decode_frame(
+    buf: &[u8],
+    bytes_max: u32,
+) -> Result<Option<(FrameRef<'_>, usize)>, WireError> {
     let Some(len_bytes) = buf.get(0..4) else {
         return Ok(None);
     };
     let word = u32::from_le_bytes([len_bytes[0], len_bytes[1], len_bytes[2], len_bytes[3]]);
     let len = parse_length_word(word)?;
-    if len > max_len {
-        return Err(WireError::FrameTooLarge { len, max: max_len });
+    if len > bytes_max {
+        return Err(WireError::FrameTooLarge {
+            len,
+            max: bytes_max,
+        });
     }
     let total = FRAME_HEADER_LEN + len as usize;
     if buf.len() < total {
@@ -182,54 +230,77 @@ pub fn decode_frame(buf: &[u8], max_len: u32) -> Result<Option<(FrameRef<'_>, us
 
 /// An incremental frame decoder over a byte buffer.
 ///
-/// Feed bytes with [`feed`](Self::feed) (or read straight into
-/// [`spare`](Self::spare) and [`commit`](Self::commit)), then call
+/// Feed bytes with [`feed`](Self::feed), or read straight into
+/// [`spare`](Self::spare) and [`commit`](Self::commit) what was read (the
+/// connection does: no copy between the socket and the decoder), then call
 /// [`next_frame`](Self::next_frame) until it returns `Ok(None)`.
+///
+/// The buffer is initialised once as it grows and then reused: `buf[..end]`
+/// holds received bytes, `buf[start..end]` those not yet consumed by a
+/// complete frame, `buf[end..]` is spare room for the next read.
 #[derive(Debug)]
 pub struct FrameDecoder {
     buf: Vec<u8>,
     /// Offset of the first unconsumed byte in `buf`.
     start: usize,
-    max_len: u32,
+    /// Offset just past the last received byte in `buf`.
+    end: usize,
+    bytes_max: u32,
     poisoned: Option<WireError>,
 }
 
+/// Room kept by an idle decoder after a large frame: a header and 64 KiB.
+const DECODER_KEEP_BYTES: usize = FRAME_HEADER_LEN + 64 * 1024;
+
 impl FrameDecoder {
-    /// A decoder that rejects payloads longer than `max_len` bytes.
-    pub fn new(max_len: u32) -> FrameDecoder {
+    /// A decoder that rejects payloads longer than `bytes_max` bytes.
+    pub fn new(bytes_max: u32) -> FrameDecoder {
         FrameDecoder {
             buf: Vec::new(),
             start: 0,
-            max_len,
+            end: 0,
+            bytes_max,
             poisoned: None,
         }
     }
 
     /// Appends received bytes.
     pub fn feed(&mut self, bytes: &[u8]) {
-        self.compact();
-        self.buf.extend_from_slice(bytes);
+        let room = self.spare(bytes.len());
+        room[..bytes.len()].copy_from_slice(bytes);
+        self.commit(bytes.len());
     }
 
-    /// A zero-initialised region of at least `min` bytes at the end of the
-    /// buffer to read into; follow with [`commit`](Self::commit).
+    /// Room for at least `min` more bytes after the received ones (zeroed
+    /// the first time the buffer grows, then reused as is); read into it,
+    /// then [`commit`](Self::commit) the bytes read.
     pub fn spare(&mut self, min: usize) -> &mut [u8] {
-        self.compact();
-        let len = self.buf.len();
-        self.buf.resize(len + min, 0);
-        &mut self.buf[len..]
+        if self.start == self.end {
+            // Everything received was consumed (the usual case).
+            self.start = 0;
+            self.end = 0;
+            if self.buf.len() > 4 * DECODER_KEEP_BYTES {
+                self.compact();
+            }
+        }
+        if self.start > 0 || self.buf.len() - self.end < min {
+            self.compact();
+            if self.buf.len() - self.end < min {
+                self.buf.resize(self.end + min, 0);
+            }
+        }
+        &mut self.buf[self.end..]
     }
 
     /// Keeps the first `n` bytes of the last [`spare`](Self::spare) region
-    /// and discards the rest.
-    pub fn commit(&mut self, spare_len: usize, n: usize) {
-        let keep = self.buf.len() - spare_len + n.min(spare_len);
-        self.buf.truncate(keep);
+    /// as received.
+    pub fn commit(&mut self, n: usize) {
+        self.end = (self.end + n).min(self.buf.len());
     }
 
     /// Bytes received but not yet consumed by a complete frame.
     pub fn buffered(&self) -> usize {
-        self.buf.len() - self.start
+        self.end - self.start
     }
 
     /// The buffer's allocated size, for memory-bound checks.
@@ -243,7 +314,7 @@ impl FrameDecoder {
         if let Some(e) = &self.poisoned {
             return Err(e.clone());
         }
-        let decoded = decode_frame(&self.buf[self.start..], self.max_len)
+        let decoded = decode_frame(&self.buf[self.start..self.end], self.bytes_max)
             .map(|found| found.map(|(frame, used)| (frame.token, used)));
         match decoded {
             Ok(Some((token, used))) => {
@@ -275,21 +346,21 @@ impl FrameDecoder {
         }
     }
 
-    /// Drops consumed bytes from the front of the buffer.
+    /// Moves unconsumed bytes to the front of the buffer (nothing to move
+    /// in the usual case: every frame received was consumed).
     fn compact(&mut self) {
-        if self.start == 0 {
-            return;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        } else if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
         }
-        if self.start == self.buf.len() {
-            self.buf.clear();
-        } else {
-            self.buf.drain(..self.start);
-        }
-        self.start = 0;
         // Give back memory after a large frame so an idle connection is small.
-        let keep = FRAME_HEADER_LEN + 64 * 1024;
-        if self.buf.capacity() > 4 * keep && self.buf.len() <= keep {
-            self.buf.shrink_to(keep);
+        if self.buf.len() > 4 * DECODER_KEEP_BYTES && self.end <= DECODER_KEEP_BYTES {
+            self.buf.truncate(DECODER_KEEP_BYTES);
+            self.buf.shrink_to_fit();
         }
     }
 }
@@ -304,6 +375,19 @@ mod tests {
         let mut out = Vec::new();
         encode_frame(Token::from_u128(token), payload, MAX, &mut out).expect("encode");
         out
+    }
+
+    #[test]
+    fn the_length_check_is_the_low_byte_of_crc32fast() {
+        for len in [0u32, 1, 7, 255, 256, 65_535, 1 << 20, FRAME_BYTES_LIMIT] {
+            let b = len.to_le_bytes();
+            assert_eq!(
+                length_check(len),
+                crc32fast::hash(&b[..3]) & 0xFF,
+                "len {len}"
+            );
+        }
+        assert_eq!(crc32(b"123456789"), crc32fast::hash(b"123456789"));
     }
 
     #[test]
@@ -360,7 +444,7 @@ mod tests {
 
     #[test]
     fn length_words_round_trip_and_reject_garbage() {
-        for len in [0, 1, 255, 256, 65_535, FRAME_LEN_LIMIT] {
+        for len in [0, 1, 255, 256, 65_535, FRAME_BYTES_LIMIT] {
             assert_eq!(parse_length_word(length_word(len)), Ok(len));
         }
         let garbage = (0..1000u32)
@@ -408,7 +492,7 @@ mod tests {
                 max: MAX
             })
         );
-        let header = length_word(FRAME_LEN_LIMIT).to_le_bytes();
+        let header = length_word(FRAME_BYTES_LIMIT).to_le_bytes();
         assert!(matches!(
             decode_frame(&header, MAX),
             Err(WireError::FrameTooLarge { .. })
@@ -473,7 +557,7 @@ mod tests {
         let mut d = FrameDecoder::new(MAX);
         let spare = d.spare(100);
         spare[..bytes.len()].copy_from_slice(&bytes);
-        d.commit(100, bytes.len());
+        d.commit(bytes.len());
         assert_eq!(d.buffered(), bytes.len());
         let f = d.next_frame().expect("valid").expect("complete");
         assert_eq!(f.payload, b"xyz");

@@ -17,7 +17,7 @@ use crate::wire::frame::{FRAME_HEADER_LEN, FrameDecoder, encode_frame, length_wo
 
 /// The maximum payload length the fuzzer configures (small, so oversize
 /// lengths are common).
-pub const FUZZ_FRAME_LEN_MAX: u32 = 256;
+pub const FUZZ_FRAME_BYTES_MAX: u32 = 256;
 /// The largest chunk fed to the decoder at once.
 pub const FUZZ_CHUNK_MAX: usize = 300;
 
@@ -62,7 +62,7 @@ impl Rng {
 
 /// The memory bound the decoder must respect during a fuzz run.
 pub fn fuzz_buffer_bound_bytes() -> usize {
-    2 * (FRAME_HEADER_LEN + FUZZ_FRAME_LEN_MAX as usize + FUZZ_CHUNK_MAX) + 64 * 1024
+    2 * (FRAME_HEADER_LEN + FUZZ_FRAME_BYTES_MAX as usize + FUZZ_CHUNK_MAX) + 64 * 1024
 }
 
 /// Runs `iterations` fuzz streams from `seed`.
@@ -91,10 +91,10 @@ pub fn fuzz_decoder(seed: u64, iterations: u64) -> FuzzReport {
                 for _ in 0..1 + rng.below(4) {
                     let token =
                         Token::from_u128((u128::from(rng.next()) << 64) | u128::from(rng.next()));
-                    let payload: Vec<u8> = (0..rng.below(FUZZ_FRAME_LEN_MAX as usize + 1))
+                    let payload: Vec<u8> = (0..rng.below(FUZZ_FRAME_BYTES_MAX as usize + 1))
                         .map(|_| rng.next() as u8)
                         .collect();
-                    if encode_frame(token, &payload, FUZZ_FRAME_LEN_MAX, &mut s).is_ok() {
+                    if encode_frame(token, &payload, FUZZ_FRAME_BYTES_MAX, &mut s).is_ok() {
                         originals.push((token, payload));
                     }
                 }
@@ -104,7 +104,7 @@ pub fn fuzz_decoder(seed: u64, iterations: u64) -> FuzzReport {
         };
         report.iterations += 1;
         report.bytes_fed += stream.len() as u64;
-        let mut d = FrameDecoder::new(FUZZ_FRAME_LEN_MAX);
+        let mut d = FrameDecoder::new(FUZZ_FRAME_BYTES_MAX);
         let mut at = 0;
         let mut failed = false;
         'feed: while at < stream.len() {

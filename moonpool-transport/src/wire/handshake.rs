@@ -73,7 +73,7 @@ impl Handshake {
                 b[33..35].copy_from_slice(&a.port().to_le_bytes());
             }
         }
-        let crc = crc32fast::hash(&b[..35]);
+        let crc = super::frame::crc32(&b[..35]);
         b[35..39].copy_from_slice(&crc.to_le_bytes());
         b
     }
@@ -90,7 +90,7 @@ impl Handshake {
             });
         }
         let expected = u32::from_le_bytes([bytes[35], bytes[36], bytes[37], bytes[38]]);
-        let computed = crc32fast::hash(&bytes[..35]);
+        let computed = super::frame::crc32(&bytes[..35]);
         if expected != computed {
             return Err(WireError::HandshakeChecksum { expected, computed });
         }

@@ -2,13 +2,18 @@
 //! per remote address), the endpoint map, the failure monitor and the
 //! counters, and routes every frame.
 //!
-//! Routing: a frame arriving on any connection is dispatched by its token:
-//! the control token (pings, "endpoint not found") is handled here; any
-//! other token is looked up in the endpoint map and handed to its receiver
-//! (a request stream or a pending reply); an unknown token is answered with
-//! a control "endpoint not found" frame carrying the token. Messages to this
-//! transport's own listen address never touch the network: they are
-//! encoded, then delivered locally, so serialization is exercised anyway.
+//! Routing (`routing`): a frame arriving on any connection is dispatched by
+//! its token: the control token (pings, "endpoint not found") is handled
+//! there; any other token is looked up in the endpoint map and handed to
+//! its receiver (a request stream or a pending reply); an unknown token is
+//! answered with a control "endpoint not found" frame carrying the token.
+//! Messages to this transport's own listen address never touch the
+//! network: they are encoded, then delivered locally, so serialization is
+//! exercised anyway.
+//!
+//! Identity: a transport's incarnation mixes a random draw with its listen
+//! address and its start time, and its random tokens are salted with it, so
+//! processes forced to the same seed still differ.
 //!
 //! Tasks: the accept loop, one handshake task per incoming connection being
 //! set up, and per peer a keeper (connects) and the connection task. Every
@@ -19,6 +24,10 @@
 //! is woken (receivers may send); peers live in a `BTreeMap` (iteration in
 //! address order); every queue has a limit from [`TransportConfig`].
 
+mod on_failed;
+mod routing;
+
+use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -26,43 +35,25 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use moonpool_core::{
-    Codec, CodecError, Instant, JoinHandle, Listener, NetworkProvider, PostcardCodec, Providers,
+    Codec, Instant, JoinHandle, Listener, NetworkProvider, PostcardCodec, Providers,
     RandomProvider, TaskProvider, TimeProvider,
 };
-use serde::{Deserialize, Serialize};
 
 use crate::config::TransportConfig;
 use crate::endpoint::{Endpoint, EndpointMap, Token};
-use crate::error::{RpcError, TransportError, WireError};
+use crate::error::TransportError;
 use crate::failure_monitor::{AddressState, FailureMonitor};
-use crate::metrics::{GlobalStats, PeerMetrics, TransportMetrics, add};
+use crate::metrics::{GlobalStats, PeerMetrics, TransportMetrics};
 use crate::peer::{Peer, TaskHandle, keeper};
-use crate::rpc::{Request, RequestSender, RequestStream};
-use crate::wire::{FRAME_BUILD_CAPACITY, FRAME_HEADER_LEN, begin_frame, finish_frame};
+use crate::rpc::{Request, RequestSender, RequestStream, StreamLimits};
 
-/// Messages on the control token.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) enum Control {
-    /// Are you there?
-    Ping(u64),
-    /// Yes.
-    Pong(u64),
-    /// A frame you sent to this token found no receiver.
-    EndpointNotFound(Token),
-}
+pub use on_failed::OnFailed;
+pub(crate) use routing::{Control, Core, ReplyBody};
 
-/// The part of the transport that P-free RPC types (request streams, reply
-/// promises) need.
-pub(crate) trait Core {
-    /// Sends a complete reply frame to the peer keyed `to`, unreliably.
-    fn send_frame_unreliable(&self, to: SocketAddr, frame: Vec<u8>);
-    /// Removes a receiver.
-    fn unregister(&self, token: Token);
-    /// The maximum payload length.
-    fn frame_len_max(&self) -> u32;
-    /// Counts a request refused by a full request stream.
-    fn note_overloaded(&self);
-}
+/// Frame buffers kept for reuse per transport.
+const FRAME_POOL_MAX: usize = 64;
+/// Capacity above which a frame buffer is not kept for reuse.
+const FRAME_POOL_CAPACITY_MAX: usize = 16 * 1024;
 
 /// The shared state behind a [`Transport`] handle.
 pub(crate) struct Inner<P: Providers, C: Codec> {
@@ -71,24 +62,31 @@ pub(crate) struct Inner<P: Providers, C: Codec> {
     pub(crate) config: TransportConfig,
     pub(crate) listen_addr: Option<SocketAddr>,
     pub(crate) incarnation: u64,
+    /// Mixed into every random token this transport draws.
+    pub(crate) token_salt: u128,
     pub(crate) endpoints: RefCell<EndpointMap>,
     pub(crate) peers: RefCell<BTreeMap<SocketAddr, Rc<Peer<P>>>>,
     pub(crate) failure: FailureMonitor,
     pub(crate) stats: GlobalStats,
+    /// Established connections (both directions).
+    pub(crate) connections: Cell<usize>,
     accept_task: RefCell<Option<TaskHandle<P>>>,
     pub(crate) handshakes: RefCell<BTreeMap<u64, TaskHandle<P>>>,
     next_id: Cell<u64>,
     pub(crate) shut_down: Cell<bool>,
+    /// Frame buffers for reuse (reliable frames, local calls).
+    frame_pool: RefCell<Vec<Vec<u8>>>,
 }
 
 /// FoundationDB-style transport: peers, endpoints, request/reply.
 ///
-/// A cheap handle (`Rc`); clones share one transport. When the last handle
-/// (including those inside [`RequestSender`]s) is dropped, the transport
-/// shuts down. See the crate documentation for an example.
+/// A cheap handle (`Rc`); clones share one transport. The transport runs
+/// while any handle exists (including those inside [`RequestSender`]s and
+/// [`RequestStream`]s): when the last one is dropped, it shuts down. See
+/// the crate documentation for an example.
 pub struct Transport<P: Providers, C: Codec = PostcardCodec> {
     pub(crate) inner: Rc<Inner<P, C>>,
-    _owner: Rc<Owner<P, C>>,
+    owner: Rc<Owner<P, C>>,
 }
 
 /// Shuts the transport down when the last user handle goes. (The
@@ -106,16 +104,36 @@ impl<P: Providers, C: Codec> Clone for Transport<P, C> {
     fn clone(&self) -> Self {
         Transport {
             inner: self.inner.clone(),
-            _owner: self._owner.clone(),
+            owner: self.owner.clone(),
         }
     }
+}
+
+/// A 64-bit finalizer (SplitMix64's): every input bit affects every output
+/// bit.
+fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The listen address as 64 bits to mix.
+fn addr_bits(addr: Option<SocketAddr>) -> u64 {
+    let Some(addr) = addr else {
+        return 0;
+    };
+    let ip = match addr.ip() {
+        std::net::IpAddr::V4(v4) => u128::from(u32::from(v4)),
+        std::net::IpAddr::V6(v6) => u128::from(v6),
+    };
+    mix64((ip as u64) ^ mix64((ip >> 64) as u64 ^ u64::from(addr.port())))
 }
 
 impl<P: Providers> Transport<P> {
     /// Binds a listener on `addr` (port 0 picks a free port) and starts
     /// accepting connections. The bound address is this transport's
-    /// identity: bind the address others will use to reach it (not
-    /// `0.0.0.0`).
+    /// identity, which peers check: bind the address others use to reach
+    /// it. An unspecified address (`0.0.0.0`, `::`) is refused.
     pub async fn bind(
         p: P,
         addr: SocketAddr,
@@ -139,6 +157,9 @@ impl<P: Providers, C: Codec> Transport<P, C> {
         config: TransportConfig,
         codec: C,
     ) -> Result<Transport<P, C>, TransportError> {
+        if addr.ip().is_unspecified() {
+            return Err(TransportError::UnspecifiedAddress(addr));
+        }
         let listener = p.network().bind(addr).await.map_err(TransportError::Bind)?;
         let local = listener.local_addr().map_err(TransportError::Bind)?;
         let t = Transport::new(p, config, codec, Some(local));
@@ -159,7 +180,13 @@ impl<P: Providers, C: Codec> Transport<P, C> {
     }
 
     fn new(p: P, config: TransportConfig, codec: C, listen_addr: Option<SocketAddr>) -> Self {
-        let incarnation = p.random().next_u64();
+        // A random draw, the listen address and the start time: processes
+        // forced to the same seed still get distinct incarnations.
+        let drawn = p.random().next_u64();
+        let started = p.time().now().as_nanos();
+        let incarnation = mix64(drawn ^ mix64(started ^ addr_bits(listen_addr)));
+        let token_salt = (u128::from(mix64(incarnation ^ 0x5A17_0001)) << 64)
+            | u128::from(mix64(incarnation ^ 0x5A17_0002));
         let failure = FailureMonitor::new(
             Duration::from_millis(config.failed_after_ms),
             config.failed_endpoints_max,
@@ -170,17 +197,20 @@ impl<P: Providers, C: Codec> Transport<P, C> {
             config,
             listen_addr,
             incarnation,
+            token_salt,
             endpoints: RefCell::new(EndpointMap::default()),
             peers: RefCell::new(BTreeMap::new()),
             failure,
             stats: GlobalStats::default(),
+            connections: Cell::new(0),
             accept_task: RefCell::new(None),
             handshakes: RefCell::new(BTreeMap::new()),
             next_id: Cell::new(1),
             shut_down: Cell::new(false),
+            frame_pool: RefCell::new(Vec::new()),
         });
         Transport {
-            _owner: Rc::new(Owner(inner.clone())),
+            owner: Rc::new(Owner(inner.clone())),
             inner,
         }
     }
@@ -190,7 +220,8 @@ impl<P: Providers, C: Codec> Transport<P, C> {
         self.inner.listen_addr
     }
 
-    /// The random number that identifies this transport instance.
+    /// The number that identifies this transport instance: a random draw
+    /// mixed with the listen address and the start time.
     pub fn incarnation(&self) -> u64 {
         self.inner.incarnation
     }
@@ -220,6 +251,16 @@ impl<P: Providers, C: Codec> Transport<P, C> {
         self.inner.address_state(addr)
     }
 
+    /// A future that resolves once the failure monitor judges `addr`
+    /// failed (its connection attempts kept failing for
+    /// `failed_after_ms`), or once this transport shuts down. Race it
+    /// against a call, as FoundationDB users race `onFailed`; or use
+    /// [`RequestSender::get_reply_unless_failed`]. An address nobody is
+    /// trying to reach never fails: the future then waits.
+    pub fn on_failed(&self, addr: SocketAddr) -> OnFailed<P, C> {
+        OnFailed::new(self.inner.clone(), addr)
+    }
+
     /// Whether a connection to the peer at `addr` is established.
     pub fn is_connected(&self, addr: SocketAddr) -> bool {
         self.inner
@@ -227,6 +268,11 @@ impl<P: Providers, C: Codec> Transport<P, C> {
             .borrow()
             .get(&addr)
             .is_some_and(|p| p.state.borrow().conn.is_some())
+    }
+
+    /// Established connections, both directions.
+    pub fn connection_count(&self) -> usize {
+        self.inner.connections.get()
     }
 
     /// Totals over all peers (including removed ones) and the events that
@@ -241,10 +287,14 @@ impl<P: Providers, C: Codec> Transport<P, C> {
         m.checksum_failures += g.checksum_failures.get();
         m.oversize_frames += g.oversize_frames.get();
         m.decode_errors += g.decode_errors.get();
+        m.replies_dropped += g.replies_dropped.get();
+        m.replies_ignored += g.replies_ignored.get();
         m.handshakes_rejected = g.handshakes_rejected.get();
         m.connections_accepted = g.connections_accepted.get();
         m.unknown_endpoint_frames = g.unknown_endpoint_frames.get();
         m.requests_overloaded = g.requests_overloaded.get();
+        m.identities_refused = g.identities_refused.get();
+        m.connections_refused = g.connections_refused.get();
         m
     }
 
@@ -272,18 +322,20 @@ impl<P: Providers, C: Codec> Transport<P, C> {
         self.inner.endpoints.borrow().len()
     }
 
-    /// A new request stream on a fresh random token.
-    pub fn request_stream<Req: Request>(&self) -> RequestStream<Req, C> {
-        // 127 random bits: a collision is astronomically unlikely, but a
-        // bounded retry keeps it impossible to register twice.
-        for _ in 0..16 {
-            let token = Token::random(self.inner.p.random());
-            if let Ok(s) = self.stream_on(token) {
-                return s;
+    /// A new request stream on a fresh random token. Fails with
+    /// [`TransportError::TokenCollision`] if every token drawn is taken (a
+    /// random provider repeating itself), or `Shutdown`.
+    pub fn request_stream<Req: Request>(&self) -> Result<RequestStream<Req, C>, TransportError> {
+        // 127 random bits: a collision is astronomically unlikely unless
+        // the random provider is broken; a few draws tell the two apart.
+        let mut token = self.inner.random_token();
+        for _ in 0..4 {
+            match self.stream_on(token) {
+                Err(TransportError::TokenInUse(_)) => token = self.inner.random_token(),
+                other => return other,
             }
         }
-        // Unreachable in practice; a closed stream is a safe fallback.
-        RequestStream::closed(self.endpoint_of(Token::random(self.inner.p.random())))
+        Err(TransportError::TokenCollision(token))
     }
 
     /// A request stream on the well-known token `index` (1 and up).
@@ -305,11 +357,16 @@ impl<P: Providers, C: Codec> Transport<P, C> {
             return Err(TransportError::TokenInUse(token));
         }
         let core: Rc<dyn Core> = self.inner.clone();
+        let keep: Rc<dyn Any> = self.owner.clone();
         let (stream, receiver) = RequestStream::new(
             self.endpoint_of(token),
             Rc::downgrade(&core),
             self.inner.codec.clone(),
-            self.inner.config.request_queue_max,
+            StreamLimits {
+                requests_max: self.inner.config.request_stream_requests_max,
+                bytes_max: self.inner.config.request_stream_bytes_max,
+            },
+            keep,
         );
         if !self.inner.endpoints.borrow_mut().insert(token, receiver) {
             stream.forget_registration();
@@ -319,11 +376,7 @@ impl<P: Providers, C: Codec> Transport<P, C> {
     }
 
     fn endpoint_of(&self, token: Token) -> Endpoint {
-        let addr = self
-            .inner
-            .listen_addr
-            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
-        Endpoint::new(addr, token)
+        Endpoint::new(self.inner.local_sender_addr(), token)
     }
 
     /// A client handle for the request stream at `endpoint`.
@@ -337,8 +390,9 @@ impl<P: Providers, C: Codec> Transport<P, C> {
     }
 
     /// Stops everything: the listener is closed, connections are dropped,
-    /// every pending call completes with [`RpcError::Shutdown`], and
-    /// request streams end. Idempotent.
+    /// every pending call completes with
+    /// [`RpcError::Shutdown`](crate::RpcError::Shutdown), request streams
+    /// end and `on_failed` futures resolve. Idempotent.
     pub fn shutdown(&self) {
         self.inner.shutdown();
     }
@@ -359,6 +413,17 @@ impl<P: Providers, C: Codec> Inner<P, C> {
         self.shut_down.get()
     }
 
+    /// A fresh random token, salted with this transport's identity.
+    pub(crate) fn random_token(&self) -> Token {
+        Token::random_salted(self.p.random(), self.token_salt)
+    }
+
+    /// The address local receivers see as the sender of local messages.
+    pub(crate) fn local_sender_addr(&self) -> SocketAddr {
+        self.listen_addr
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
     pub(crate) fn address_state(&self, addr: SocketAddr) -> AddressState {
         if Some(addr) == self.listen_addr {
             return AddressState::Available;
@@ -368,6 +433,26 @@ impl<P: Providers, C: Codec> Inner<P, C> {
 
     pub(crate) fn is_local(&self, addr: SocketAddr) -> bool {
         Some(addr) == self.listen_addr
+    }
+
+    /// A frame buffer from the pool (empty).
+    pub(crate) fn frame_buffer(&self) -> Vec<u8> {
+        self.frame_pool
+            .borrow_mut()
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(crate::wire::FRAME_BUILD_CAPACITY))
+    }
+
+    /// Gives a frame buffer back to the pool.
+    pub(crate) fn recycle(&self, mut frame: Vec<u8>) {
+        if frame.capacity() > FRAME_POOL_CAPACITY_MAX {
+            return;
+        }
+        let mut pool = self.frame_pool.borrow_mut();
+        if pool.len() < FRAME_POOL_MAX {
+            frame.clear();
+            pool.push(frame);
+        }
     }
 
     /// The peer for a listen address, created (with its keeper) if new.
@@ -425,94 +510,6 @@ impl<P: Providers, C: Codec> Inner<P, C> {
         self.remove_peer(peer.addr);
     }
 
-    /// Counts a wire error against `peer` (or globally).
-    pub(crate) fn count_wire_error(&self, peer: Option<&Peer<P>>, e: &WireError) {
-        let oversize = matches!(e, WireError::FrameTooLarge { .. });
-        let (c, name) = match (peer, e.is_checksum(), oversize) {
-            (Some(p), true, _) => (&p.stats.checksum_failures, "transport.checksum_failures"),
-            (Some(p), _, true) => (&p.stats.oversize_frames, "transport.oversize_frames"),
-            (Some(p), _, _) => (&p.stats.decode_errors, "transport.decode_errors"),
-            (None, true, _) => (&self.stats.checksum_failures, "transport.checksum_failures"),
-            (None, _, true) => (&self.stats.oversize_frames, "transport.oversize_frames"),
-            (None, _, _) => (&self.stats.decode_errors, "transport.decode_errors"),
-        };
-        add(c, name, 1);
-    }
-
-    /// Builds a frame whose payload `encode` appends.
-    pub(crate) fn build_frame(
-        &self,
-        token: Token,
-        encode: impl FnOnce(&mut Vec<u8>) -> Result<(), CodecError>,
-    ) -> Result<Vec<u8>, RpcError> {
-        let mut frame = Vec::with_capacity(FRAME_BUILD_CAPACITY);
-        let start = begin_frame(token, &mut frame);
-        encode(&mut frame)?;
-        finish_frame(&mut frame, start, self.config.frame_len_max_bytes)
-            .map_err(|e| RpcError::Codec(CodecError::Encode(e.to_string())))?;
-        Ok(frame)
-    }
-
-    /// Sends a control message to `peer`, unreliably.
-    pub(crate) fn send_control(&self, peer: &Peer<P>, msg: &Control) {
-        if let Ok(frame) = self.build_frame(Token::CONTROL, |out| self.codec.encode(msg, out)) {
-            let _ = peer.push_unreliable(frame, &self.config);
-        }
-    }
-
-    /// Routes one received frame from `peer`.
-    pub(crate) fn dispatch(&self, peer: &Peer<P>, token: Token, payload: &[u8]) {
-        if token == Token::CONTROL {
-            match self.codec.decode::<Control>(payload) {
-                Ok(Control::Ping(n)) => self.send_control(peer, &Control::Pong(n)),
-                Ok(Control::Pong(_)) => {}
-                Ok(Control::EndpointNotFound(t)) => {
-                    if peer.connectable {
-                        self.failure.endpoint_not_found(Endpoint::new(peer.addr, t));
-                    }
-                    peer.endpoint_not_found(t);
-                }
-                Err(_) => add(&peer.stats.decode_errors, "transport.decode_errors", 1),
-            }
-            return;
-        }
-        let receiver = self.endpoints.borrow().get(token);
-        match receiver {
-            Some(r) => r.deliver(payload, peer.addr),
-            None => {
-                add(
-                    &self.stats.unknown_endpoint_frames,
-                    "transport.unknown_endpoint_frames",
-                    1,
-                );
-                self.send_control(peer, &Control::EndpointNotFound(token));
-            }
-        }
-    }
-
-    /// Delivers a payload to a local receiver; false if there is none.
-    pub(crate) fn deliver_local(&self, token: Token, payload: &[u8]) -> bool {
-        let receiver = self.endpoints.borrow().get(token);
-        match receiver {
-            Some(r) => {
-                r.deliver(
-                    payload,
-                    self.listen_addr
-                        .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
-                );
-                true
-            }
-            None => {
-                add(
-                    &self.stats.unknown_endpoint_frames,
-                    "transport.unknown_endpoint_frames",
-                    1,
-                );
-                false
-            }
-        }
-    }
-
     fn shutdown(&self) {
         if self.shut_down.replace(true) {
             return;
@@ -525,49 +522,13 @@ impl<P: Providers, C: Codec> Inner<P, C> {
         let peers: Vec<Rc<Peer<P>>> = self.peers.borrow().values().cloned().collect();
         for p in &peers {
             p.abort_tasks();
-            p.fail_calls(true, RpcError::Shutdown);
+            p.fail_calls(true, Some(crate::RpcError::Shutdown));
         }
+        self.connections.set(0);
         let receivers = self.endpoints.borrow_mut().clear();
         for r in receivers {
             r.close();
         }
-    }
-}
-
-impl<P: Providers, C: Codec> Core for Inner<P, C> {
-    fn send_frame_unreliable(&self, to: SocketAddr, frame: Vec<u8>) {
-        if self.shut_down.get() {
-            return;
-        }
-        if self.is_local(to) {
-            let token = frame
-                .get(8..24)
-                .and_then(|b| <[u8; 16]>::try_from(b).ok())
-                .map(Token::from_bytes);
-            if let (Some(token), Some(payload)) = (token, frame.get(FRAME_HEADER_LEN..)) {
-                self.deliver_local(token, payload);
-            }
-            return;
-        }
-        let peer = self.peers.borrow().get(&to).cloned();
-        if let Some(peer) = peer {
-            let _ = peer.push_unreliable(frame, &self.config);
-        }
-    }
-
-    fn unregister(&self, token: Token) {
-        self.endpoints.borrow_mut().remove(token);
-    }
-
-    fn frame_len_max(&self) -> u32 {
-        self.config.frame_len_max_bytes
-    }
-
-    fn note_overloaded(&self) {
-        add(
-            &self.stats.requests_overloaded,
-            "transport.requests_overloaded",
-            1,
-        );
+        self.failure.wake_all();
     }
 }
