@@ -41,7 +41,7 @@ use super::{
     LEASE, LeaseRequest, PROMISE, Prepare, READ_INTERVAL, RENEW_INTERVAL, Refusal, ResourceReply,
     Vote, WRITE_INTERVAL, acceptor_api,
 };
-use crate::net::{bind_retrying, serve_bounded};
+use crate::net::bind_retrying;
 
 /// Attempts to bind an address before giving up.
 const BIND_ATTEMPTS_MAX: u32 = 1_000;
@@ -440,7 +440,7 @@ async fn accept<P: Providers>(node: Rc<Node<P>>, server: acceptor_api::Server) {
             }
         }
     };
-    serve_bounded(HANDLERS_MAX, || server.next(), handle).await;
+    server.serve(HANDLERS_MAX, handle).await;
 }
 
 /// A candidate process: recovers its ballot state, binds its address,
