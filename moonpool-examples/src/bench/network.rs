@@ -114,6 +114,7 @@ impl Workload for Client {
 /// The simulation of `clients` clients doing `round_trips` each.
 pub fn simulation(clients: usize, round_trips: u64) -> Simulation {
     SimulationBuilder::new()
+        .chaos(false)
         .process("server", SERVER_IP, echo_server)
         .workload("client", clients, move |_| Client {
             round_trips,
