@@ -436,7 +436,12 @@ impl<F: Args, C: Subcommand> SimCli<F, C> {
             Invocation::Sim { flags, args } => match args.resolve(argv) {
                 Ok(settings) => {
                     let line_flags = |options: &[String]| self.line_flags(options);
-                    settings.run(&self.name, out, err, terminal, &flags, &line_flags, &build)
+                    let binary = sim::Binary {
+                        base: &flags,
+                        line_flags: &line_flags,
+                        build: &build,
+                    };
+                    settings.run(&self.name, out, err, terminal, binary)
                 }
                 Err(e) => self.refuse(err, &e),
             },

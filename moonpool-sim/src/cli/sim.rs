@@ -47,6 +47,14 @@ pub(crate) type LineFlags<'a, G> = &'a dyn Fn(&[String]) -> Result<G, String>;
 /// The build closure of a run, for a binary's flags `G`.
 pub(crate) type Build<'a, G, E> = &'a (dyn Fn(&G, &SimSettings) -> Result<Simulation, E> + Sync);
 
+/// What a binary gives a run: its flags from the command line (`base`),
+/// how to read a seeds-file line's, and its build closure.
+pub(crate) struct Binary<'a, G, E> {
+    pub(crate) base: &'a G,
+    pub(crate) line_flags: LineFlags<'a, G>,
+    pub(crate) build: Build<'a, G, E>,
+}
+
 impl SimSettings {
     /// The sweep plan: seeds, shard, budget, determinism check, goal,
     /// chaos, failure limit, and how replay lines are written. For a seeds
@@ -116,10 +124,13 @@ impl SimSettings {
         out: &mut dyn Write,
         err: &mut dyn Write,
         terminal: bool,
-        base: &G,
-        line_flags: LineFlags<'_, G>,
-        build: Build<'_, G, E>,
+        binary: Binary<'_, G, E>,
     ) -> ExitCode {
+        let Binary {
+            base,
+            line_flags,
+            build,
+        } = binary;
         let mut settings = self.clone();
         if let Some(path) = &self.trace {
             match open_trace(path) {
@@ -458,6 +469,11 @@ impl SimArgs {
             Err("options of the binary's own on a line need a binary built with SimCli".to_string())
         };
         let build = |_: &(), s: &SimSettings| build(s);
-        settings.run(title, out, err, terminal, &(), &no_line_flags, &build)
+        let binary = Binary {
+            base: &(),
+            line_flags: &no_line_flags,
+            build: &build,
+        };
+        settings.run(title, out, err, terminal, binary)
     }
 }

@@ -168,7 +168,7 @@ where
                     break;
                 };
                 let report = sim.run_planned_seed(seed, plan, settings);
-                if sender.send(Message::Seed(position, report)).is_err() {
+                if sender.send(Message::Seed(position, Box::new(report))).is_err() {
                     break;
                 }
             }
@@ -183,7 +183,7 @@ where
 /// What a worker sends back.
 enum Message<E> {
     /// The report of the seed at this plan position.
-    Seed(u64, SeedReport),
+    Seed(u64, Box<SeedReport>),
     /// The build closure failed on a worker.
     BuildFailed(E),
 }
@@ -308,7 +308,7 @@ fn consume<E>(
     let mut stopped = false;
     while let Ok(message) = receiver.recv() {
         let (position, report) = match message {
-            Message::Seed(position, report) => (position, report),
+            Message::Seed(position, report) => (position, *report),
             Message::BuildFailed(e) => return Err(e),
         };
         if let Some(max) = plan.max_failures
