@@ -564,11 +564,12 @@ fn the_human_report_lists_failed_seeds_only_unless_verbose() {
         .count();
     assert!(failed > 0);
     assert_eq!(rows(&text), failed, "{text}");
+    let row_replays = text.lines().filter(|l| l.starts_with("  replay: ")).count();
     assert_eq!(
-        text.matches("  replay: ").count(),
-        failed,
+        row_replays, failed,
         "one replay line per failed row: {text}"
     );
+    assert!(text.contains(&format!("failures ({failed}):")), "{text}");
     let mut verbose = args.to_vec();
     verbose.push("--verbose");
     assert_eq!(rows(&stdout(&demo(&verbose))), 40);

@@ -168,7 +168,10 @@ where
                     break;
                 };
                 let report = sim.run_planned_seed(seed, plan, settings);
-                if sender.send(Message::Seed(position, Box::new(report))).is_err() {
+                if sender
+                    .send(Message::Seed(position, Box::new(report)))
+                    .is_err()
+                {
                     break;
                 }
             }
