@@ -12,14 +12,18 @@
 //!   `i` waits `i × 10 ms` before connecting. Seed 42.
 //! - W4: seeds 1..=1000, each a fresh world of 2 processes doing 10 round
 //!   trips. Throughput is seeds per wall second.
+//! - W4-jobs: W4's seeds on every core through `SweepRunner`; `speedup=`
+//!   is its seeds per second over W4's, both measured in the same run.
 
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use moonpool_core::{JoinHandle, Listener, NetworkProvider, TaskProvider, TimeProvider};
+use moonpool_sim::runner::sweep::available_jobs;
 use moonpool_sim::{
-    SimContext, SimProviders, Simulation, SimulationBuilder, Workload, WorkloadResult,
+    ConfigError, SimContext, SimProviders, Simulation, SimulationBuilder, SweepPlan, SweepRunner,
+    Workload, WorkloadResult,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -180,9 +184,57 @@ pub fn w4() -> BenchResult {
     }
 }
 
+/// W4-jobs: W4's seeds swept on every core (`SweepRunner`, one simulation
+/// per job thread). The line carries `speedup=`: this run's seeds per
+/// second over W4's, measured just before in the same process.
+pub fn w4_jobs() -> BenchResult {
+    w4_jobs_with(available_jobs())
+}
+
+/// W4-jobs on `jobs` threads.
+pub fn w4_jobs_with(jobs: usize) -> BenchResult {
+    let w4 = w4();
+    let start = Instant::now();
+    let runner =
+        SweepRunner::new(|| Ok::<_, ConfigError>(simulation(1, W4_ROUND_TRIPS))).jobs(jobs);
+    let report = match runner.sweep(&SweepPlan::range(1, W4_SEEDS)) {
+        Ok(report) => report,
+        Err(e) => panic!("W4-jobs: {e}"),
+    };
+    let wall = start.elapsed();
+    assert!(
+        report.all_passed(),
+        "W4-jobs: {} seed(s) failed",
+        report.failed
+    );
+    assert_eq!(report.seeds_run, W4_SEEDS);
+    let speedup = w4.wall.as_secs_f64() / wall.as_secs_f64().max(f64::MIN_POSITIVE);
+    BenchResult {
+        workload: "W4-jobs",
+        wall,
+        sim: report.sim_time,
+        ops: W4_SEEDS,
+        extra: format!(
+            "jobs={jobs} speedup={speedup:.2} w4_wall_ms={:.1} round_trips_per_seed={W4_ROUND_TRIPS} events={}",
+            w4.wall.as_secs_f64() * 1000.0,
+            report.events
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn w4_jobs_runs_every_seed_of_w4_on_several_jobs() {
+        let line = w4_jobs_with(2).line();
+        assert!(
+            line.contains("workload=W4-jobs") && line.contains(" ops=1000 "),
+            "{line}"
+        );
+        assert!(line.contains(" jobs=2 speedup="), "{line}");
+    }
 
     #[test]
     fn small_runs_pass_and_replay() {
