@@ -185,39 +185,56 @@ pub fn w4() -> BenchResult {
 }
 
 /// W4-jobs: W4's seeds swept on every core (`SweepRunner`, one simulation
-/// per job thread). The line carries `speedup=`: this run's seeds per
-/// second over W4's, measured just before in the same process.
+/// per job thread; `MOONPOOL_JOBS` sets another job count). The line
+/// carries `speedup=`: this run's seeds per second over W4's, measured
+/// just before in the same process.
 pub fn w4_jobs() -> BenchResult {
-    w4_jobs_with(available_jobs())
+    let jobs = std::env::var("MOONPOOL_JOBS")
+        .ok()
+        .and_then(|j| j.trim().parse().ok())
+        .filter(|&j| j > 0)
+        .unwrap_or_else(available_jobs);
+    w4_jobs_with(jobs)
 }
+
+/// Rounds of W4 and W4-jobs a W4-jobs line measures (alternating); each
+/// side keeps its fastest round, so a stray pause of the machine does not
+/// decide the ratio.
+pub const W4_JOBS_ROUNDS: u32 = 5;
 
 /// W4-jobs on `jobs` threads.
 pub fn w4_jobs_with(jobs: usize) -> BenchResult {
-    let w4 = w4();
-    let start = Instant::now();
-    let runner =
-        SweepRunner::new(|| Ok::<_, ConfigError>(simulation(1, W4_ROUND_TRIPS))).jobs(jobs);
-    let report = match runner.sweep(&SweepPlan::range(1, W4_SEEDS)) {
-        Ok(report) => report,
-        Err(e) => panic!("W4-jobs: {e}"),
-    };
-    let wall = start.elapsed();
-    assert!(
-        report.all_passed(),
-        "W4-jobs: {} seed(s) failed",
-        report.failed
-    );
-    assert_eq!(report.seeds_run, W4_SEEDS);
-    let speedup = w4.wall.as_secs_f64() / wall.as_secs_f64().max(f64::MIN_POSITIVE);
+    let mut w4_best = Duration::MAX;
+    let mut best = Duration::MAX;
+    let mut report = None;
+    for _ in 0..W4_JOBS_ROUNDS {
+        w4_best = w4_best.min(w4().wall);
+        let start = Instant::now();
+        let runner =
+            SweepRunner::new(|| Ok::<_, ConfigError>(simulation(1, W4_ROUND_TRIPS))).jobs(jobs);
+        let sweep = match runner.sweep(&SweepPlan::range(1, W4_SEEDS)) {
+            Ok(sweep) => sweep,
+            Err(e) => panic!("W4-jobs: {e}"),
+        };
+        best = best.min(start.elapsed());
+        assert!(
+            sweep.all_passed(),
+            "W4-jobs: {} seed(s) failed",
+            sweep.failed
+        );
+        assert_eq!(sweep.seeds_run, W4_SEEDS);
+        report = Some(sweep);
+    }
+    let (sim, events) = report.map_or((Duration::ZERO, 0), |r| (r.sim_time, r.events));
+    let speedup = w4_best.as_secs_f64() / best.as_secs_f64().max(f64::MIN_POSITIVE);
     BenchResult {
         workload: "W4-jobs",
-        wall,
-        sim: report.sim_time,
+        wall: best,
+        sim,
         ops: W4_SEEDS,
         extra: format!(
-            "jobs={jobs} speedup={speedup:.2} w4_wall_ms={:.1} round_trips_per_seed={W4_ROUND_TRIPS} events={}",
-            w4.wall.as_secs_f64() * 1000.0,
-            report.events
+            "jobs={jobs} speedup={speedup:.2} w4_wall_ms={:.1} rounds={W4_JOBS_ROUNDS} round_trips_per_seed={W4_ROUND_TRIPS} events={events}",
+            w4_best.as_secs_f64() * 1000.0,
         ),
     }
 }
