@@ -189,18 +189,20 @@ pub fn w4() -> BenchResult {
 /// carries `speedup=`: this run's seeds per second over W4's, measured
 /// just before in the same process.
 pub fn w4_jobs() -> BenchResult {
-    let jobs = std::env::var("MOONPOOL_JOBS")
-        .ok()
-        .and_then(|j| j.trim().parse().ok())
-        .filter(|&j| j > 0)
-        .unwrap_or_else(available_jobs);
+    let jobs = match std::env::var("MOONPOOL_JOBS") {
+        Ok(text) => match text.trim().parse::<usize>() {
+            Ok(jobs) if jobs > 0 => jobs,
+            _ => panic!("W4-jobs: MOONPOOL_JOBS={text:?} is not a positive count"),
+        },
+        Err(_) => available_jobs(),
+    };
     w4_jobs_with(jobs)
 }
 
 /// Rounds of W4 and W4-jobs a W4-jobs line measures (alternating); each
 /// side keeps its fastest round, so a stray pause of the machine does not
 /// decide the ratio.
-pub const W4_JOBS_ROUNDS: u32 = 5;
+pub const W4_JOBS_ROUNDS: u32 = 20;
 
 /// W4-jobs on `jobs` threads.
 pub fn w4_jobs_with(jobs: usize) -> BenchResult {

@@ -13,7 +13,10 @@
 //!
 //! Each summary must follow exactly as many seed lines as it says it ran:
 //! a shard cut short (killed, out of time) is refused by name rather than
-//! merged as if it were whole.
+//! merged as if it were whole. A shard that left no report at all (its
+//! job died) is named as missing and fails the merge (exit 1): the
+//! summaries list the shards they hold, so the merge knows each sharded
+//! plan's `N`.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -49,23 +52,28 @@ pub struct MergeArgs {
 
 impl MergeArgs {
     /// Merges the files and prints the summary (`title` names the binary):
-    /// exit code 0 if every seed passed (and, with `--require-sometimes`,
-    /// every `sometimes` site was satisfied), 1 otherwise, 2 if a file
-    /// cannot be read or is not a whole report.
+    /// exit code 0 if every seed passed, every shard of each sharded plan
+    /// was merged exactly once (and, with `--require-sometimes`, every
+    /// `sometimes` site was satisfied), 1 otherwise, 2 if a file cannot be
+    /// read or is not a whole report.
     pub fn run(&self, title: &str, out: &mut dyn Write, err: &mut dyn Write) -> ExitCode {
         let totals = match self.merge(out) {
             Ok(totals) => totals,
             Err(e) => return refuse(title, err, &e),
         };
         if self.json {
-            let _ = writeln!(out, "{}", json::summary_of(&totals));
+            let mut line = json::summary_of(&totals);
+            if let Some(summary) = line.get_mut("summary").and_then(Value::as_object_mut) {
+                summary.insert("shard_gaps".into(), totals.shard_gaps().into());
+            }
+            let _ = writeln!(out, "{line}");
         } else {
             let text = human::merged(title, &totals, self.require_sometimes);
             let _ = out.write_all(text.as_bytes());
         }
         let _ = out.flush();
         let unmet = self.require_sometimes && !totals.assertions.all_sometimes_satisfied;
-        if totals.all_passed() && !unmet {
+        if totals.all_passed() && !unmet && totals.shard_gaps().is_empty() {
             ExitCode::SUCCESS
         } else {
             ExitCode::from(1)

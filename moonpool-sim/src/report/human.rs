@@ -263,9 +263,25 @@ pub(crate) fn merged(title: &str, totals: &SweepSummary, require_sometimes: bool
             );
         }
     }
+    let gaps = totals.shard_gaps();
+    if !gaps.is_empty() {
+        let _ = writeln!(text, "shards       not merged once each:");
+        for gap in &gaps {
+            let _ = writeln!(text, "  {gap}");
+        }
+    }
     let goal_unmet = (require_sometimes && !coverage.all_sometimes_satisfied)
         .then(|| coverage.unsatisfied_sometimes().count());
-    failures_and_result(&mut text, totals, goal_unmet);
+    if gaps.is_empty() || totals.failed > 0 {
+        failures_and_result(&mut text, totals, goal_unmet);
+    } else {
+        let _ = writeln!(
+            text,
+            "RESULT: FAIL (incomplete: {} shard gap(s); {} seeds merged)",
+            gaps.len(),
+            totals.seeds_run
+        );
+    }
     text
 }
 

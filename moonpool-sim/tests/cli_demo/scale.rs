@@ -272,6 +272,62 @@ fn four_shards_merge_into_exactly_the_seeds_of_the_whole_plan() {
 }
 
 #[test]
+fn merge_fails_naming_a_shard_that_left_no_report() {
+    let mut files = Vec::new();
+    for k in 1..=4 {
+        let shard = format!("{k}/4");
+        let o = demo(&[
+            "sim",
+            "--no-chaos",
+            "--seeds",
+            "40",
+            "--shard",
+            &shard,
+            "--json",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        files.push(write(&format!("gap-{k}.json"), &o));
+    }
+    let merge = |files: &[&String]| {
+        let mut args = vec!["merge"];
+        args.extend(files.iter().map(|f| f.as_str()));
+        demo(&args)
+    };
+    let whole = merge(&files.iter().collect::<Vec<_>>());
+    assert_eq!(whole.status.code(), Some(0), "{}", stdout(&whole));
+    assert!(
+        stdout(&whole).contains("RESULT: PASS (40 seeds)"),
+        "{}",
+        stdout(&whole)
+    );
+    // Shard 3's job died: every seed merged passed, but the plan is not
+    // swept.
+    let three = merge(&[&files[0], &files[1], &files[3]]);
+    assert_eq!(three.status.code(), Some(1), "{}", stdout(&three));
+    let text = stdout(&three);
+    assert!(
+        text.contains("shard 3/4 of the plan of 40 seeds from 0x1: missing"),
+        "{text}"
+    );
+    assert!(text.contains("RESULT: FAIL (incomplete"), "{text}");
+    // A shard merged twice counts its seeds twice: named too.
+    let twice = merge(&[&files[0], &files[1], &files[2], &files[3], &files[1]]);
+    assert_eq!(twice.status.code(), Some(1));
+    assert!(stdout(&twice).contains("shard 2/4 of the plan of 40 seeds from 0x1: merged 2 times"));
+    // The JSON summary says so as well.
+    let mut args = vec!["merge", "--json"];
+    args.extend([&files[0], &files[1], &files[3]].map(|f| f.as_str()));
+    let (_, summary) = json(&demo(&args));
+    assert_eq!(
+        summary["shard_gaps"],
+        serde_json::json!(["shard 3/4 of the plan of 40 seeds from 0x1: missing"])
+    );
+    for f in files {
+        let _ = std::fs::remove_file(f);
+    }
+}
+
+#[test]
 fn merging_is_associative() {
     let a = write(
         "assoc-a.json",

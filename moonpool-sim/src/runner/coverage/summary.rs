@@ -241,3 +241,117 @@ impl CoverageSummary {
             .filter(|s| s.is_sometimes() && s.status != SiteStatus::Satisfied)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A site at `line` of `kind` after `seeds` seeds with these counts.
+    fn site(kind: AssertionKind, line: u32, true_count: u64, false_count: u64) -> SiteSummary {
+        let evaluations = true_count + false_count;
+        SiteSummary {
+            assertion: "test".to_string(),
+            kind,
+            comparison: None,
+            message: format!("site {line}"),
+            module: "m".to_string(),
+            file: "f.rs".to_string(),
+            line,
+            column: 1,
+            status: SiteStatus::of(kind, evaluations, true_count, false_count),
+            evaluations,
+            true_count,
+            false_count,
+            seeds_reached: u64::from(evaluations > 0),
+            seeds_true: u64::from(true_count > 0),
+            first_seed_true: (true_count > 0).then_some(u64::from(line)),
+            first_seed_violated: None,
+            numeric: None,
+        }
+    }
+
+    fn summary(seeds: u64, sites: Vec<SiteSummary>) -> CoverageSummary {
+        let mut s = CoverageSummary {
+            seeds,
+            failed_seeds: 0,
+            all_sometimes_satisfied: false,
+            all_satisfied: false,
+            sites: Vec::new(),
+            buggify: Vec::new(),
+        };
+        // Merging into an empty summary computes the flags.
+        s.merge(&CoverageSummary {
+            seeds: 0,
+            failed_seeds: 0,
+            all_sometimes_satisfied: false,
+            all_satisfied: false,
+            sites,
+            buggify: Vec::new(),
+        });
+        s
+    }
+
+    #[test]
+    fn a_sometimes_satisfied_in_one_part_is_satisfied_in_the_merge() {
+        // Shard a reached the site and never saw it true; shard b never
+        // reached it; shard c saw it true once.
+        let a = summary(10, vec![site(AssertionKind::Sometimes, 7, 0, 4)]);
+        let b = summary(10, vec![]);
+        let c = summary(10, vec![site(AssertionKind::Sometimes, 7, 1, 2)]);
+        assert!(!a.all_sometimes_satisfied);
+        assert_eq!(a.unsatisfied_sometimes().count(), 1);
+        let mut merged = a.clone();
+        merged.merge(&b);
+        assert!(!merged.all_sometimes_satisfied, "no part satisfied it yet");
+        merged.merge(&c);
+        assert!(merged.all_sometimes_satisfied);
+        assert_eq!(merged.unsatisfied_sometimes().count(), 0);
+        assert_eq!(merged.seeds, 30);
+        let s = &merged.sites[0];
+        assert_eq!((s.evaluations, s.true_count, s.false_count), (7, 1, 6));
+        assert_eq!(s.status, SiteStatus::Satisfied);
+    }
+
+    #[test]
+    fn an_always_violated_in_one_part_is_violated_in_the_merge() {
+        let a = summary(5, vec![site(AssertionKind::Always, 3, 9, 0)]);
+        let b = summary(5, vec![site(AssertionKind::Always, 3, 4, 1)]);
+        let mut merged = a.clone();
+        merged.merge(&b);
+        assert_eq!(merged.sites[0].status, SiteStatus::Violated);
+        assert!(!merged.all_satisfied);
+        assert!(a.all_satisfied);
+    }
+
+    #[test]
+    fn merging_coverage_is_associative_and_commutative() {
+        let a = summary(
+            3,
+            vec![
+                site(AssertionKind::Sometimes, 1, 0, 2),
+                site(AssertionKind::Always, 2, 5, 0),
+            ],
+        );
+        let b = summary(4, vec![site(AssertionKind::Reachable, 9, 1, 0)]);
+        let c = summary(
+            5,
+            vec![
+                site(AssertionKind::Always, 2, 1, 1),
+                site(AssertionKind::Sometimes, 1, 3, 0),
+            ],
+        );
+        let merge = |parts: &[&CoverageSummary]| {
+            let mut out = parts[0].clone();
+            for p in &parts[1..] {
+                out.merge(p);
+            }
+            out
+        };
+        let abc = merge(&[&a, &b, &c]);
+        assert_eq!(abc, merge(&[&merge(&[&a, &b]), &c]));
+        assert_eq!(abc, merge(&[&a, &merge(&[&b, &c])]));
+        assert_eq!(abc, merge(&[&c, &a, &b]), "order of the parts");
+        assert_eq!(abc.sites.len(), 3);
+        assert_eq!(abc.seeds, 12);
+    }
+}

@@ -169,7 +169,7 @@ where
             }
         };
         let run = || {
-            let mut batch: Vec<(u64, SeedReport)> = Vec::new();
+            let mut batch: Vec<(u64, SeedReport)> = Vec::with_capacity(BATCH_SEEDS_MAX);
             let mut last_sent = Instant::now();
             'claims: while let Some(positions) = dispatch.claim() {
                 for position in positions {
@@ -182,7 +182,7 @@ where
                     batch.push((position, sim.run_planned_seed(seed, plan, settings)));
                     if batch.len() >= BATCH_SEEDS_MAX || last_sent.elapsed() >= BATCH_WAIT_MAX {
                         if sender
-                            .send(Message::Seeds(std::mem::take(&mut batch)))
+                            .send(Message::Seeds(fresh_batch(&mut batch)))
                             .is_err()
                         {
                             return;
@@ -190,9 +190,11 @@ where
                         last_sent = Instant::now();
                     }
                 }
+                // A batch never spans two claimed runs: its positions
+                // are consecutive.
                 if !batch.is_empty() {
                     if sender
-                        .send(Message::Seeds(std::mem::take(&mut batch)))
+                        .send(Message::Seeds(fresh_batch(&mut batch)))
                         .is_err()
                     {
                         return;
@@ -211,17 +213,24 @@ where
     }
 }
 
+/// The reports gathered in `batch`, leaving an empty batch of full
+/// capacity in its place (no regrowth per seed).
+fn fresh_batch(batch: &mut Vec<(u64, SeedReport)>) -> Vec<(u64, SeedReport)> {
+    std::mem::replace(batch, Vec::with_capacity(BATCH_SEEDS_MAX))
+}
+
 /// Reports a worker sends back at once, at most.
-const BATCH_SEEDS_MAX: usize = 32;
+const BATCH_SEEDS_MAX: usize = 128;
 /// A worker sends what it has at least this often (progress stays live
 /// when seeds are slow).
 const BATCH_WAIT_MAX: Duration = Duration::from_millis(20);
 /// Positions a worker claims at once, at most.
-const CLAIM_SEEDS_MAX: u64 = 64;
+const CLAIM_SEEDS_MAX: u64 = 256;
 
 /// What a worker sends back.
 enum Message<E> {
-    /// Reports of seeds, with their plan positions.
+    /// Reports of seeds at consecutive plan positions, with their
+    /// positions.
     Seeds(Vec<(u64, SeedReport)>),
     /// The build closure failed on a worker.
     BuildFailed(E),
@@ -335,7 +344,7 @@ impl Dispatch {
                 continue;
             }
             let left = state.end - state.next;
-            let run = (left / (self.workers * 8)).clamp(1, CLAIM_SEEDS_MAX);
+            let run = (left / (self.workers * 4)).clamp(1, CLAIM_SEEDS_MAX);
             let first = state.next;
             let last = first
                 .saturating_add(run)
@@ -378,7 +387,9 @@ fn consume<E>(
     dispatch: &Dispatch,
     receiver: &mpsc::Receiver<Message<E>>,
 ) -> Result<SweepReport, E> {
-    let mut early: BTreeMap<u64, SeedReport> = BTreeMap::new();
+    // Batches that arrived before their turn, by first position (a
+    // batch's positions are consecutive).
+    let mut early: BTreeMap<u64, Vec<(u64, SeedReport)>> = BTreeMap::new();
     // Positions of failed seeds not consumed yet (for the horizon).
     let mut failing_ahead: BTreeSet<u64> = BTreeSet::new();
     let mut next = 0u64;
@@ -388,11 +399,11 @@ fn consume<E>(
             Message::Seeds(reports) => reports,
             Message::BuildFailed(e) => return Err(e),
         };
-        for (position, report) in reports {
+        for (position, report) in &reports {
             if let Some(max) = plan.max_failures
                 && !report.outcome.is_pass()
             {
-                failing_ahead.insert(position);
+                failing_ahead.insert(*position);
                 // The failure that reaches the limit is at most the
                 // (max - taken)-th failing position known; nothing past
                 // it can be reported.
@@ -401,14 +412,19 @@ fn consume<E>(
                     dispatch.lower_horizon(limit);
                 }
             }
-            early.insert(position, report);
         }
-        while let Some(report) = early.remove(&next) {
-            failing_ahead.remove(&next);
-            next += 1;
-            if consumer.take(&report) {
-                stopped = true;
-                break 'messages;
+        if let Some(&(first, _)) = reports.first() {
+            early.insert(first, reports);
+        }
+        while let Some(batch) = early.remove(&next) {
+            for (position, report) in batch {
+                debug_assert_eq!(position, next, "a batch's positions are consecutive");
+                failing_ahead.remove(&next);
+                next += 1;
+                if consumer.take(&report) {
+                    stopped = true;
+                    break 'messages;
+                }
             }
         }
         dispatch.consumed(next);

@@ -18,6 +18,11 @@
 //! - failures are kept sorted by seed (then replay line), the first
 //!   [`FAILURES_KEPT_MAX`] of them.
 //!
+//! - the shards merged are listed ([`ShardRun`], sorted), so a merge can
+//!   name the shards of a plan that are missing or merged twice
+//!   ([`SweepSummary::shard_gaps`]): a shard whose job died uploads no
+//!   report, and its seeds must not silently count as swept.
+//!
 //! Times are whole nanoseconds, so sums are exact.
 
 use std::collections::BTreeMap;
@@ -58,6 +63,24 @@ pub struct FailedSeed {
     /// The failure, on one line.
     pub error: String,
 }
+
+/// One sharded sweep merged into a [`SweepSummary`]: which plan, which
+/// shard of it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct ShardRun {
+    /// The plan's first seed.
+    #[serde(with = "hex")]
+    pub first_seed: u64,
+    /// Seeds of the whole plan, before sharding.
+    pub plan_seeds: u64,
+    /// `N`, the shard count.
+    pub count: u64,
+    /// `K`, this shard (1-based).
+    pub index: u64,
+}
+
+/// The most gaps [`SweepSummary::shard_gaps`] names one by one per plan.
+pub(crate) const SHARD_GAPS_NAMED_MAX: usize = 20;
 
 /// What one sweep found, or many merged: see the [module
 /// documentation](self).
@@ -106,6 +129,10 @@ pub struct SweepSummary {
     pub metrics: BTreeMap<String, u64>,
     /// Failed seeds, sorted by seed, at most [`FAILURES_KEPT_MAX`].
     pub failures: Vec<FailedSeed>,
+    /// The sharded sweeps merged, sorted (one per sharded part; a
+    /// report without it counts as none).
+    #[serde(default)]
+    pub shards_run: Vec<ShardRun>,
     /// Assertion and buggify coverage.
     pub assertions: CoverageSummary,
 }
@@ -182,6 +209,16 @@ impl SweepSummary {
                 .map(|(k, n)| (k.to_string(), *n))
                 .collect(),
             failures,
+            shards_run: plan
+                .shard
+                .map(|shard| ShardRun {
+                    first_seed: plan.seeds.first(),
+                    plan_seeds: plan.seeds.count(),
+                    count: shard.count(),
+                    index: shard.index(),
+                })
+                .into_iter()
+                .collect(),
             assertions: sweep.coverage.summary(),
         }
     }
@@ -226,7 +263,62 @@ impl SweepSummary {
         self.failures.extend(other.failures.iter().cloned());
         self.failures.sort();
         self.failures.truncate(FAILURES_KEPT_MAX);
+        self.shards_run.extend(other.shards_run.iter().cloned());
+        self.shards_run.sort();
         self.assertions.merge(&other.assertions);
+    }
+
+    /// For every plan some merged part was a shard of: its shards that
+    /// were not merged, and those merged more than once, one line each
+    /// (`shard 3/4 of the plan of 400 seeds from 0x1: missing`), at most
+    /// [`SHARD_GAPS_NAMED_MAX`] per plan and then a count. Empty when the
+    /// shards of every such plan were each merged once.
+    pub fn shard_gaps(&self) -> Vec<String> {
+        let mut gaps = Vec::new();
+        let mut runs = self.shards_run.iter().peekable();
+        while let Some(first) = runs.next() {
+            let plan = (first.first_seed, first.plan_seeds, first.count);
+            let mut merged: BTreeMap<u64, u64> = BTreeMap::from([(first.index, 1)]);
+            while let Some(run) = runs.next_if(|r| (r.first_seed, r.plan_seeds, r.count) == plan) {
+                *merged.entry(run.index).or_default() += 1;
+            }
+            let name = |k: u64| {
+                format!(
+                    "shard {k}/{} of the plan of {} seeds from {:#x}",
+                    plan.2, plan.1, plan.0
+                )
+            };
+            let mut named = 0usize;
+            let mut unnamed = 0u64;
+            // Names the shards `from..to` as missing, up to the limit, and
+            // counts the rest (a count may be huge).
+            let mut missing = |from: u64, to: u64, gaps: &mut Vec<String>| {
+                for k in from..to {
+                    if named == SHARD_GAPS_NAMED_MAX {
+                        unnamed += to - k;
+                        return;
+                    }
+                    gaps.push(format!("{}: missing", name(k)));
+                    named += 1;
+                }
+            };
+            let mut expected = 1u64;
+            for (&k, &n) in &merged {
+                missing(expected, k.min(plan.2 + 1), &mut gaps);
+                if n > 1 {
+                    gaps.push(format!("{}: merged {n} times", name(k)));
+                }
+                expected = expected.max(k.saturating_add(1));
+            }
+            missing(expected, plan.2.saturating_add(1), &mut gaps);
+            if unnamed > 0 {
+                gaps.push(format!(
+                    "... and {unnamed} more shard(s) of the plan of {} seeds from {:#x} missing",
+                    plan.1, plan.0
+                ));
+            }
+        }
+        gaps
     }
 
     /// The failure with the lowest seed, if any.
@@ -285,5 +377,140 @@ mod hex_option {
             })
         })
         .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The summary of shard `index`/`count` of the plan of `plan_seeds`
+    /// seeds from `first_seed` (counts are not what these tests check).
+    fn shard(first_seed: u64, plan_seeds: u64, index: u64, count: u64) -> SweepSummary {
+        SweepSummary {
+            reports: 1,
+            seeds_run: 0,
+            seeds_planned: Some(0),
+            passed: 0,
+            failed: 0,
+            first_seed: Some(first_seed),
+            first_seed_fresh: false,
+            chaos: Some(true),
+            check_determinism: Some(false),
+            shard: Some(format!("{index}/{count}")),
+            time_budget_ms: None,
+            stopped: "completed".to_string(),
+            stop_condition: None,
+            sim_time_ns: 0,
+            wall_time_ns: 0,
+            events: 0,
+            faults: BTreeMap::new(),
+            fault_families: BTreeMap::new(),
+            metrics: BTreeMap::new(),
+            failures: Vec::new(),
+            shards_run: vec![ShardRun {
+                first_seed,
+                plan_seeds,
+                count,
+                index,
+            }],
+            assertions: CoverageSummary {
+                seeds: 0,
+                failed_seeds: 0,
+                all_sometimes_satisfied: true,
+                all_satisfied: true,
+                sites: Vec::new(),
+                buggify: Vec::new(),
+            },
+        }
+    }
+
+    fn merged(parts: &[SweepSummary]) -> SweepSummary {
+        let mut out = parts[0].clone();
+        for p in &parts[1..] {
+            out.merge(p);
+        }
+        out
+    }
+
+    #[test]
+    fn every_shard_merged_once_leaves_no_gap() {
+        let all = merged(&[
+            shard(1, 400, 3, 4),
+            shard(1, 400, 1, 4),
+            shard(1, 400, 4, 4),
+            shard(1, 400, 2, 4),
+        ]);
+        assert_eq!(all.shard_gaps(), Vec::<String>::new());
+        assert_eq!(all.shards_run.len(), 4);
+    }
+
+    #[test]
+    fn a_shard_not_merged_is_named_missing() {
+        let three = merged(&[
+            shard(1, 400, 1, 4),
+            shard(1, 400, 2, 4),
+            shard(1, 400, 4, 4),
+        ]);
+        assert_eq!(
+            three.shard_gaps(),
+            ["shard 3/4 of the plan of 400 seeds from 0x1: missing"]
+        );
+        let first_only = shard(1, 400, 1, 4);
+        assert_eq!(first_only.shard_gaps().len(), 3, "2/4, 3/4 and 4/4");
+    }
+
+    #[test]
+    fn a_shard_merged_twice_is_named() {
+        let twice = merged(&[shard(1, 40, 1, 2), shard(1, 40, 2, 2), shard(1, 40, 1, 2)]);
+        assert_eq!(
+            twice.shard_gaps(),
+            ["shard 1/2 of the plan of 40 seeds from 0x1: merged 2 times"]
+        );
+    }
+
+    #[test]
+    fn shards_of_different_plans_are_checked_apart() {
+        // Shard 1/2 of two plans (another first seed, another size) do not
+        // make either whole.
+        let mixed = merged(&[shard(1, 40, 1, 2), shard(9, 40, 2, 2), shard(1, 50, 2, 2)]);
+        assert_eq!(
+            mixed.shard_gaps(),
+            [
+                "shard 2/2 of the plan of 40 seeds from 0x1: missing",
+                "shard 1/2 of the plan of 50 seeds from 0x1: missing",
+                "shard 1/2 of the plan of 40 seeds from 0x9: missing",
+            ]
+        );
+    }
+
+    #[test]
+    fn gaps_of_a_huge_shard_count_are_named_up_to_the_limit_then_counted() {
+        let lone = shard(1, u64::MAX, 5, 1 << 40);
+        let gaps = lone.shard_gaps();
+        assert_eq!(gaps.len(), SHARD_GAPS_NAMED_MAX + 1);
+        assert!(gaps[0].starts_with("shard 1/1099511627776 "), "{}", gaps[0]);
+        let rest = (1u64 << 40) - 1 - SHARD_GAPS_NAMED_MAX as u64;
+        assert_eq!(
+            gaps[SHARD_GAPS_NAMED_MAX],
+            format!(
+                "... and {rest} more shard(s) of the plan of {} seeds from 0x1 missing",
+                u64::MAX
+            )
+        );
+    }
+
+    #[test]
+    fn the_shards_run_merge_in_any_grouping() {
+        let (a, b, c) = (shard(1, 40, 2, 3), shard(1, 40, 1, 3), shard(7, 40, 1, 1));
+        let abc = merged(&[a.clone(), b.clone(), c.clone()]);
+        assert_eq!(
+            abc.shards_run,
+            merged(&[merged(&[a.clone(), b.clone()]), c.clone()]).shards_run
+        );
+        assert_eq!(abc.shards_run, merged(&[c, b, a]).shards_run);
+        let json = serde_json::to_value(&abc).expect("serializes");
+        let back: SweepSummary = serde_json::from_value(json).expect("reads back");
+        assert_eq!(back.shards_run, abc.shards_run);
     }
 }
