@@ -64,7 +64,9 @@ use crate::sim_hook::AssertionEvent;
 pub static ASSERTION_SITES: [AssertionSite];
 
 /// The kind of an assertion.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum AssertionKind {
     /// True whenever evaluated, and evaluated at least once.
@@ -103,7 +105,9 @@ impl AssertionKind {
 }
 
 /// The comparison of a numeric assertion: `left OP right`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Comparison {
     /// `left > right`
@@ -185,6 +189,31 @@ impl serde::Serialize for Number {
             }
             Number::Float(f) => serializer.serialize_f64(f),
         }
+    }
+}
+
+/// Reads what [`Number`]'s `Serialize` writes: an integer as
+/// [`Number::Int`], anything else as [`Number::Float`] (merged reports
+/// read numbers back this way).
+impl<'de> serde::Deserialize<'de> for Number {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Number, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Number;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Number, E> {
+                Ok(Number::Int(i128::from(v)))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Number, E> {
+                Ok(Number::Int(i128::from(v)))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Number, E> {
+                Ok(Number::Float(v))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
     }
 }
 

@@ -54,7 +54,9 @@ use linkme::distributed_slice;
 pub static BUGGIFY_SITES: [BuggifySite];
 
 /// Which macro declared a site.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum BuggifyKind {
     /// `buggify!()`: fires with the default probability when active.

@@ -143,6 +143,7 @@ fn run_in_sim<T: 'static>(
     let body: Body<T> = Rc::new(body);
     let o = Rc::clone(&out);
     let sim = SimulationBuilder::new()
+        .chaos(false)
         .storage(storage)
         .workload("w", 1, move |_| Once {
             body: Rc::clone(&body),

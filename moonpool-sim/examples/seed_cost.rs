@@ -18,6 +18,7 @@ impl Workload for Tiny {
 
 fn main() {
     let sim = SimulationBuilder::new()
+        .chaos(false)
         .process("server", [10, 0, 0, 1], |p: SimProviders| async move {
             p.sleep(Duration::from_millis(1)).await;
         })

@@ -114,6 +114,8 @@ mod nemesis;
 
 pub mod cli;
 pub mod report;
+
+pub use cli::env::test_sweep;
 pub mod runner;
 pub mod trace;
 
@@ -141,6 +143,7 @@ pub use runner::builder::{
     Simulation, SimulationBuilder,
 };
 pub use runner::report::{SeedOutcome, SeedReport};
+pub use runner::sweep::parallel::SweepRunner;
 pub use runner::sweep::plan::{SeedPlan, Shard, SweepPlan};
 pub use runner::sweep::report::{StopReason, SweepReport};
 pub use runner::sweep::run::{StopCondition, SweepObserver};

@@ -29,6 +29,7 @@ where
     Fut: std::future::Future<Output = WorkloadResult> + 'static,
 {
     SimulationBuilder::new()
+        .chaos(false)
         .workload("w", 1, move |_| on_providers(f.clone()))
         .build()
         .expect("valid")

@@ -40,6 +40,7 @@ impl Harness for SimHarness {
         let output = Rc::new(RefCell::new(None));
         let (c, o) = (Rc::clone(&case), Rc::clone(&output));
         let sim = SimulationBuilder::new()
+            .chaos(false)
             .workload("contract", 1, move |_| CaseWorkload {
                 case: Rc::clone(&c),
                 output: Rc::clone(&o),

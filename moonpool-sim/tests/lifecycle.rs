@@ -14,6 +14,7 @@ fn a_killed_process_never_runs_again_and_a_reboot_restarts_main() {
     let (t, s) = (Rc::clone(&ticks), Rc::clone(&starts));
     let (t2, s2) = (Rc::clone(&ticks), Rc::clone(&starts));
     let sim = SimulationBuilder::new()
+        .chaos(false)
         .process("ticker", [10, 0, 0, 1], move |p: SimProviders| {
             let (t, s) = (Rc::clone(&t), Rc::clone(&s));
             async move {
@@ -77,6 +78,7 @@ fn peers_of_a_killed_process_see_connection_errors() {
 
     let server: SocketAddr = ([10, 0, 0, 1], 7000).into();
     let sim = SimulationBuilder::new()
+        .chaos(false)
         .process("server", [10, 0, 0, 1], move |p: SimProviders| async move {
             let listener = p.bind(server).await?;
             loop {
@@ -131,6 +133,7 @@ fn peers_of_a_killed_process_see_connection_errors() {
 #[test]
 fn providers_of_another_process_run_code_as_that_process() {
     let sim = SimulationBuilder::new()
+        .chaos(false)
         .process("server", [10, 0, 0, 9], |p: SimProviders| async move {
             p.sleep(Duration::from_secs(3600)).await;
         })

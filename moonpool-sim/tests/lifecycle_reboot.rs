@@ -75,7 +75,7 @@ where
     C: Fn(SimContext) -> CF + Clone + 'static,
     CF: std::future::Future<Output = WorkloadResult> + 'static,
 {
-    let mut b = SimulationBuilder::new();
+    let mut b = SimulationBuilder::new().chaos(false);
     for (i, s) in starts.iter().enumerate().take(servers) {
         b = b.process(
             format!("s{i}"),
@@ -199,7 +199,7 @@ fn reboot_after_restarts_exactly_after_the_delay_unless_rebooted_first() {
 #[test]
 fn kills_beyond_max_down_are_refused_and_counted() {
     let starts: Vec<_> = (0..3).map(|_| Rc::new(RefCell::new(Vec::new()))).collect();
-    let mut sim_builder = SimulationBuilder::new().max_down(1);
+    let mut sim_builder = SimulationBuilder::new().chaos(false).max_down(1);
     for (i, s) in starts.iter().enumerate() {
         sim_builder = sim_builder.process(
             format!("s{i}"),
@@ -311,6 +311,7 @@ fn a_write_in_flight_at_the_kill_never_lands() {
     let landed = Rc::new(RefCell::new(None));
     let (l, lv) = (Rc::clone(&landed), Rc::clone(&lives));
     let sim = SimulationBuilder::new()
+        .chaos(false)
         .process("db", [10, 0, 0, 1], move |p: SimProviders| {
             let landed = Rc::clone(&l);
             let lives = Rc::clone(&lv);

@@ -15,6 +15,7 @@ use network_common::*;
 /// reconnecting when needed, then checks the network works again.
 fn chaos_sim() -> Simulation {
     let mut sim = SimulationBuilder::new()
+        .chaos(false)
         .process("server", SERVER_IP, echo_server)
         .workload("client", 2, |_| {
             Run(|ctx: SimContext| async move {

@@ -166,6 +166,7 @@ fn connecting_to_an_address_without_a_host_is_refused_or_hangs_by_mode() {
 fn bind_failure_fault_fails_bind_with_addr_in_use() {
     let config = with_faults(|f| f.bind_fail = Ratio::new(1, 2));
     let sim = SimulationBuilder::new()
+        .chaos(false)
         .network(config)
         .workload("binder", 1, |_| {
             Run(|ctx: SimContext| async move {
@@ -513,6 +514,7 @@ fn short_writes_accept_a_prefix() {
 fn clock_drift_runs_each_local_clock_ahead_within_its_bound() {
     let config = with_faults(|f| f.clock_drift_ms_max = 100);
     let sim = SimulationBuilder::new()
+        .chaos(false)
         .network(config)
         .workload("clocks", 2, |_| {
             Run(|ctx: SimContext| async move {
@@ -541,6 +543,7 @@ fn clock_drift_runs_each_local_clock_ahead_within_its_bound() {
     assert_ne!(drifts[0], drifts[1], "both processes drift the same");
     // Quiet: the local clock is the canonical one.
     let quiet = SimulationBuilder::new()
+        .chaos(false)
         .workload("clock", 1, |_| {
             Run(|ctx: SimContext| async move {
                 let p = ctx.providers();

@@ -89,6 +89,7 @@ impl Workload for HttpClient {
 
 fn run(config: NetworkConfig, seed: u64) -> SeedReport {
     let sim = SimulationBuilder::new()
+        .chaos(false)
         .network(config)
         .process("http", SERVER_IP, http_server)
         .workload("client", 1, |_| HttpClient)

@@ -20,6 +20,7 @@ where
     Fut: std::future::Future<Output = moonpool_sim::WorkloadResult> + 'static,
 {
     SimulationBuilder::new()
+        .chaos(false)
         .network(config)
         .workload("solo", 1, move |_| Run(case.clone()))
         .build()
@@ -199,6 +200,7 @@ fn clients_have_addresses_that_partitions_apply_to() {
     // Two workload clients: the listener's view of each peer is that
     // client's own IP, and cutting one client leaves the other alone.
     let sim = SimulationBuilder::new()
+        .chaos(false)
         .process("server", SERVER_IP, echo_server)
         .workload("client", 2, |_| {
             Run(|ctx: SimContext| async move {

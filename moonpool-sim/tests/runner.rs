@@ -26,6 +26,7 @@ where
     Fut: std::future::Future<Output = WorkloadResult> + 'static,
 {
     SimulationBuilder::new()
+        .chaos(false)
         .workload("w", 1, move |_| on_providers(f.clone()))
         .build()
         .expect("valid")
@@ -77,6 +78,7 @@ fn different_seeds_give_different_fingerprints() {
 #[test]
 fn check_determinism_passes_for_deterministic_code() {
     let sim = SimulationBuilder::new()
+        .chaos(false)
         .workload("w", 3, |_| on_providers(busy))
         .perturb_ready_order(Ratio::percent(50))
         .build()
@@ -179,6 +181,7 @@ fn a_workload_error_fails_the_seed_with_phase_and_client() {
 #[test]
 fn a_failing_process_main_fails_the_seed() {
     let sim = SimulationBuilder::new()
+        .chaos(false)
         .process("server", [10, 0, 0, 1], |p: SimProviders| async move {
             p.sleep(Duration::from_millis(10)).await;
             Err::<(), _>("disk on fire")
@@ -205,6 +208,7 @@ fn a_failing_process_main_fails_the_seed() {
 #[test]
 fn the_time_limit_stops_a_seed_that_never_ends() {
     let sim = SimulationBuilder::new()
+        .chaos(false)
         .workload("w", 1, |_| {
             on_providers(|p: SimProviders| async move {
                 loop {
@@ -227,6 +231,7 @@ fn the_time_limit_stops_a_seed_that_never_ends() {
 #[test]
 fn the_step_limit_stops_a_busy_loop() {
     let sim = SimulationBuilder::new()
+        .chaos(false)
         .workload("w", 1, |_| {
             on_providers(|p: SimProviders| async move {
                 loop {
@@ -264,6 +269,7 @@ fn a_finished_timeout_does_not_stretch_virtual_time() {
 #[test]
 fn sleeping_a_day_costs_one_event() {
     let sim = SimulationBuilder::new()
+        .chaos(false)
         .workload("w", 1, |_| {
             on_providers(|p: SimProviders| async move {
                 p.sleep(Duration::from_secs(86_400)).await;
@@ -306,21 +312,24 @@ fn dropping_a_handle_drops_the_future_immediately() {
 
 #[test]
 fn invalid_definitions_are_rejected_with_typed_errors() {
-    let no_workload = SimulationBuilder::new().build();
+    let no_workload = SimulationBuilder::new().chaos(false).build();
     assert!(matches!(no_workload, Err(ConfigError::NoWorkload)));
     let dup = SimulationBuilder::new()
+        .chaos(false)
         .process("a", [10, 0, 0, 1], |_p: SimProviders| async {})
         .process("a", [10, 0, 0, 2], |_p: SimProviders| async {})
         .workload("w", 1, |_| on_providers(busy))
         .build();
     assert!(matches!(dup, Err(ConfigError::DuplicateName(n)) if n == "a"));
     let ip = SimulationBuilder::new()
+        .chaos(false)
         .process("a", [10, 0, 0, 1], |_p: SimProviders| async {})
         .process("b", [10, 0, 0, 1], |_p: SimProviders| async {})
         .workload("w", 1, |_| on_providers(busy))
         .build();
     assert!(matches!(ip, Err(ConfigError::DuplicateIp(_))));
     let zero = SimulationBuilder::new()
+        .chaos(false)
         .workload("w", 0, |_| on_providers(busy))
         .build();
     assert!(matches!(
@@ -348,6 +357,7 @@ fn a_background_workload_runs_until_the_foreground_is_done() {
     let rounds = Rc::new(Cell::new(0));
     let r = Rc::clone(&rounds);
     let sim = SimulationBuilder::new()
+        .chaos(false)
         .workload("fg", 1, |_| {
             on_providers(|p: SimProviders| async move {
                 p.sleep(Duration::from_millis(105)).await;
@@ -368,6 +378,7 @@ fn a_background_workload_runs_until_the_foreground_is_done() {
 #[test]
 fn only_background_workloads_is_a_config_error() {
     let sim = SimulationBuilder::new()
+        .chaos(false)
         .background_workload("nemesis", 1, |_| Nemesis {
             rounds: Rc::new(Cell::new(0)),
         })
@@ -382,6 +393,7 @@ fn chaos_seeds_perturb_the_ready_order_by_default_and_quiet_seeds_do_not() {
         let order = Rc::new(std::cell::RefCell::new(Vec::new()));
         let o = Rc::clone(&order);
         let sim = SimulationBuilder::new()
+            .chaos(false)
             .workload("w", 1, move |_| {
                 let o = Rc::clone(&o);
                 on_providers(move |p: SimProviders| {

@@ -241,6 +241,7 @@ fn synced_data_survives_every_crash_kind_across_1000_seeds() {
     let (m, ph) = (Rc::clone(&model), Rc::clone(&phase));
     let (ph2, t2) = (Rc::clone(&phase), Rc::clone(&tally));
     let sim = SimulationBuilder::new()
+        .chaos(false)
         .process("db", [10, 0, 0, 1], move |p: SimProviders| {
             // A kill before the first poll finds the process recovering too.
             ph.set(Phase::Recovering);
@@ -366,6 +367,7 @@ fn unsynced_byte(k: usize) -> u8 {
 fn one_unsynced_write_sim(fates: Rc<RefCell<Vec<Fate>>>) -> moonpool_sim::Simulation {
     let size = Rc::new(Cell::new(0usize));
     SimulationBuilder::new()
+        .chaos(false)
         .process("db", [10, 0, 0, 1], move |p: SimProviders| {
             let fates = Rc::clone(&fates);
             let size = Rc::clone(&size);

@@ -33,6 +33,7 @@ where
     Fut: std::future::Future<Output = WorkloadResult> + 'static,
 {
     SimulationBuilder::new()
+        .chaos(false)
         .storage(StorageConfig {
             faults,
             ..StorageConfig::default()
@@ -285,6 +286,7 @@ fn no_fault_is_injected_once_the_checks_begin() {
         slow: None,
     };
     let sim = SimulationBuilder::new()
+        .chaos(false)
         .storage(StorageConfig {
             faults,
             ..StorageConfig::default()

@@ -20,6 +20,7 @@ where
     Fut: std::future::Future<Output = WorkloadResult> + 'static,
 {
     SimulationBuilder::new()
+        .chaos(false)
         .storage(storage)
         .workload("w", 1, move |_| FnWorkload::new(f.clone()))
         .build()
@@ -179,6 +180,7 @@ fn oversized_writes_fail_with_a_typed_error_and_no_allocation() {
 #[test]
 fn each_process_has_its_own_disk() {
     let sim = SimulationBuilder::new()
+        .chaos(false)
         .workload("w", 2, |_| {
             FnWorkload::new(|ctx: SimContext| async move {
                 let p = ctx.providers();
@@ -200,6 +202,7 @@ fn invalid_storage_configs_are_typed_build_errors() {
     let mut config = StorageConfig::default();
     config.latency.sync_us_min = 10_000;
     let built = SimulationBuilder::new()
+        .chaos(false)
         .storage(config)
         .workload("w", 1, |_| {
             FnWorkload::new(|_: SimContext| async { Ok(()) })
@@ -211,6 +214,7 @@ fn invalid_storage_configs_are_typed_build_errors() {
     config.crash.page_keep = Ratio::new(2, 3);
     config.crash.page_tear = Ratio::new(1, 2);
     let built = SimulationBuilder::new()
+        .chaos(false)
         .storage(config)
         .workload("w", 1, |_| {
             FnWorkload::new(|_: SimContext| async { Ok(()) })
@@ -249,6 +253,7 @@ where
     let first = Rc::new(first);
     let nemesis = Rc::new(nemesis);
     SimulationBuilder::new()
+        .chaos(false)
         .storage(storage)
         .process("db", [10, 0, 0, 1], move |p: SimProviders| {
             let seen = Rc::clone(&seen2);

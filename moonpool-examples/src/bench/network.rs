@@ -12,14 +12,18 @@
 //!   `i` waits `i × 10 ms` before connecting. Seed 42.
 //! - W4: seeds 1..=1000, each a fresh world of 2 processes doing 10 round
 //!   trips. Throughput is seeds per wall second.
+//! - W4-jobs: W4's seeds on every core through `SweepRunner`; `speedup=`
+//!   is its seeds per second over W4's, both measured in the same run.
 
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use moonpool_core::{JoinHandle, Listener, NetworkProvider, TaskProvider, TimeProvider};
+use moonpool_sim::runner::sweep::available_jobs;
 use moonpool_sim::{
-    SimContext, SimProviders, Simulation, SimulationBuilder, Workload, WorkloadResult,
+    ConfigError, SimContext, SimProviders, Simulation, SimulationBuilder, SweepPlan, SweepRunner,
+    Workload, WorkloadResult,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -114,6 +118,7 @@ impl Workload for Client {
 /// The simulation of `clients` clients doing `round_trips` each.
 pub fn simulation(clients: usize, round_trips: u64) -> Simulation {
     SimulationBuilder::new()
+        .chaos(false)
         .process("server", SERVER_IP, echo_server)
         .workload("client", clients, move |_| Client {
             round_trips,
@@ -179,9 +184,76 @@ pub fn w4() -> BenchResult {
     }
 }
 
+/// W4-jobs: W4's seeds swept on every core (`SweepRunner`, one simulation
+/// per job thread; `MOONPOOL_JOBS` sets another job count). The line
+/// carries `speedup=`: this run's seeds per second over W4's, measured
+/// just before in the same process.
+pub fn w4_jobs() -> BenchResult {
+    let jobs = match std::env::var("MOONPOOL_JOBS") {
+        Ok(text) => match text.trim().parse::<usize>() {
+            Ok(jobs) if jobs > 0 => jobs,
+            _ => panic!("W4-jobs: MOONPOOL_JOBS={text:?} is not a positive count"),
+        },
+        Err(_) => available_jobs(),
+    };
+    w4_jobs_with(jobs)
+}
+
+/// Rounds of W4 and W4-jobs a W4-jobs line measures (alternating); each
+/// side keeps its fastest round, so a stray pause of the machine does not
+/// decide the ratio.
+pub const W4_JOBS_ROUNDS: u32 = 20;
+
+/// W4-jobs on `jobs` threads.
+pub fn w4_jobs_with(jobs: usize) -> BenchResult {
+    let mut w4_best = Duration::MAX;
+    let mut best = Duration::MAX;
+    let mut report = None;
+    for _ in 0..W4_JOBS_ROUNDS {
+        w4_best = w4_best.min(w4().wall);
+        let start = Instant::now();
+        let runner =
+            SweepRunner::new(|| Ok::<_, ConfigError>(simulation(1, W4_ROUND_TRIPS))).jobs(jobs);
+        let sweep = match runner.sweep(&SweepPlan::range(1, W4_SEEDS)) {
+            Ok(sweep) => sweep,
+            Err(e) => panic!("W4-jobs: {e}"),
+        };
+        best = best.min(start.elapsed());
+        assert!(
+            sweep.all_passed(),
+            "W4-jobs: {} seed(s) failed",
+            sweep.failed
+        );
+        assert_eq!(sweep.seeds_run, W4_SEEDS);
+        report = Some(sweep);
+    }
+    let (sim, events) = report.map_or((Duration::ZERO, 0), |r| (r.sim_time, r.events));
+    let speedup = w4_best.as_secs_f64() / best.as_secs_f64().max(f64::MIN_POSITIVE);
+    BenchResult {
+        workload: "W4-jobs",
+        wall: best,
+        sim,
+        ops: W4_SEEDS,
+        extra: format!(
+            "jobs={jobs} speedup={speedup:.2} w4_wall_ms={:.1} rounds={W4_JOBS_ROUNDS} round_trips_per_seed={W4_ROUND_TRIPS} events={events}",
+            w4_best.as_secs_f64() * 1000.0,
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn w4_jobs_runs_every_seed_of_w4_on_several_jobs() {
+        let line = w4_jobs_with(2).line();
+        assert!(
+            line.contains("workload=W4-jobs") && line.contains(" ops=1000 "),
+            "{line}"
+        );
+        assert!(line.contains(" jobs=2 speedup="), "{line}");
+    }
 
     #[test]
     fn small_runs_pass_and_replay() {

@@ -72,6 +72,7 @@ impl Workload for RpcClient {
 /// sequential round trips. `done` receives the count completed.
 pub fn simulation(round_trips: u64, done: Rc<std::cell::Cell<u64>>) -> Simulation {
     SimulationBuilder::new()
+        .chaos(false)
         .process("server", SERVER_IP, |p: SimProviders| async move {
             loop {
                 p.sleep(Duration::from_secs(3600)).await;

@@ -52,6 +52,7 @@ impl Workload for Timers {
 pub fn run(tasks: u64) -> BenchResult {
     let start = Instant::now();
     let sim = SimulationBuilder::new()
+        .chaos(false)
         .workload("timers", 1, move |_| Timers { tasks })
         .build()
         .expect("valid simulation");

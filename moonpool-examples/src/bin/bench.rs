@@ -3,7 +3,9 @@
 //! `bench [WORKLOAD...]` runs the named workloads (default: all) and prints
 //! `framework=moonpool workload=W3 wall_ms=... sim_ms=... ops=... ops_per_sec=...`
 //! per workload, the format of the peer benchmarks in `shared/peer-bench`.
-//! Workloads: `W1`–`W4` (the simulator, `bench::network`, `bench::timers`)
+//! Workloads: `W1`–`W4` and `W4-jobs` (the simulator, `bench::network`,
+//! `bench::timers`; `W4-jobs` sweeps W4's seeds on every core and prints
+//! `speedup=` over W4 measured in the same run)
 //! and `rpc-sim`, `rpc-tokio`, `rpc-tokio-64` (the transport,
 //! `bench::rpc`).
 //! `--repeat N` runs each workload N times (one line per run).
@@ -17,6 +19,7 @@ const ALL: &[&str] = &[
     "W2",
     "W3",
     "W4",
+    "W4-jobs",
     "rpc-sim",
     "rpc-tokio",
     "rpc-tokio-64",
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
             "W2" => bench::network::w2(),
             "W3" => bench::timers::run(bench::timers::TASKS),
             "W4" => bench::network::w4(),
+            "W4-JOBS" => bench::network::w4_jobs(),
             "RPC-SIM" => bench::rpc::rpc_sim(),
             "RPC-TOKIO" => bench::rpc::rpc_tokio(),
             "RPC-TOKIO-64" => bench::rpc::rpc_tokio_64(),

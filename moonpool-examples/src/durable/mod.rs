@@ -44,6 +44,7 @@ pub(crate) fn run_in_sim<T: 'static>(
     let body = Rc::new(body);
     let o = Rc::clone(&out);
     let sim = moonpool_sim::SimulationBuilder::new()
+        .chaos(false)
         .storage(storage)
         .workload("w", 1, move |_| {
             let (body, o) = (Rc::clone(&body), Rc::clone(&o));

@@ -238,9 +238,11 @@ pub fn run_real<R: RealRun>(example_name: &str, real: &R) -> ExitCode {
     }
 }
 
-/// The `main` of an example binary: `sim` with every runner flag plus
-/// `--bug NAME`, `--list-bugs`, and `real`.
-pub fn main<B: PlantedBug, R: RealRun>(example: &'static Example<B, R>) -> ExitCode {
+/// The command line of an example binary: `sim` with every runner flag
+/// plus `--bug NAME`, `merge`, `--list-bugs`, and `real`.
+fn cli<B: PlantedBug, R: RealRun>(
+    example: &'static Example<B, R>,
+) -> SimCli<BugFlag<B>, ExampleCommand<R>> {
     SimCli::new(example.name)
         .about(example.about)
         .default_chaos(true)
@@ -254,7 +256,18 @@ pub fn main<B: PlantedBug, R: RealRun>(example: &'static Example<B, R>) -> ExitC
                 ExitCode::SUCCESS
             }
         })
-        .run(move |flags, _| (example.simulation)(flags.bug))
+}
+
+/// The whole clap command of an example binary (help, completions, and
+/// tests that check a CI file only uses flags that exist).
+pub fn command<B: PlantedBug, R: RealRun>(example: &'static Example<B, R>) -> Command {
+    cli(example).command()
+}
+
+/// The `main` of an example binary: `sim` with every runner flag plus
+/// `--bug NAME`, `merge`, `--list-bugs`, and `real`.
+pub fn main<B: PlantedBug, R: RealRun>(example: &'static Example<B, R>) -> ExitCode {
+    cli(example).run(move |flags, _| (example.simulation)(flags.bug))
 }
 
 #[cfg(test)]

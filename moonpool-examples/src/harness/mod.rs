@@ -31,4 +31,6 @@ mod cli;
 
 pub(crate) use bugs::planted_bugs;
 pub use bugs::{PlantedBug, UnknownBug, bug_list};
-pub use cli::{BugFlag, Example, ExampleCommand, RealRun, ScratchDir, free_ports, main, run_real};
+pub use cli::{
+    BugFlag, Example, ExampleCommand, RealRun, ScratchDir, command, free_ports, main, run_real,
+};

@@ -41,6 +41,13 @@ pub(crate) enum Key {
     Json,
     Trace,
     Quiet,
+    Jobs,
+    ShardFromEnv,
+    SeedsFile,
+    SaveFailures,
+    FailFast,
+    MaxFailures,
+    Verbose,
 }
 
 /// Every setting in [`Key`] order (the order of `--help`): its clap id
@@ -49,7 +56,7 @@ pub(crate) enum Key {
 /// and belongs to `--chaos`), and whether the flag takes a value (the
 /// others are switches, whose variable holds a boolean).
 #[rustfmt::skip]
-const KEYS: [(Key, &str, Option<&str>, bool); 13] = [
+const KEYS: [(Key, &str, Option<&str>, bool); 20] = [
     (Key::Seed,              "seed",                Some("MOONPOOL_SEED"),                true),
     (Key::Seeds,             "seeds",               Some("MOONPOOL_SEEDS"),               true),
     (Key::FirstSeed,         "first_seed",          Some("MOONPOOL_FIRST_SEED"),          true),
@@ -63,6 +70,13 @@ const KEYS: [(Key, &str, Option<&str>, bool); 13] = [
     (Key::Json,              "json",                Some("MOONPOOL_JSON"),                false),
     (Key::Trace,             "trace",               Some("MOONPOOL_TRACE"),               true),
     (Key::Quiet,             "quiet",               Some("MOONPOOL_QUIET"),               false),
+    (Key::Jobs,              "jobs",                Some("MOONPOOL_JOBS"),                true),
+    (Key::ShardFromEnv,      "shard_from_env",      Some("MOONPOOL_SHARD_FROM_ENV"),      true),
+    (Key::SeedsFile,         "seeds_file",          Some("MOONPOOL_SEEDS_FILE"),          true),
+    (Key::SaveFailures,      "save_failures",       Some("MOONPOOL_SAVE_FAILURES"),       true),
+    (Key::FailFast,          "fail_fast",           Some("MOONPOOL_FAIL_FAST"),           false),
+    (Key::MaxFailures,       "max_failures",        Some("MOONPOOL_MAX_FAILURES"),        true),
+    (Key::Verbose,           "verbose",             Some("MOONPOOL_VERBOSE"),             false),
 ];
 
 impl Key {
@@ -142,7 +156,7 @@ struct Flags {
     /// First seed of the sweep [default: a fresh base, printed]
     #[arg(long, value_name = "S", env = "MOONPOOL_FIRST_SEED")]
     first_seed: Option<String>,
-    /// Run only the seeds whose index in the plan is K-1 mod N (K is 1-based)
+    /// Run only the seeds whose index in the plan is K-1 mod N (K is 1-based; `auto/N` reads K from the CI's variable)
     #[arg(long, value_name = "K/N", env = "MOONPOOL_SHARD")]
     shard: Option<String>,
     /// Start no new seed after DURATION of wall time (500ms, 30s, 2m, 1h)
@@ -197,10 +211,41 @@ struct Flags {
         default_missing_value = "true"
     )]
     quiet: Option<String>,
+    /// Run seeds on N threads [default: the available cores; 1 for --seed]
+    #[arg(long, value_name = "N", env = "MOONPOOL_JOBS")]
+    jobs: Option<String>,
+    /// Shard K/N with K read from variable VAR, a 0-based index (Kubernetes' JOB_COMPLETION_INDEX)
+    #[arg(long, value_name = "VAR/N", env = "MOONPOOL_SHARD_FROM_ENV")]
+    shard_from_env: Option<String>,
+    /// Run exactly the seeds listed in FILE (one per line, with optional --chaos/--no-chaos and the binary's options; # comments)
+    #[arg(long, value_name = "FILE", env = "MOONPOOL_SEEDS_FILE")]
+    seeds_file: Option<String>,
+    /// Append every failed seed to FILE, in the --seeds-file format
+    #[arg(long, value_name = "FILE", env = "MOONPOOL_SAVE_FAILURES")]
+    save_failures: Option<String>,
+    /// Stop at the first failing seed (in plan order, whatever --jobs)
+    #[arg(
+        long,
+        env = "MOONPOOL_FAIL_FAST",
+        num_args = 0,
+        default_missing_value = "true"
+    )]
+    fail_fast: Option<String>,
+    /// Stop once N seeds failed (in plan order, whatever --jobs)
+    #[arg(long, value_name = "N", env = "MOONPOOL_MAX_FAILURES")]
+    max_failures: Option<String>,
+    /// List every seed in the human report, not only the failed ones
+    #[arg(
+        long,
+        env = "MOONPOOL_VERBOSE",
+        num_args = 0,
+        default_missing_value = "true"
+    )]
+    verbose: Option<String>,
 }
 
 impl Flags {
-    fn into_values(self) -> [(Key, Option<String>); 13] {
+    fn into_values(self) -> [(Key, Option<String>); 20] {
         [
             (Key::Seed, self.seed),
             (Key::Seeds, self.seeds),
@@ -215,6 +260,13 @@ impl Flags {
             (Key::Json, self.json),
             (Key::Trace, self.trace),
             (Key::Quiet, self.quiet),
+            (Key::Jobs, self.jobs),
+            (Key::ShardFromEnv, self.shard_from_env),
+            (Key::SeedsFile, self.seeds_file),
+            (Key::SaveFailures, self.save_failures),
+            (Key::FailFast, self.fail_fast),
+            (Key::MaxFailures, self.max_failures),
+            (Key::Verbose, self.verbose),
         ]
     }
 }
@@ -260,6 +312,9 @@ pub struct SimArgs {
     pub(crate) given: Vec<Given>,
     pub(crate) default_chaos: bool,
     pub(crate) default_seeds: u64,
+    /// The shard index variables as read by [`SimArgs::with_env`]
+    /// (`None`: read the process environment when resolving).
+    pub(crate) index_vars: Option<Vec<(String, String)>>,
 }
 
 impl Default for SimArgs {
@@ -269,6 +324,7 @@ impl Default for SimArgs {
             given: Vec::new(),
             default_chaos: true,
             default_seeds: DEFAULT_SEEDS,
+            index_vars: None,
         }
     }
 }
@@ -307,7 +363,32 @@ impl SimArgs {
                 self.set(key, text, Origin::Env(key));
             }
         }
+        // The shard index variables are read through `env` too.
+        let mut names: Vec<String> = super::settings::SHARD_INDEX_VARIABLES
+            .iter()
+            .map(|(name, _)| name.to_string())
+            .collect();
+        if let Some(g) = self.given.iter().find(|g| g.key == Key::ShardFromEnv)
+            && let Some((var, _)) = g.text.rsplit_once('/')
+        {
+            names.push(var.trim().to_string());
+        }
+        self.index_vars = Some(
+            names
+                .into_iter()
+                .filter_map(|name| env(&name).map(|value| (name, value)))
+                .collect(),
+        );
         self
+    }
+
+    /// Reads a shard index variable: from what [`SimArgs::with_env`] read,
+    /// or from the process environment.
+    pub(crate) fn index_var(&self, name: &str) -> Option<String> {
+        match &self.index_vars {
+            Some(vars) => vars.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()),
+            None => std::env::var(name).ok(),
+        }
     }
 
     /// Records `text` for `key`, replacing an earlier value. A variable
@@ -352,6 +433,11 @@ impl Args for SimArgs {
     fn augment_args_for_update(cmd: Command) -> Command {
         Flags::augment_args_for_update(cmd)
     }
+}
+
+/// Whether `name` (a flag without `--`) is one of the runner's.
+pub(crate) fn is_runner_flag(name: &str) -> bool {
+    Key::from_long(name).is_some()
 }
 
 /// `words` (a command line after the program) without the runner's flags

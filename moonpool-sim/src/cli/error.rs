@@ -88,6 +88,55 @@ pub enum CliError {
         /// The text given.
         text: String,
     },
+    /// The shard index variable of `--shard auto/N` or
+    /// `--shard-from-env VAR/N` is missing, malformed or out of range.
+    #[error("{setting}: cannot read the shard index: {reason}")]
+    ShardIndex {
+        /// Where the shard came from.
+        setting: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A seeds file that cannot be read.
+    #[error("cannot read seeds file '{path}': {message}")]
+    SeedsFileRead {
+        /// The path.
+        path: String,
+        /// The OS error.
+        message: String,
+    },
+    /// A line of a seeds file that cannot be used.
+    #[error("{path}:{line}: {message}")]
+    SeedsFile {
+        /// The path.
+        path: String,
+        /// The line (1-based).
+        line: usize,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A report given to `merge` that cannot be read.
+    #[error("cannot read '{path}': {message}")]
+    MergeRead {
+        /// The path.
+        path: String,
+        /// The OS error.
+        message: String,
+    },
+    /// A line of a report given to `merge` that is not what `sim --json`
+    /// prints, or a report cut short.
+    #[error("{path}:{line}: {message}")]
+    MergeInput {
+        /// The path.
+        path: String,
+        /// The line (1-based).
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The list of seeds (after sharding) is empty.
+    #[error("the seeds file '{0}' lists no seed")]
+    NoSeeds(String),
     /// The shard selects no seed of the plan.
     #[error("shard {shard} of a {count}-seed plan selects no seed")]
     EmptyShard {
@@ -120,6 +169,7 @@ impl From<PlanError> for CliError {
                 shard: shard.to_string(),
                 count,
             },
+            PlanError::EmptyList => CliError::NoSeeds(String::new()),
         }
     }
 }

@@ -85,8 +85,10 @@
 //! its documentation and `moonpool-sim/examples/own_cli.rs`.
 
 mod args;
-mod env;
+pub(crate) mod env;
 mod error;
+mod merge;
+mod seeds_file;
 mod settings;
 mod sim;
 
@@ -104,6 +106,9 @@ use clap::{Args, Command, FromArgMatches, Subcommand};
 
 pub use args::SimArgs;
 pub use error::CliError;
+pub use merge::{MERGE_LINE_BYTES_MAX, MergeArgs};
+pub use seeds_file::SEEDS_FILE_LINES_MAX;
+pub use settings::{SHARD_INDEX_VARIABLES, SHARDED_FIRST_SEED};
 pub use sim::SimSettings;
 
 use settings::plan_from_env;
@@ -116,7 +121,7 @@ type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// The subcommands every [`SimCli`] binary has; a binary's own
 /// subcommands may not reuse them.
-const BUILTIN_SUBCOMMANDS: [&str; 2] = ["sim", "help"];
+const BUILTIN_SUBCOMMANDS: [&str; 3] = ["sim", "merge", "help"];
 
 /// No flags of the binary's own (the default of [`SimCli`]).
 #[derive(Args, Clone, Copy, Debug, Default)]
@@ -137,6 +142,8 @@ pub enum Invocation<F, C> {
         /// The runner's flags, with the binary's defaults.
         args: SimArgs,
     },
+    /// `merge FILE...`: JSON-lines reports merged into one.
+    Merge(MergeArgs),
     /// One of the binary's own subcommands.
     Command(C),
     /// `--help`, `-h` or `help`: the text to print (exit code 0).
@@ -241,10 +248,18 @@ impl<F: Args, C: Subcommand> SimCli<F, C> {
                  Exit codes: 0 every seed passed, 1 a seed failed (or --until-all-sometimes missed\n\
                  its goal), 2 bad flags, variables or configuration."
             ));
+        let merge = MergeArgs::augment_args(Command::new("merge"))
+            .about("Merge the JSON-lines reports of shards (sim --json) into one summary")
+            .long_about(None)
+            .after_help(
+                "Exit codes: 0 every seed passed, 1 a seed failed (or, with --require-sometimes,\n\
+                 a sometimes assertion was never satisfied), 2 a file is unreadable or cut short.",
+            );
         let root = Command::new(self.name.clone())
             .bin_name(self.name.clone())
             .subcommand_required(true)
-            .subcommand(sim);
+            .subcommand(sim)
+            .subcommand(merge);
         C::augment_subcommands(root)
             .about(self.about.clone())
             .long_about(None)
@@ -307,6 +322,9 @@ impl<F: Args, C: Subcommand> SimCli<F, C> {
                     .default_seeds(self.default_seeds);
                 Ok(Invocation::Sim { flags, args })
             }
+            Some(("merge", merge)) => MergeArgs::from_arg_matches(merge)
+                .map(Invocation::Merge)
+                .map_err(|e| command_line_error(&e)),
             _ => C::from_arg_matches(&matches)
                 .map(Invocation::Command)
                 .map_err(|e| command_line_error(&e)),
@@ -329,45 +347,77 @@ impl<F: Args, C: Subcommand> SimCli<F, C> {
         })
     }
 
-    /// Parses the process's arguments, then runs `sim` (building the
-    /// simulation with `build`, given the binary's flags and the checked
-    /// settings), one of the binary's subcommands, or prints the help;
-    /// returns the exit code. An error returned by `build` exits with 2.
-    pub fn run<E: Display>(
+    /// Parses the process's arguments, then runs `sim` (building a
+    /// simulation per job with `build`, given the binary's flags and the
+    /// checked settings: it is called once on this thread and once on
+    /// each worker thread, so it is `Fn + Sync`), `merge`, one of the
+    /// binary's subcommands, or prints the help; returns the exit code.
+    /// An error returned by `build` exits with 2.
+    pub fn run<E: Display + Send>(
         self,
-        build: impl FnOnce(&F, &SimSettings) -> Result<Simulation, E>,
-    ) -> ExitCode {
+        build: impl Fn(&F, &SimSettings) -> Result<Simulation, E> + Sync,
+    ) -> ExitCode
+    where
+        F: Sync,
+    {
         let argv: Vec<OsString> = std::env::args_os().collect();
         self.run_parsed(
             &argv,
             None,
             &mut std::io::stdout(),
             &mut std::io::stderr(),
+            sim::stderr_is_terminal(),
             build,
         )
     }
 
     /// [`SimCli::run`] with explicit arguments (`argv[0]` is the program),
     /// `MOONPOOL_*` variables and output streams: for tests.
-    pub fn run_with<E: Display>(
+    pub fn run_with<E: Display + Send>(
         self,
         argv: &[OsString],
         env: &dyn Fn(&str) -> Option<String>,
         out: &mut dyn Write,
         err: &mut dyn Write,
-        build: impl FnOnce(&F, &SimSettings) -> Result<Simulation, E>,
-    ) -> ExitCode {
-        self.run_parsed(argv, Some(env), out, err, build)
+        build: impl Fn(&F, &SimSettings) -> Result<Simulation, E> + Sync,
+    ) -> ExitCode
+    where
+        F: Sync,
+    {
+        self.run_parsed(argv, Some(env), out, err, false, build)
     }
 
-    fn run_parsed<E: Display>(
+    /// The binary's flags given on a seeds-file line (`options`, parsed
+    /// as if they followed `sim`).
+    fn line_flags(&self, options: &[String]) -> Result<F, String> {
+        let argv = [self.name.as_str(), "sim"]
+            .into_iter()
+            .map(str::to_string)
+            .chain(options.iter().cloned());
+        let matches = self
+            .command()
+            .try_get_matches_from(argv)
+            .map_err(|e| command_line_error(&e).to_string())?;
+        match matches.subcommand() {
+            Some(("sim", sim)) => {
+                F::from_arg_matches(sim).map_err(|e| command_line_error(&e).to_string())
+            }
+            _ => Err("not options of `sim`".to_string()),
+        }
+    }
+
+    fn run_parsed<E: Display + Send>(
         self,
         argv: &[OsString],
         env: Option<EnvLookup<'_>>,
         out: &mut dyn Write,
         err: &mut dyn Write,
-        build: impl FnOnce(&F, &SimSettings) -> Result<Simulation, E>,
-    ) -> ExitCode {
+        terminal: bool,
+        build: impl Fn(&F, &SimSettings) -> Result<Simulation, E> + Sync,
+    ) -> ExitCode
+    where
+        F: Sync,
+    {
         let parsed = match env {
             Some(env) => self.parse_with_env(argv, env),
             None => self.parse(argv),
@@ -381,9 +431,18 @@ impl<F: Args, C: Subcommand> SimCli<F, C> {
                 let _ = out.write_all(text.as_bytes());
                 ExitCode::SUCCESS
             }
+            Invocation::Merge(merge) => merge.run(&self.name, out, err),
             Invocation::Command(command) => (self.commands)(command),
             Invocation::Sim { flags, args } => match args.resolve(argv) {
-                Ok(settings) => settings.run(&self.name, out, err, |s| build(&flags, s)),
+                Ok(settings) => {
+                    let line_flags = |options: &[String]| self.line_flags(options);
+                    let binary = sim::Binary {
+                        base: &flags,
+                        line_flags: &line_flags,
+                        build: &build,
+                    };
+                    settings.run(&self.name, out, err, terminal, binary)
+                }
                 Err(e) => self.refuse(err, &e),
             },
         }

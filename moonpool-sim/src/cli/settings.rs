@@ -16,7 +16,13 @@
 //!   `--seeds` drops the variables' `--until-all-sometimes` goal and the
 //!   goal drops `MOONPOOL_SEEDS`. So `MOONPOOL_SEED=5 bin sim
 //!   --time-budget 10s` sweeps for ten seconds: a variable left in a shell
-//!   never changes the kind of run the flags asked for.
+//!   never changes the kind of run the flags asked for. `--seeds-file` is
+//!   a kind of its own: it drops the variables' seed and range settings,
+//!   and a flag asking for a seed or a range drops `MOONPOOL_SEEDS_FILE`.
+//! - `--shard K/N`, `--shard auto/N` and `--shard-from-env VAR/N` fill
+//!   one setting; the shard index variable is read when the plan is made.
+//!   A sharded sweep without a first seed starts at [`SHARDED_FIRST_SEED`]
+//!   (never a fresh seed: every shard must draw the same plan).
 
 use std::time::Duration;
 
@@ -30,13 +36,43 @@ use crate::trace::TraceSink;
 
 type Slot<T> = Option<(T, Origin)>;
 
+/// The first seed of a sharded sweep given no `--first-seed`: a fixed
+/// base, so that every shard (each on its own machine) splits the same
+/// plan. Give CI runs a base of their own (`--first-seed`, or
+/// `MOONPOOL_FIRST_SEED`, e.g. the CI run's number) to sweep new seeds.
+pub const SHARDED_FIRST_SEED: u64 = 1;
+
+/// The variables `--shard auto/N` reads the shard index from, in this
+/// order, with the index each counts from: Kubernetes Indexed Jobs
+/// (`JOB_COMPLETION_INDEX`, 0-based), GitLab CI `parallel:`
+/// (`CI_NODE_INDEX`, 1-based), CircleCI `parallelism`
+/// (`CIRCLE_NODE_INDEX`, 0-based), Buildkite `parallelism`
+/// (`BUILDKITE_PARALLEL_JOB`, 0-based).
+pub const SHARD_INDEX_VARIABLES: [(&str, u64); 4] = [
+    ("JOB_COMPLETION_INDEX", 0),
+    ("CI_NODE_INDEX", 1),
+    ("CIRCLE_NODE_INDEX", 0),
+    ("BUILDKITE_PARALLEL_JOB", 0),
+];
+
+/// A shard as given, before its index variable (if any) is read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum ShardSpec {
+    /// `K/N`.
+    Fixed(Shard),
+    /// `auto/N`: K from the first of [`SHARD_INDEX_VARIABLES`] that is set.
+    Auto { count: u64 },
+    /// `VAR/N`: K-1 in `VAR`.
+    FromVar { var: String, count: u64 },
+}
+
 /// What one source (the flags, or the variables) said.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Settings {
     pub(crate) seed: Slot<u64>,
     pub(crate) seeds: Slot<u64>,
     pub(crate) first_seed: Slot<u64>,
-    pub(crate) shard: Slot<Shard>,
+    pub(crate) shard: Slot<ShardSpec>,
     pub(crate) time_budget: Slot<Duration>,
     pub(crate) check_determinism: Slot<bool>,
     pub(crate) chaos: Slot<bool>,
@@ -45,15 +81,28 @@ pub(crate) struct Settings {
     pub(crate) json: Slot<bool>,
     pub(crate) quiet: Slot<bool>,
     pub(crate) trace: Slot<String>,
+    pub(crate) jobs: Slot<u64>,
+    pub(crate) seeds_file: Slot<String>,
+    pub(crate) save_failures: Slot<String>,
+    pub(crate) max_failures: Slot<u64>,
+    pub(crate) verbose: Slot<bool>,
 }
 
 fn put<T>(slot: &mut Slot<T>, value: T, origin: Origin) -> Result<(), CliError> {
     if let Some((_, previous)) = slot {
-        // Only `--chaos` and `--no-chaos` share a slot.
+        // Only settings with two flags share a slot.
+        let why = match origin {
+            Origin::Flag(Key::NoChaos | Key::Chaos) | Origin::Env(Key::Chaos) => {
+                "they say opposite things"
+            }
+            Origin::Flag(Key::Shard | Key::ShardFromEnv)
+            | Origin::Env(Key::Shard | Key::ShardFromEnv) => "both choose the shard",
+            _ => "both set the failure limit",
+        };
         return Err(CliError::Conflict {
             first: previous.to_string(),
             second: origin.to_string(),
-            why: "they say opposite things",
+            why,
         });
     }
     *slot = Some((value, origin));
@@ -91,6 +140,16 @@ impl Settings {
             Key::Seeds => put(&mut self.seeds, count(text, origin)?, origin),
             Key::FirstSeed => put(&mut self.first_seed, seed(text, origin)?, origin),
             Key::Shard => put(&mut self.shard, shard(text, origin)?, origin),
+            Key::ShardFromEnv => put(&mut self.shard, shard_from_var(text, origin)?, origin),
+            Key::Jobs => put(&mut self.jobs, count(text, origin)?, origin),
+            Key::SeedsFile => put(&mut self.seeds_file, text.to_string(), origin),
+            Key::SaveFailures => put(&mut self.save_failures, text.to_string(), origin),
+            Key::MaxFailures => put(&mut self.max_failures, count(text, origin)?, origin),
+            Key::FailFast => match switch(text, origin)? {
+                true => put(&mut self.max_failures, 1, origin),
+                false => Ok(()),
+            },
+            Key::Verbose => put(&mut self.verbose, switch(text, origin)?, origin),
             Key::TimeBudget => put(&mut self.time_budget, duration(text, origin)?, origin),
             Key::MaxSeeds => put(&mut self.max_seeds, count(text, origin)?, origin),
             Key::Trace => put(&mut self.trace, text.to_string(), origin),
@@ -107,14 +166,20 @@ impl Settings {
         }
     }
 
-    /// Whether these settings ask for a sweep rather than one seed.
-    fn asks_for_a_sweep(&self) -> bool {
+    /// Whether these settings ask for a range of seeds.
+    fn asks_for_a_range(&self) -> bool {
         self.seeds.is_some()
             || self.first_seed.is_some()
-            || self.shard.is_some()
-            || self.time_budget.is_some()
             || on(&self.until_all_sometimes).is_some()
             || self.max_seeds.is_some()
+    }
+
+    /// Whether these settings ask for a sweep rather than one seed.
+    fn asks_for_a_sweep(&self) -> bool {
+        self.asks_for_a_range()
+            || self.shard.is_some()
+            || self.time_budget.is_some()
+            || self.seeds_file.is_some()
     }
 
     /// `flags` over `env`. See the [module documentation](self).
@@ -124,6 +189,15 @@ impl Settings {
             env.first_seed = None;
             env.shard = None;
             env.time_budget = None;
+            env.until_all_sometimes = None;
+            env.max_seeds = None;
+        }
+        if flags.seed.is_some() || flags.asks_for_a_range() {
+            env.seeds_file = None;
+        }
+        if flags.seeds_file.is_some() {
+            env.seeds = None;
+            env.first_seed = None;
             env.until_all_sometimes = None;
             env.max_seeds = None;
         }
@@ -150,6 +224,11 @@ impl Settings {
             json: flags.json.or(env.json),
             quiet: flags.quiet.or(env.quiet),
             trace: flags.trace.or(env.trace),
+            jobs: flags.jobs.or(env.jobs),
+            seeds_file: flags.seeds_file.or(env.seeds_file),
+            save_failures: flags.save_failures.or(env.save_failures),
+            max_failures: flags.max_failures.or(env.max_failures),
+            verbose: flags.verbose.or(env.verbose),
         }
     }
 
@@ -160,15 +239,31 @@ impl Settings {
             let sweep = [
                 self.seeds.map(|s| s.1),
                 self.first_seed.map(|s| s.1),
-                self.shard.map(|s| s.1),
+                self.shard.as_ref().map(|s| s.1),
                 until,
                 self.max_seeds.map(|s| s.1),
+                self.seeds_file.as_ref().map(|s| s.1),
             ];
             if let Some(other) = sweep.into_iter().flatten().next() {
                 return Err(CliError::Conflict {
                     first: seed.to_string(),
                     second: other.to_string(),
                     why: "--seed replays one seed, the other describes a sweep",
+                });
+            }
+        }
+        if let Some((_, file)) = &self.seeds_file {
+            let range = [
+                self.seeds.map(|s| s.1),
+                self.first_seed.map(|s| s.1),
+                until,
+                self.max_seeds.map(|s| s.1),
+            ];
+            if let Some(other) = range.into_iter().flatten().next() {
+                return Err(CliError::Conflict {
+                    first: file.to_string(),
+                    second: other.to_string(),
+                    why: "--seeds-file runs the seeds it lists, the other describes a range",
                 });
             }
         }
@@ -191,10 +286,13 @@ impl Settings {
     /// The sweep plan these (validated) settings describe. `fresh` picks
     /// the first seed when none was given; `default_seeds` is the count
     /// when neither a count, a budget nor a goal was given.
+    /// `env` reads the shard index variables. (A command line passes a
+    /// `fresh` that gives [`SHARDED_FIRST_SEED`] to a sharded sweep.)
     pub(crate) fn plan(
         &self,
         default_seeds: u64,
         fresh: impl FnOnce() -> u64,
+        env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<SweepPlan, CliError> {
         let mut plan = match self.seed {
             Some((seed, _)) => SweepPlan::one(seed),
@@ -212,7 +310,7 @@ impl Settings {
                 SweepPlan::range(first, count)
             }
         };
-        if let Some((shard, _)) = self.shard {
+        if let Some(shard) = self.shard(env)? {
             plan.set_shard(shard)?;
         }
         plan.time_budget = self.time_budget.map(|t| t.0);
@@ -221,7 +319,66 @@ impl Settings {
             plan.until = Some(Until::AllSometimes);
         }
         plan.chaos = self.chaos.map(|c| c.0);
+        plan.max_failures = self.max_failures.map(|m| m.0);
         Ok(plan)
+    }
+
+    /// The shard, its index read through `env` if it comes from a
+    /// variable.
+    pub(crate) fn shard(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Option<Shard>, CliError> {
+        let Some((spec, origin)) = &self.shard else {
+            return Ok(None);
+        };
+        let (var, base, count) = match spec {
+            ShardSpec::Fixed(shard) => return Ok(Some(*shard)),
+            ShardSpec::FromVar { var, count } => (var.clone(), 0, *count),
+            ShardSpec::Auto { count } => {
+                let found = SHARD_INDEX_VARIABLES
+                    .iter()
+                    .find(|(var, _)| env(var).is_some_and(|v| !v.trim().is_empty()));
+                match found {
+                    Some((var, base)) => (var.to_string(), *base, *count),
+                    None => {
+                        return Err(CliError::ShardIndex {
+                            setting: origin.to_string(),
+                            reason: format!(
+                                "none of {} is set",
+                                SHARD_INDEX_VARIABLES
+                                    .iter()
+                                    .map(|(v, _)| *v)
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        });
+                    }
+                }
+            }
+        };
+        let invalid = |reason: String| CliError::ShardIndex {
+            setting: origin.to_string(),
+            reason,
+        };
+        let text = env(&var).ok_or_else(|| invalid(format!("{var} is not set")))?;
+        let index: u64 = text
+            .trim()
+            .parse()
+            .map_err(|_| invalid(format!("{var}='{text}' is not a whole number")))?;
+        let k = index
+            .checked_sub(base)
+            .and_then(|i| i.checked_add(1))
+            .filter(|k| (1..=count).contains(k))
+            .ok_or_else(|| {
+                invalid(format!(
+                    "{var}={index} is outside {base}..={} ({var} counts from {base})",
+                    count - 1 + base
+                ))
+            })?;
+        Shard::new(k, count)
+            .map(Some)
+            .map_err(|e| invalid(e.to_string()))
     }
 }
 
@@ -237,7 +394,25 @@ pub(crate) fn plan_from_env(
     let (_, settings) = Settings::split(&given)?;
     settings.validate()?;
     let mut plan = default;
-    if let Some((seed, _)) = settings.seed {
+    if let Some((path, origin)) = &settings.seeds_file {
+        let entries = super::seeds_file::read(path)?;
+        if let Some(entry) = entries
+            .iter()
+            .find(|e| e.chaos.is_some() || !e.options.is_empty())
+        {
+            return Err(CliError::SeedsFile {
+                path: path.clone(),
+                line: entry.line,
+                message: format!(
+                    "options on a line need a binary (SimCli); {origin} in a test takes seeds only"
+                ),
+            });
+        }
+        let seeds: Vec<u64> = entries.iter().map(|e| e.seed).collect();
+        plan.seeds = SweepPlan::list(seeds)?.seeds;
+        plan.until = None;
+        plan.record_timeline = false;
+    } else if let Some((seed, _)) = settings.seed {
         plan.seeds = SeedPlan::One(seed);
         plan.shard = None;
         plan.until = None;
@@ -246,17 +421,21 @@ pub(crate) fn plan_from_env(
         || settings.first_seed.is_some()
         || on(&settings.until_all_sometimes).is_some()
     {
-        let default_count = match plan.seeds {
+        let default_count = match &plan.seeds {
             SeedPlan::One(_) => crate::runner::sweep::DEFAULT_SEEDS,
-            SeedPlan::Range { count, .. } => count,
+            seeds => seeds.count(),
         };
-        let from_env = settings.plan(default_count, || plan.seeds.first())?;
+        let first = plan.seeds.first();
+        let from_env = settings.plan(default_count, || first, env)?;
         plan.seeds = from_env.seeds;
         plan.until = from_env.until;
         plan.record_timeline = false;
     }
-    if let Some((shard, _)) = settings.shard {
+    if let Some(shard) = settings.shard(env)? {
         plan.set_shard(shard)?;
+    }
+    if let Some((max, _)) = settings.max_failures {
+        plan.max_failures = Some(max);
     }
     if let Some((budget, _)) = settings.time_budget {
         plan.time_budget = Some(budget);
@@ -303,7 +482,8 @@ fn count(text: &str, origin: Origin) -> Result<u64, CliError> {
     }
 }
 
-fn shard(text: &str, origin: Origin) -> Result<Shard, CliError> {
+/// `K/N` or `auto/N`.
+fn shard(text: &str, origin: Origin) -> Result<ShardSpec, CliError> {
     let invalid = |reason: String| CliError::InvalidShard {
         setting: origin.to_string(),
         text: text.to_string(),
@@ -317,11 +497,39 @@ fn shard(text: &str, origin: Origin) -> Result<Shard, CliError> {
             .parse::<u64>()
             .map_err(|_| invalid(format!("'{part}' is not a whole number")))
     };
-    let (k, n) = (number(k)?, number(n)?);
-    Shard::new(k, n).map_err(|e| match e {
+    let n = number(n)?;
+    if n == 0 {
+        return Err(invalid("N must be at least 1".to_string()));
+    }
+    if k.trim() == "auto" {
+        return Ok(ShardSpec::Auto { count: n });
+    }
+    let k = number(k)?;
+    Shard::new(k, n).map(ShardSpec::Fixed).map_err(|e| match e {
         ShardError::ZeroCount => invalid("N must be at least 1".to_string()),
         ShardError::OutOfRange { .. } => invalid(format!("K must be between 1 and {n}")),
     })
+}
+
+/// `VAR/N` of `--shard-from-env`.
+fn shard_from_var(text: &str, origin: Origin) -> Result<ShardSpec, CliError> {
+    let invalid = |reason: &str| CliError::InvalidShard {
+        setting: origin.to_string(),
+        text: text.to_string(),
+        reason: reason.to_string(),
+    };
+    let (var, n) = text.rsplit_once('/').ok_or_else(|| invalid("no '/'"))?;
+    let var = var.trim();
+    if var.is_empty() || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(invalid("VAR must be a variable name (letters, digits, _)"));
+    }
+    match n.trim().parse::<u64>() {
+        Ok(count) if count > 0 => Ok(ShardSpec::FromVar {
+            var: var.to_string(),
+            count,
+        }),
+        _ => Err(invalid("N must be a whole number of at least 1")),
+    }
 }
 
 /// A switch: `true` from the command line (clap gives no other value); a

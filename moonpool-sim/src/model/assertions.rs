@@ -45,7 +45,7 @@ fn metric_hook(name: &'static str, delta: u64) {
 }
 
 /// One numeric evaluation kept for the report.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NumericSample {
     /// The left value.
     pub left: Number,
@@ -58,7 +58,7 @@ pub struct NumericSample {
 }
 
 /// The extreme evaluations of a numeric assertion.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NumericStats {
     /// The evaluation with the smallest margin: for an `always` form, how
     /// close it came to failing (or how badly it failed).

@@ -22,15 +22,16 @@
 //! transport's `transport.*`), buggify firings.
 //! `error`, `failure` and `replay` appear on failures only; `timeline`
 //! only when it was recorded (a single replayed seed). The last line is
-//! `{"summary":{...}}`, see [`summary`].
+//! `{"summary":{...}}`, see [`summary_of`]; [`parse_summary`] reads it
+//! back (for `merge`).
 
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::kernel::failure::SeedFailure;
 use crate::runner::report::SeedReport;
-use crate::runner::sweep::is_fault_kind;
-use crate::runner::sweep::plan::SeedPlan;
-use crate::runner::sweep::report::{StopReason, SweepReport};
+use crate::runner::sweep::report::SweepReport;
+use crate::runner::sweep::{SweepSummary, is_fault_kind, per_sec};
 
 fn hex(x: u64) -> String {
     format!("{x:#x}")
@@ -42,16 +43,7 @@ fn fingerprint(x: u64) -> String {
 
 /// A short, stable name for the kind of failure.
 pub fn failure_kind(failure: &SeedFailure) -> &'static str {
-    match failure {
-        SeedFailure::Panic { .. } => "panic",
-        SeedFailure::ProcessFailed { .. } => "process_failed",
-        SeedFailure::WorkloadFailed { .. } => "workload_failed",
-        SeedFailure::Deadlock { .. } => "deadlock",
-        SeedFailure::TimeLimit { .. } => "time_limit",
-        SeedFailure::StepLimit { .. } => "step_limit",
-        SeedFailure::Assertion { .. } => "assertion",
-        SeedFailure::Nondeterminism(_) => "nondeterminism",
-    }
+    crate::runner::sweep::summary::failure_kind(failure)
 }
 
 /// The JSON object of one seed.
@@ -121,79 +113,67 @@ pub fn seed(report: &SeedReport, sweep: &SweepReport) -> Value {
     Value::Object(o)
 }
 
-/// The final `{"summary": {...}}` object:
+/// The final `{"summary": {...}}` object of a sweep: its
+/// [`SweepSummary`] (see [`summary_of`]).
+pub fn summary(sweep: &SweepReport, first_seed_fresh: bool) -> Value {
+    summary_of(&SweepSummary::of(sweep, first_seed_fresh))
+}
+
+/// The `{"summary": {...}}` object of a [`SweepSummary`] (one sweep's, or
+/// many merged):
 ///
 /// | field | meaning |
 /// |---|---|
+/// | `reports` | sweep reports merged into it (1 for a sweep) |
 /// | `seeds_run`, `passed`, `failed` | counts |
 /// | `seeds_planned` | seeds the plan would run after sharding; `null` if unbounded |
-/// | `first_failing_seed`, `replay` | the first failure and its replay line, or `null` |
+/// | `first_failing_seed`, `replay` | the failure with the lowest seed and its replay line, or `null` |
+/// | `failures` | every kept failure (the first 1,000 by seed): `{"seed", "replay", "fingerprint", "failure", "error"}` |
 /// | `wall_ms`, `sim_ms`, `sim_wall_ratio` | total wall and simulated time |
+/// | `wall_time_ns`, `sim_time_ns` | the same, exact (what merging adds up) |
 /// | `events`, `events_per_sec` | executor steps, total and per wall second |
 /// | `first_seed`, `first_seed_fresh` | the plan's first seed, and whether it was picked fresh |
-/// | `chaos`, `check_determinism` | the settings |
+/// | `chaos`, `check_determinism` | the settings (`null`: merged parts disagree) |
 /// | `shard`, `time_budget_ms` | `"K/N"` and the budget, or `null` |
-/// | `stopped` | `completed`, `time_budget` or `condition`; `stop_condition` says which |
+/// | `stopped` | `completed`, `time_budget`, `condition`, `max_failures` (or `mixed`); `stop_condition` says which |
 /// | `faults` | `{kind: {"total": n, "seeds": m}}` over the sweep |
 /// | `fault_families` | `{family: seeds in which it was on}` |
 /// | `metrics` | `{name: total}` of every other counter (library metrics such as `transport.frames_sent`, buggify firings) |
 /// | `assertions` | the coverage report: every assertion and buggify site in scope with its counts and status (see `docs/assertions.md`) |
-pub fn summary(sweep: &SweepReport, first_seed_fresh: bool) -> Value {
-    let plan = &sweep.plan;
-    let planned = plan.seeds_planned();
-    let first_failure = sweep.first_failure();
-    let (stopped, condition) = match &sweep.stopped {
-        StopReason::Completed => ("completed", Value::Null),
-        StopReason::TimeBudget(_) => ("time_budget", Value::Null),
-        StopReason::Condition(what) => ("condition", json!(what)),
+pub fn summary_of(summary: &SweepSummary) -> Value {
+    // A struct of strings, numbers and maps always serializes.
+    let mut o = match serde_json::to_value(summary) {
+        Ok(Value::Object(o)) => o,
+        _ => Map::new(),
     };
-    let faults: Map<String, Value> = sweep
-        .faults
-        .iter()
-        .map(|(kind, t)| {
-            (
-                kind.to_string(),
-                json!({"total": t.total, "seeds": t.seeds}),
-            )
-        })
-        .collect();
-    let families: Map<String, Value> = sweep
-        .fault_families
-        .iter()
-        .map(|(family, n)| (family.to_string(), json!(n)))
-        .collect();
-    let unbounded = matches!(
-        plan.seeds,
-        SeedPlan::Range {
-            count: u64::MAX,
-            ..
-        }
+    let wall = std::time::Duration::from_nanos(summary.wall_time_ns);
+    let sim = std::time::Duration::from_nanos(summary.sim_time_ns);
+    let first = summary.first_failure();
+    o.insert(
+        "first_failing_seed".into(),
+        json!(first.map(|f| hex(f.seed))),
     );
-    json!({
-        "summary": {
-            "seeds_run": sweep.seeds_run,
-            "seeds_planned": if unbounded { Value::Null } else { json!(planned) },
-            "passed": sweep.passed,
-            "failed": sweep.failed,
-            "first_failing_seed": first_failure.map(|f| hex(f.seed)),
-            "replay": first_failure.map(|f| sweep.replay_line(f.seed)),
-            "wall_ms": sweep.wall_time.as_secs_f64() * 1e3,
-            "sim_ms": sweep.sim_time.as_secs_f64() * 1e3,
-            "sim_wall_ratio": sweep.sim_wall_ratio(),
-            "events": sweep.events,
-            "events_per_sec": sweep.events_per_sec(),
-            "first_seed": hex(plan.seeds.first()),
-            "first_seed_fresh": first_seed_fresh,
-            "chaos": sweep.chaos,
-            "check_determinism": plan.check_determinism,
-            "shard": plan.shard.map(|s| s.to_string()),
-            "time_budget_ms": plan.time_budget.map(|b| b.as_millis() as u64),
-            "stopped": stopped,
-            "stop_condition": condition,
-            "faults": faults,
-            "fault_families": families,
-            "metrics": sweep.metrics.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<Map<String, Value>>(),
-            "assertions": sweep.coverage.to_json(),
-        }
-    })
+    o.insert("replay".into(), json!(first.map(|f| f.replay.clone())));
+    o.insert("wall_ms".into(), json!(wall.as_secs_f64() * 1e3));
+    o.insert("sim_ms".into(), json!(sim.as_secs_f64() * 1e3));
+    let ratio = if wall.is_zero() {
+        0.0
+    } else {
+        sim.as_secs_f64() / wall.as_secs_f64()
+    };
+    o.insert("sim_wall_ratio".into(), json!(ratio));
+    o.insert(
+        "events_per_sec".into(),
+        json!(per_sec(summary.events, wall)),
+    );
+    json!({ "summary": Value::Object(o) })
+}
+
+/// Reads a `{"summary": {...}}` object back (the derived figures are
+/// ignored): `Ok(None)` if `line` is not a summary object.
+pub fn parse_summary(line: &Value) -> Result<Option<SweepSummary>, serde_json::Error> {
+    match line.get("summary") {
+        Some(summary) => SweepSummary::deserialize(summary).map(Some),
+        None => Ok(None),
+    }
 }

@@ -3,11 +3,12 @@
 //!
 //! # Types
 //! - [`Reporter`]: a [`SweepObserver`] that prints each seed as it
-//!   finishes (a table row, or one JSON object per line) and, at the end,
-//!   the summary ([`Reporter::finish`]). Progress lines go to the error
-//!   stream every [`PROGRESS_INTERVAL`] once a sweep has run for
-//!   [`PROGRESS_AFTER`], unless quiet or JSON. Passing seeds get a row
-//!   only in plans of at most [`PASS_ROWS_MAX`] seeds.
+//!   finishes (one JSON object per line; in the human table, a row for
+//!   each failed seed with its replay line, for every seed with
+//!   `--verbose`) and, at the end, the summary ([`Reporter::finish`]).
+//!   Progress (unless quiet or JSON) is a live line on a terminal, else a
+//!   line on the error stream every [`PROGRESS_INTERVAL`] once a sweep
+//!   has run for [`PROGRESS_AFTER`].
 //! - [`Format`]: human or JSON.
 //!
 //! Output errors (a closed pipe) are ignored: a report never fails a run.
@@ -22,7 +23,7 @@
 //! `crate::nemesis`, `crate::model`, `crate::kernel`) and each other.
 //! **May not be imported** by any of them (checked by `tests/layers.rs`).
 
-mod human;
+pub(crate) mod human;
 pub mod json;
 mod progress;
 
@@ -30,15 +31,12 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use crate::runner::report::SeedReport;
-use crate::runner::sweep::plan::SweepPlan;
+use crate::runner::sweep::SweepSummary;
+use crate::runner::sweep::plan::{SeedPlan, SweepPlan};
 use crate::runner::sweep::report::{StopReason, SweepReport};
 use crate::runner::sweep::run::SweepObserver;
 
 pub use progress::{PROGRESS_AFTER, PROGRESS_INTERVAL};
-
-/// The human table lists passing seeds only for plans of at most this many
-/// seeds; larger sweeps list failed seeds only (JSON lists every seed).
-pub const PASS_ROWS_MAX: u64 = 1_000;
 
 /// How a sweep is printed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,11 +52,13 @@ pub struct Reporter<'a> {
     title: String,
     format: Format,
     quiet: bool,
+    verbose: bool,
+    terminal: bool,
     first_seed_fresh: bool,
     out: &'a mut dyn Write,
     err: &'a mut dyn Write,
     progress: progress::Progress,
-    pass_rows: bool,
+    every_row: bool,
 }
 
 impl<'a> Reporter<'a> {
@@ -76,11 +76,13 @@ impl<'a> Reporter<'a> {
             title: title.to_string(),
             format,
             quiet,
+            verbose: false,
+            terminal: false,
             first_seed_fresh: false,
             out,
             err,
-            progress: progress::Progress::new(Instant::now()),
-            pass_rows: true,
+            progress: progress::Progress::lines(Instant::now()),
+            every_row: false,
         }
     }
 
@@ -91,8 +93,24 @@ impl<'a> Reporter<'a> {
         self
     }
 
+    /// Gives every seed a row in the human report (`--verbose`); by
+    /// default only failed seeds (and a replayed `--seed`) get one.
+    pub fn verbose(mut self, verbose: bool) -> Reporter<'a> {
+        self.verbose = verbose;
+        self
+    }
+
+    /// Says the process's standard error is a terminal (and is the error
+    /// stream given): progress is then one live line redrawn in place
+    /// rather than a line every few seconds.
+    pub fn terminal(mut self, terminal: bool) -> Reporter<'a> {
+        self.terminal = terminal;
+        self
+    }
+
     /// Prints the summary (and every kept failure with its replay line).
     pub fn finish(&mut self, sweep: &SweepReport) {
+        self.progress.finish();
         match self.format {
             Format::Json => {
                 let line = json::summary(sweep, self.first_seed_fresh);
@@ -105,19 +123,41 @@ impl<'a> Reporter<'a> {
         }
         let _ = self.out.flush();
     }
+
+    /// Prints the summary of several sweeps merged (a seeds file run in
+    /// groups, see [`SweepSummary`]).
+    pub fn finish_merged(&mut self, totals: &SweepSummary) {
+        self.progress.finish();
+        match self.format {
+            Format::Json => {
+                let _ = writeln!(self.out, "{}", json::summary_of(totals));
+            }
+            Format::Human => {
+                let text = human::merged(&self.title, totals, false);
+                let _ = self.out.write_all(text.as_bytes());
+            }
+        }
+        let _ = self.out.flush();
+    }
 }
 
 impl SweepObserver for Reporter<'_> {
     fn sweep_started(&mut self, plan: &SweepPlan, chaos: bool) {
-        self.progress = progress::Progress::new(Instant::now());
-        self.pass_rows = plan.seeds_planned() <= PASS_ROWS_MAX;
+        let now = Instant::now();
+        self.progress.finish();
+        self.progress = if self.terminal && self.format == Format::Human && !self.quiet {
+            progress::Progress::live(now, &self.title)
+        } else {
+            progress::Progress::lines(now)
+        };
+        self.every_row = self.verbose || matches!(plan.seeds, SeedPlan::One(_));
         if self.format == Format::Human && !self.quiet {
             let text = human::header(
                 &self.title,
                 plan,
                 chaos,
                 self.first_seed_fresh,
-                self.pass_rows,
+                self.every_row,
             );
             let _ = self.out.write_all(text.as_bytes());
         }
@@ -129,9 +169,13 @@ impl SweepObserver for Reporter<'_> {
                 let line = json::seed(report, sweep);
                 let _ = writeln!(self.out, "{line}");
             }
-            Format::Human if !self.quiet && (self.pass_rows || !report.outcome.is_pass()) => {
+            Format::Human if !self.quiet && (self.every_row || !report.outcome.is_pass()) => {
                 let text = human::row(report, sweep);
-                let _ = self.out.write_all(text.as_bytes());
+                let out = &mut self.out;
+                self.progress.print(|| {
+                    let _ = out.write_all(text.as_bytes());
+                    let _ = out.flush();
+                });
             }
             Format::Human => {}
         }

@@ -226,8 +226,7 @@ impl Default for SimulationBuilder {
 }
 
 impl SimulationBuilder {
-    /// An empty simulation with default limits and no ready-order
-    /// perturbation.
+    /// An empty simulation with default limits, chaos on.
     pub fn new() -> SimulationBuilder {
         SimulationBuilder {
             assertion_scope: Vec::new(),
@@ -242,7 +241,7 @@ impl SimulationBuilder {
                 max_down: None,
             },
             defaults: SeedSettings {
-                chaos: false,
+                chaos: true,
                 record_timeline: false,
             },
         }
@@ -338,10 +337,12 @@ impl SimulationBuilder {
         self
     }
 
-    /// Turns the chaos profile on or off by default (default: off, the
-    /// quiet configuration: no faults at all). A sweep plan that says
-    /// otherwise ([`SweepPlan::chaos`](crate::SweepPlan::chaos), set by the
-    /// CLI's `--chaos`/`--no-chaos`) decides for its seeds.
+    /// Turns the chaos profile on or off by default (default: **on**, as on
+    /// the command line: a `#[test]` gets the faults unless it turns them
+    /// off; off is the quiet configuration, no faults at all). A sweep plan
+    /// that says otherwise ([`SweepPlan::chaos`](crate::SweepPlan::chaos),
+    /// set by the CLI's `--chaos`/`--no-chaos` and `MOONPOOL_CHAOS`)
+    /// decides for its seeds.
     pub fn chaos(mut self, on: bool) -> Self {
         self.defaults.chaos = on;
         self

@@ -19,7 +19,7 @@ fn two_invocations_with_the_same_first_seed_print_identical_fingerprints() {
     assert_eq!(str_of(&sa, "first_seed"), "0xfeed");
     assert_eq!(sa["first_seed_fresh"], Value::Bool(false));
     // And a human run of the same seeds prints the same fingerprints.
-    let human = stdout(&demo(&args[..5]));
+    let human = stdout(&demo(&[&args[..5], &["--verbose"]].concat()));
     for (seed, print) in fingerprints(&a) {
         let row = human
             .lines()

@@ -8,6 +8,7 @@ mod determinism;
 mod environment;
 mod failures;
 mod output;
+mod scale;
 mod sweeps;
 
 use std::path::PathBuf;
@@ -30,6 +31,17 @@ pub(crate) const ENV_VARS: &[&str] = &[
     "MOONPOOL_CHAOS",
     "MOONPOOL_UNTIL_ALL_SOMETIMES",
     "MOONPOOL_MAX_SEEDS",
+    "MOONPOOL_JOBS",
+    "MOONPOOL_SHARD_FROM_ENV",
+    "MOONPOOL_SEEDS_FILE",
+    "MOONPOOL_SAVE_FAILURES",
+    "MOONPOOL_FAIL_FAST",
+    "MOONPOOL_MAX_FAILURES",
+    "MOONPOOL_VERBOSE",
+    "JOB_COMPLETION_INDEX",
+    "CI_NODE_INDEX",
+    "CIRCLE_NODE_INDEX",
+    "BUILDKITE_PARALLEL_JOB",
 ];
 
 pub(crate) fn command(program: &str, args: &[&str], env: &[(&str, &str)]) -> Output {

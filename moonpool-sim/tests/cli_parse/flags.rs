@@ -183,5 +183,5 @@ fn help_and_the_binarys_subcommands() {
     // The clap command is there for completions and help tests.
     let command = cli().command();
     let names: Vec<&str> = command.get_subcommands().map(|c| c.get_name()).collect();
-    assert_eq!(names, ["sim", "real", "list-bugs"]);
+    assert_eq!(names, ["sim", "merge", "real", "list-bugs"]);
 }

@@ -14,7 +14,10 @@ use super::{argv, clap_message, err, err_env, parse};
 fn clap_refuses_what_is_not_a_command_line() {
     let m = clap_message(&[]);
     assert!(m.contains("requires a subcommand"), "{m}");
-    assert!(m.contains("subcommands: sim, real, list-bugs"), "{m}");
+    assert!(
+        m.contains("subcommands: sim, merge, real, list-bugs"),
+        "{m}"
+    );
     let m = clap_message(&["frob"]);
     assert!(m.starts_with("unrecognized subcommand 'frob'"), "{m}");
     assert_eq!(

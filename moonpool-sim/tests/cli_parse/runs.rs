@@ -65,7 +65,7 @@ use nap::nap;
 
 fn run_sim(
     args: &[&str],
-    build: impl FnOnce() -> Result<Simulation, moonpool_sim::ConfigError>,
+    build: impl Fn() -> Result<Simulation, moonpool_sim::ConfigError> + Sync,
 ) -> (ExitCode, String, String) {
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let code = cli().run_with(&argv(args), &|_| None, &mut out, &mut err, |_, _| build());
@@ -158,20 +158,19 @@ fn a_simulation_the_build_closure_refuses_exits_2() {
 
 #[test]
 fn the_build_closure_gets_the_binarys_flags_and_the_settings() {
-    let seen = Rc::new(Cell::new(None));
-    let seen2 = Rc::clone(&seen);
+    let seen = std::sync::Mutex::new(None);
     let code = cli().run_with(
         &argv(&["sim", "--fast", "--no-chaos", "--seed", "3", "--quiet"]),
         &|_| None,
         &mut Vec::new(),
         &mut Vec::new(),
-        move |flags, settings| {
-            seen2.set(Some((flags.fast, settings.chaos())));
+        |flags, settings| {
+            *seen.lock().expect("not poisoned") = Some((flags.fast, settings.chaos()));
             nap()
         },
     );
     assert_eq!(code, ExitCode::SUCCESS);
-    assert_eq!(seen.get(), Some((true, false)));
+    assert_eq!(*seen.lock().expect("not poisoned"), Some((true, false)));
 }
 
 #[test]

@@ -74,6 +74,7 @@ where
     Fut: Future<Output = WorkloadResult> + 'static,
 {
     SimulationBuilder::new()
+        .chaos(false)
         .network(config)
         .process("server", SERVER_IP, echo_server)
         .workload("client", 1, move |_| Run(case.clone()))

@@ -20,17 +20,22 @@
 //! `render.rs` writes the human table.
 
 mod render;
+mod summary;
+
+pub use summary::{BuggifySummary, CoverageSummary, SiteSummary};
 
 use std::collections::BTreeMap;
 
-use moonpool_core::assertions::{AssertionKind, AssertionSite, Comparison, assertion_sites};
-use moonpool_core::buggify::{BuggifyKind, BuggifySite, buggify_sites};
+use moonpool_core::assertions::{AssertionKind, AssertionSite, assertion_sites};
+use moonpool_core::buggify::{BuggifySite, buggify_sites};
 
 use crate::model::assertions::NumericStats;
 use crate::runner::report::SeedReport;
 
 /// Where an assertion stands after the seeds observed so far.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum SiteStatus {
     /// The property holds (so far).
@@ -45,6 +50,28 @@ pub enum SiteStatus {
 }
 
 impl SiteStatus {
+    /// Where an assertion of `kind` stands after `evaluations`, of which
+    /// `true_count` held and `false_count` did not.
+    pub fn of(
+        kind: AssertionKind,
+        evaluations: u64,
+        true_count: u64,
+        false_count: u64,
+    ) -> SiteStatus {
+        let reached = evaluations > 0;
+        match kind {
+            AssertionKind::Always if false_count > 0 => SiteStatus::Violated,
+            AssertionKind::Always if !reached => SiteStatus::NeverReached,
+            AssertionKind::AlwaysOrUnreachable if false_count > 0 => SiteStatus::Violated,
+            AssertionKind::Sometimes if true_count > 0 => SiteStatus::Satisfied,
+            AssertionKind::Sometimes if reached => SiteStatus::NeverTrue,
+            AssertionKind::Sometimes => SiteStatus::NeverReached,
+            AssertionKind::Reachable if !reached => SiteStatus::NeverReached,
+            AssertionKind::Unreachable if reached => SiteStatus::Violated,
+            _ => SiteStatus::Satisfied,
+        }
+    }
+
     /// A short label for tables.
     pub fn label(self) -> &'static str {
         match self {
@@ -97,18 +124,12 @@ impl SiteCoverage {
 
     /// Where the property stands: see [`SiteStatus`].
     pub fn status(&self) -> SiteStatus {
-        let reached = self.evaluations > 0;
-        match self.site.kind {
-            AssertionKind::Always if self.false_count > 0 => SiteStatus::Violated,
-            AssertionKind::Always if !reached => SiteStatus::NeverReached,
-            AssertionKind::AlwaysOrUnreachable if self.false_count > 0 => SiteStatus::Violated,
-            AssertionKind::Sometimes if self.true_count > 0 => SiteStatus::Satisfied,
-            AssertionKind::Sometimes if reached => SiteStatus::NeverTrue,
-            AssertionKind::Sometimes => SiteStatus::NeverReached,
-            AssertionKind::Reachable if !reached => SiteStatus::NeverReached,
-            AssertionKind::Unreachable if reached => SiteStatus::Violated,
-            _ => SiteStatus::Satisfied,
-        }
+        SiteStatus::of(
+            self.site.kind,
+            self.evaluations,
+            self.true_count,
+            self.false_count,
+        )
     }
 
     /// Whether this is a coverage goal (`sometimes` or `reachable`).
@@ -361,124 +382,5 @@ impl Coverage {
     pub fn to_json(&self) -> serde_json::Value {
         // Serializing plain structs of numbers and strings cannot fail.
         serde_json::to_value(self.summary()).unwrap_or(serde_json::Value::Null)
-    }
-}
-
-/// [`Coverage`] as plain serializable data.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct CoverageSummary {
-    /// Seeds observed.
-    pub seeds: u64,
-    /// Seeds that failed.
-    pub failed_seeds: u64,
-    /// Every `sometimes`/`reachable` satisfied.
-    pub all_sometimes_satisfied: bool,
-    /// Every assertion satisfied.
-    pub all_satisfied: bool,
-    /// Every assertion site kept.
-    pub sites: Vec<SiteSummary>,
-    /// Every buggify site kept.
-    pub buggify: Vec<BuggifySummary>,
-}
-
-/// One assertion site in a [`CoverageSummary`].
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct SiteSummary {
-    /// The macro, e.g. `always_greater_than`.
-    pub assertion: String,
-    /// The kind.
-    pub kind: AssertionKind,
-    /// The comparison of a numeric form.
-    pub comparison: Option<Comparison>,
-    /// The message.
-    pub message: &'static str,
-    /// `module_path!()` of the call.
-    pub module: &'static str,
-    /// Source file.
-    pub file: &'static str,
-    /// Line.
-    pub line: u32,
-    /// Column.
-    pub column: u32,
-    /// Where the property stands.
-    pub status: SiteStatus,
-    /// Evaluations.
-    pub evaluations: u64,
-    /// Evaluations where the condition held.
-    pub true_count: u64,
-    /// Evaluations where it did not.
-    pub false_count: u64,
-    /// Seeds that reached the site.
-    pub seeds_reached: u64,
-    /// Seeds where the condition held at least once.
-    pub seeds_true: u64,
-    /// First seed where the condition held.
-    pub first_seed_true: Option<u64>,
-    /// First seed where the assertion was violated.
-    pub first_seed_violated: Option<u64>,
-    /// Extreme values of a numeric form.
-    pub numeric: Option<NumericStats>,
-}
-
-impl SiteSummary {
-    fn of(c: &SiteCoverage) -> SiteSummary {
-        SiteSummary {
-            assertion: c.site.macro_name(),
-            kind: c.site.kind,
-            comparison: c.site.comparison,
-            message: c.site.message,
-            module: c.site.module_path,
-            file: c.site.file,
-            line: c.site.line,
-            column: c.site.column,
-            status: c.status(),
-            evaluations: c.evaluations,
-            true_count: c.true_count,
-            false_count: c.false_count,
-            seeds_reached: c.seeds_reached,
-            seeds_true: c.seeds_true,
-            first_seed_true: c.first_seed_true,
-            first_seed_violated: c.first_seed_violated,
-            numeric: c.numeric,
-        }
-    }
-}
-
-/// One buggify site in a [`CoverageSummary`].
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct BuggifySummary {
-    /// Which macro.
-    pub kind: BuggifyKind,
-    /// `module_path!()` of the call.
-    pub module: &'static str,
-    /// Source file.
-    pub file: &'static str,
-    /// Line.
-    pub line: u32,
-    /// Column.
-    pub column: u32,
-    /// Evaluations.
-    pub evaluations: u64,
-    /// Evaluations that fired.
-    pub fired: u64,
-    /// Seeds that reached the site.
-    pub seeds_reached: u64,
-    /// Seeds where it was active.
-    pub seeds_active: u64,
-}
-
-impl BuggifySummary {
-    fn of(c: &BuggifyCoverage) -> BuggifySummary {
-        BuggifySummary {
-            kind: c.site.kind,
-            module: c.site.module_path,
-            file: c.site.file,
-            line: c.site.line,
-            column: c.site.column,
-            evaluations: c.evaluations,
-            fired: c.fired,
-            seeds_reached: c.seeds_reached,
-            seeds_active: c.seeds_active,
-        }
     }
 }

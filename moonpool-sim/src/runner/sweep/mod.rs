@@ -18,13 +18,17 @@
 //! - [`SweepReport`](crate::SweepReport): totals, failures with their replay lines, per-seed
 //!   fingerprints, fault counts, and why the sweep stopped.
 //! - [`PlanError`]: a plan that cannot run (a shard that selects no seed).
+//! - [`SweepRunner`](crate::SweepRunner): the same sweep on several
+//!   threads (`--jobs`), each building its own simulation, reported in
+//!   plan order so the report does not depend on the job count.
 //!
 //! The plan, the report, the stop condition and the observer are public
 //! at the crate root; this module holds the rest of their vocabulary.
 //!
 //! Files: `plan.rs` holds the plan; `report.rs` the [`SweepReport`](crate::SweepReport);
 //! `run.rs` the loop ([`Simulation::sweep_with`](crate::Simulation::sweep_with)),
-//! stop conditions and observers; `replay.rs` the [`Replay`] lines. The
+//! stop conditions and observers, and the consumer both loops feed;
+//! `parallel.rs` the threads; `replay.rs` the [`Replay`] lines. The
 //! plan is data: the `MOONPOOL_*` variables and the command-line flags
 //! that fill it are read by the CLI (`SweepPlan::from_env_or` is defined
 //! there), which converts a [`PlanError`] into its own error.
@@ -41,16 +45,21 @@
 //!   the budget or the stop condition. Kept results are capped
 //!   ([`FAILURES_KEPT_MAX`], [`RESULTS_KEPT_MAX`]); counts are exact.
 
+pub(crate) mod parallel;
 pub(crate) mod plan;
 mod replay;
 pub(crate) mod report;
 pub(crate) mod run;
+pub(crate) mod summary;
 
+pub use parallel::{AHEAD_MAX, available_jobs};
 pub use plan::{PlanError, ShardError, Until, fresh_first_seed};
 pub use replay::Replay;
+pub(crate) use replay::shell_quote;
 pub(crate) use report::per_sec;
 pub use report::{FaultTally, SeedResult, is_fault_kind};
 pub use run::{AllSometimesSatisfied, Silent};
+pub use summary::{FailedSeed, SweepSummary};
 
 /// Seeds a sweep runs when no count is given (CLI `--seeds` default).
 pub const DEFAULT_SEEDS: u64 = 100;

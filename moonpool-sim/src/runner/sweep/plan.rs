@@ -2,6 +2,7 @@
 //! not, a trace, and how replay lines read.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::Replay;
@@ -9,7 +10,7 @@ use super::run::{AllSometimesSatisfied, StopCondition};
 use crate::trace::TraceSink;
 
 /// Which seeds, in which order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SeedPlan {
     /// Exactly this seed: a replay.
     One(u64),
@@ -22,28 +23,51 @@ pub enum SeedPlan {
         /// How many seeds (before sharding).
         count: u64,
     },
+    /// Exactly these seeds, in this order (a regression file,
+    /// `--seeds-file`). Never empty ([`SweepPlan::list`] refuses it).
+    List(Arc<[u64]>),
 }
 
 impl SeedPlan {
     /// The first seed of the plan.
     pub fn first(&self) -> u64 {
-        match *self {
-            SeedPlan::One(seed) => seed,
-            SeedPlan::Range { first, .. } => first,
+        match self {
+            SeedPlan::One(seed) => *seed,
+            SeedPlan::Range { first, .. } => *first,
+            SeedPlan::List(seeds) => seeds.first().copied().unwrap_or(0),
         }
     }
 
     /// Seeds in the plan before sharding.
     pub fn count(&self) -> u64 {
-        match *self {
+        match self {
             SeedPlan::One(_) => 1,
-            SeedPlan::Range { count, .. } => count,
+            SeedPlan::Range { count, .. } => *count,
+            SeedPlan::List(seeds) => seeds.len() as u64,
         }
     }
 
-    /// The seed at `index` in the plan.
+    /// The seed at `index` in the plan (`index < count`).
     pub fn seed_at(&self, index: u64) -> u64 {
-        self.first().wrapping_add(index)
+        match self {
+            SeedPlan::List(seeds) => usize::try_from(index)
+                .ok()
+                .and_then(|i| seeds.get(i))
+                .copied()
+                .unwrap_or(0),
+            _ => self.first().wrapping_add(index),
+        }
+    }
+
+    /// Whether the plan runs until a budget or a goal stops it.
+    pub fn is_unbounded(&self) -> bool {
+        matches!(
+            self,
+            SeedPlan::Range {
+                count: u64::MAX,
+                ..
+            }
+        )
     }
 }
 
@@ -125,6 +149,9 @@ pub enum PlanError {
         /// Seeds in the plan.
         count: u64,
     },
+    /// A list of seeds with no seed in it.
+    #[error("the list of seeds is empty")]
+    EmptyList,
 }
 
 /// A goal the sweep works toward, beyond its seed plan.
@@ -173,6 +200,11 @@ pub struct SweepPlan {
     pub trace: Option<TraceSink>,
     /// How failure replay lines are written.
     pub replay: Replay,
+    /// Stop the sweep once this many seeds failed, counted in plan order
+    /// (`--fail-fast` is 1, `--max-failures N`). Whatever the job count,
+    /// the sweep reports exactly the seeds of the plan up to and including
+    /// the failure that reached the limit.
+    pub max_failures: Option<u64>,
 }
 
 impl SweepPlan {
@@ -186,6 +218,15 @@ impl SweepPlan {
         SweepPlan::with_seeds(SeedPlan::Range { first, count })
     }
 
+    /// Exactly `seeds`, in this order; refused if empty.
+    pub fn list(seeds: impl Into<Arc<[u64]>>) -> Result<SweepPlan, PlanError> {
+        let seeds: Arc<[u64]> = seeds.into();
+        if seeds.is_empty() {
+            return Err(PlanError::EmptyList);
+        }
+        Ok(SweepPlan::with_seeds(SeedPlan::List(seeds)))
+    }
+
     /// `count` seeds from a fresh base ([`fresh_first_seed`]), printed in
     /// the reports so the sweep can be rerun.
     pub fn fresh(count: u64) -> SweepPlan {
@@ -194,15 +235,16 @@ impl SweepPlan {
 
     fn with_seeds(seeds: SeedPlan) -> SweepPlan {
         SweepPlan {
-            seeds,
             shard: None,
             time_budget: None,
             check_determinism: false,
             until: None,
             chaos: None,
             record_timeline: matches!(seeds, SeedPlan::One(_)),
+            seeds,
             trace: None,
             replay: Replay::cargo_test(),
+            max_failures: None,
         }
     }
 
@@ -218,7 +260,7 @@ impl SweepPlan {
 
     /// How many seeds this plan runs at most (after sharding).
     pub fn seeds_planned(&self) -> u64 {
-        match (self.seeds, self.shard) {
+        match (&self.seeds, self.shard) {
             (SeedPlan::One(_), Some(shard)) => u64::from(shard.contains(0)),
             (_, Some(shard)) => shard.seeds_of(self.seeds.count()),
             (_, None) => self.seeds.count(),
@@ -227,17 +269,24 @@ impl SweepPlan {
 
     /// The plan's seeds in order (after sharding), lazily.
     pub fn iter_seeds(&self) -> impl Iterator<Item = u64> + '_ {
+        let mut position = 0u64;
+        std::iter::from_fn(move || {
+            let seed = self.seed_at_position(position)?;
+            position += 1;
+            Some(seed)
+        })
+    }
+
+    /// The seed at `position` in the order this plan runs its seeds
+    /// (after sharding): the `position`-th seed of [`iter_seeds`](Self::iter_seeds),
+    /// or `None` past the end. Parallel workers pick seeds by position.
+    pub fn seed_at_position(&self, position: u64) -> Option<u64> {
         let (start, step) = match self.shard {
             Some(shard) => (shard.index() - 1, shard.count()),
             None => (0, 1),
         };
-        let count = self.seeds.count();
-        let mut next = Some(start);
-        std::iter::from_fn(move || {
-            let i = next.filter(|&i| i < count)?;
-            next = i.checked_add(step);
-            Some(self.seeds.seed_at(i))
-        })
+        let index = position.checked_mul(step)?.checked_add(start)?;
+        (index < self.seeds.count()).then(|| self.seeds.seed_at(index))
     }
 }
 

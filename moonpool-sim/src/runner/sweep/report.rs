@@ -17,6 +17,8 @@ pub enum StopReason {
     TimeBudget(Duration),
     /// The stop condition was met; its description.
     Condition(String),
+    /// This many seeds failed (`--fail-fast`: 1, `--max-failures N`).
+    MaxFailures(u64),
 }
 
 /// One seed's result, as kept by a [`SweepReport`].
@@ -31,7 +33,7 @@ pub struct SeedResult {
 }
 
 /// How often a fault kind fired over a sweep.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FaultTally {
     /// Times it fired, summed over seeds.
     pub total: u64,
