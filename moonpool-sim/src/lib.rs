@@ -120,7 +120,7 @@ pub mod trace;
 pub use kernel::TimelineEntry;
 pub use kernel::executor::TaskId;
 pub use kernel::executor::join::SimJoinHandle;
-pub use kernel::failure::SeedFailure;
+pub use kernel::failure::{SeedFailure, StuckTask, Waiting};
 pub use kernel::process::ProcessId;
 pub use kernel::time::sleep::Sleep;
 
@@ -182,7 +182,10 @@ pub mod assertions {
 /// The macros (`buggify!`, `buggify_with_prob!`, `buggify_knob!`) are at
 /// the crate root. Guide: `docs/assertions.md`.
 pub mod buggify {
-    pub use crate::model::buggify::{BUGGIFY_ENABLED_P, BuggifyStats, FIRE_P, SITE_ACTIVE_P};
+    pub use crate::kernel::time::BUGGIFIED_DELAY_P;
+    pub use crate::model::buggify::{
+        BUGGIFIED_DELAY_MS_MAX, BUGGIFY_ENABLED_P, BuggifyStats, FIRE_P, SITE_ACTIVE_P,
+    };
 }
 
 // The buggify and assertion macros are defined in `moonpool-core` (so code

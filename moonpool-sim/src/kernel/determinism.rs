@@ -44,6 +44,7 @@ impl fmt::Display for Step {
             Fold::Event => write!(f, "t={t} fired event #{}", self.value),
             Fold::Draw => write!(f, "t={t} drew random value {:#018x}", self.value),
             Fold::Mark => write!(f, "t={t} marked {:#x}", self.value),
+            Fold::Time => write!(f, "t={t} reached time {}", self.value),
         }
     }
 }

@@ -156,6 +156,10 @@ pub(crate) struct Kernel {
     rng: RefCell<ChaCha8Rng>,
     fingerprint: Cell<Fingerprint>,
     steps: Cell<u64>,
+    /// Bound of the extra delay a timer may get (FoundationDB's
+    /// `MAX_BUGGIFIED_DELAY`); zero: timers are never delayed, and draw
+    /// nothing.
+    buggified_delay_ns_max: Cell<u64>,
     /// Names, incarnations and liveness of the processes that own tasks.
     pub(crate) processes: RefCell<ProcessRegistry>,
     /// The task being polled, and its process.
@@ -192,6 +196,7 @@ impl Kernel {
             rng: RefCell::new(ChaCha8Rng::seed_from_u64(seed)),
             fingerprint: Cell::new(Fingerprint::new(seed)),
             steps: Cell::new(0),
+            buggified_delay_ns_max: Cell::new(0),
             processes: RefCell::new(ProcessRegistry::default()),
             current: Cell::new(None),
             current_waker: Cell::new((std::ptr::null(), std::ptr::null())),
@@ -248,6 +253,19 @@ impl Kernel {
         self.events.borrow_mut().schedule(at, Payload::Model(token));
     }
 
+    /// Sets the bound of buggified timer delays (zero: off). See
+    /// [`time::buggified_delay`].
+    pub(crate) fn set_buggified_delay_max(&self, max: Duration) {
+        let ns = max.as_nanos().min(u64::MAX as u128) as u64;
+        self.buggified_delay_ns_max.set(ns);
+    }
+
+    /// The bound of buggified timer delays, in nanoseconds (zero: off).
+    #[inline]
+    pub(crate) fn buggified_delay_ns_max(&self) -> u64 {
+        self.buggified_delay_ns_max.get()
+    }
+
     // ----- randomness and fingerprint -----
 
     /// Folds `value` into the fingerprint (and the recording, if on).
@@ -269,6 +287,20 @@ impl Kernel {
         };
         if let Some(r) = self.recorder.borrow_mut().as_mut() {
             r.step(what, value, self.now_ns(), fp.raw(), name);
+        }
+    }
+
+    /// Folds the firing of event `seq` at `time_ns` (the clock's value)
+    /// into the fingerprint: its sequence number and its time. One step of
+    /// the recording.
+    #[inline]
+    pub(crate) fn fold_event(&self, seq: u64, time_ns: u64) {
+        let mut fp = self.fingerprint.get();
+        fp.fold(Fold::Event, seq);
+        fp.fold(Fold::Time, time_ns);
+        self.fingerprint.set(fp);
+        if self.recording.get() {
+            self.record(Fold::Event, seq, fp);
         }
     }
 

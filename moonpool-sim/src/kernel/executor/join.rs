@@ -117,21 +117,28 @@ impl<T: 'static> Future for SimJoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut slot = self.slot.borrow_mut();
-        match &mut *slot {
-            JoinSlot::Running(waiter) => {
-                match waiter {
+        {
+            let mut slot = self.slot.borrow_mut();
+            match &mut *slot {
+                JoinSlot::Running(waiter) => match waiter {
                     Some(w) if w.will_wake(cx.waker()) => {}
                     _ => *waiter = Some(cx.waker().clone()),
+                },
+                JoinSlot::Done(_) => {
+                    return match std::mem::replace(&mut *slot, JoinSlot::Taken) {
+                        JoinSlot::Done(outcome) => Poll::Ready(outcome),
+                        _ => unreachable!("matched Done above"),
+                    };
                 }
-                Poll::Pending
+                JoinSlot::Taken => return Poll::Ready(Err(JoinError::Cancelled)),
             }
-            JoinSlot::Done(_) => match std::mem::replace(&mut *slot, JoinSlot::Taken) {
-                JoinSlot::Done(outcome) => Poll::Ready(outcome),
-                _ => unreachable!("matched Done above"),
-            },
-            JoinSlot::Taken => Poll::Ready(Err(JoinError::Cancelled)),
         }
+        // Waiting: a hang report lists the awaiting task after the one it
+        // waits for.
+        if let Some(kernel) = self.kernel.upgrade() {
+            kernel.note_join_wait(self.task);
+        }
+        Poll::Pending
     }
 }
 
