@@ -17,7 +17,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use moonpool_core::{JoinHandle, Listener, NetworkProvider, TaskProvider, TimeProvider};
+use moonpool_core::{Listener, NetworkProvider, TaskProvider, TimeProvider};
 use moonpool_sim::{
     SimContext, SimProviders, Simulation, SimulationBuilder, Workload, WorkloadResult,
 };

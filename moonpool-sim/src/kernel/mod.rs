@@ -171,6 +171,9 @@ pub(crate) struct Kernel {
     finished: Cell<bool>,
     /// Set once `failure` or `finished` is: the loop checks one flag.
     stop: Cell<bool>,
+    /// Set by teardown: the seed is over, and anything still holding this
+    /// kernel (providers stashed in a static) must not use it.
+    retired: Cell<bool>,
     recorder: RefCell<Option<Recorder>>,
     recording: Cell<bool>,
     /// Fault and process-event counts, by kind.
@@ -182,6 +185,18 @@ pub(crate) struct Kernel {
 }
 
 static NEXT_KERNEL_ID: AtomicU64 = AtomicU64::new(1);
+
+#[cold]
+#[track_caller]
+fn stale_use(seed: u64, what: &str) -> ! {
+    panic!(
+        "{what} on the providers of seed {seed:#x}, which has ended: providers (and \
+         their timers) belong to the seed that made them; these were kept (in a \
+         static or a thread_local?) and used in a later seed, where they would \
+         draw from and schedule on a dead world. Keep per-seed state in values \
+         your main or workload creates"
+    )
+}
 
 impl Kernel {
     pub(crate) fn new(seed: u64, config: KernelConfig) -> Rc<Kernel> {
@@ -203,6 +218,7 @@ impl Kernel {
             failure: RefCell::new(None),
             finished: Cell::new(false),
             stop: Cell::new(false),
+            retired: Cell::new(false),
             recorder: RefCell::new(None),
             recording: Cell::new(false),
             counters: RefCell::new(BTreeMap::new()),
@@ -215,6 +231,19 @@ impl Kernel {
     /// Makes this kernel the thread's current one until the guard drops.
     pub(crate) fn enter(self: &Rc<Kernel>) -> Entered<Kernel> {
         Entered::enter(&CURRENT, self)
+    }
+
+    /// Panics with what happened when `what` is asked of a kernel whose
+    /// seed is over: code kept providers (or a timer) of an earlier seed,
+    /// in a static or a thread-local, and used them in a later one, where
+    /// they would draw from and schedule on a dead world. The panic fails
+    /// the seed that did it (the runner reports it with this message).
+    #[inline]
+    #[track_caller]
+    pub(crate) fn ensure_live(&self, what: &str) {
+        if self.retired.get() {
+            stale_use(self.seed, what);
+        }
     }
 
     // ----- clock -----

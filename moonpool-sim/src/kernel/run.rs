@@ -450,6 +450,9 @@ impl Kernel {
             drop(entries);
             drop(payloads);
         }
+        // After the drops: a future's `Drop` may still read the clock or
+        // cancel its timer; from here on, nothing of this seed may run.
+        self.retired.set(true);
     }
 }
 

@@ -127,17 +127,23 @@ impl Providers for SimProviders {
 impl TimeProvider for SimProviders {
     type Sleep = Sleep;
 
+    #[track_caller]
     fn now(&self) -> Instant {
+        self.world.ensure_live("now()");
         Instant::from_nanos(self.world.now_ns())
     }
 
     /// The process's local clock: ahead of `now` by a per-process drift
     /// when the seed has clock drift on (`net.clock_drift`), else `now`.
+    #[track_caller]
     fn timer(&self) -> Instant {
+        self.world.ensure_live("timer()");
         Instant::from_nanos(super::network::timer_ns(&self.world, self.process))
     }
 
+    #[track_caller]
     fn sleep(&self, duration: Duration) -> Sleep {
+        self.world.ensure_live("sleep()");
         let nanos = duration.as_nanos().min(u64::MAX as u128) as u64;
         Sleep::new(
             Rc::clone(&self.world.kernel),
@@ -145,7 +151,9 @@ impl TimeProvider for SimProviders {
         )
     }
 
+    #[track_caller]
     fn sleep_until(&self, deadline: Instant) -> Sleep {
+        self.world.ensure_live("sleep_until()");
         Sleep::new(Rc::clone(&self.world.kernel), deadline.as_nanos())
     }
 }
@@ -153,11 +161,13 @@ impl TimeProvider for SimProviders {
 impl TaskProvider for SimProviders {
     type Handle<T: 'static> = SimJoinHandle<T>;
 
+    #[track_caller]
     fn spawn<F>(&self, name: &str, future: F) -> SimJoinHandle<F::Output>
     where
         F: std::future::Future + 'static,
         F::Output: 'static,
     {
+        self.world.ensure_live("spawn()");
         let handle = self
             .world
             .spawn(self.process, self.incarnation, name, future);
@@ -171,7 +181,9 @@ impl TaskProvider for SimProviders {
 }
 
 impl RandomProvider for SimProviders {
+    #[track_caller]
     fn next_u64(&self) -> u64 {
+        self.world.ensure_live("a random draw");
         self.world.draw_u64()
     }
 }

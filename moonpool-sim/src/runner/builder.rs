@@ -597,13 +597,30 @@ impl Simulation {
             assertions: assertions::stats(&world),
             buggify: buggify::stats(&world),
         };
-        // Dropping user futures may panic too; that must not escape either.
-        let _ = std::panic::catch_unwind(AssertUnwindSafe(|| world.teardown()));
+        // Dropping user futures (and what they own) may panic: that must
+        // not escape, and it fails a seed that had not failed already.
+        capture.take();
+        let torn_down = std::panic::catch_unwind(AssertUnwindSafe(|| world.teardown()));
+        let outcome = match (report.outcome, torn_down) {
+            (SeedOutcome::Pass, Err(payload)) => {
+                let (message, location) = capture.take().unwrap_or_else(|| {
+                    (panic::payload_message(&*payload), "<unknown>".to_string())
+                });
+                SeedOutcome::Fail(SeedFailure::Panic {
+                    message: format!("while dropping the seed's tasks at teardown: {message}"),
+                    location,
+                    task: "<teardown>".to_string(),
+                    process: "<simulator>".to_string(),
+                })
+            }
+            (outcome, _) => outcome,
+        };
         drop(capture);
         drop(enter);
         drop(world);
         (
             SeedReport {
+                outcome,
                 wall_time: wall_start.elapsed(),
                 ..report
             },

@@ -2,8 +2,6 @@
 
 use std::rc::Rc;
 
-use moonpool_core::JoinHandle;
-
 use super::builder::{ProcessSpec, WorkloadSpec, client_ip};
 use super::workload::{DynWorkload, Phase, ProcessRef, SimContext};
 use crate::kernel::executor::join::SimJoinHandle;

@@ -25,13 +25,11 @@ pub(crate) fn install_hook() {
                     .location()
                     .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
                     .unwrap_or_else(|| "<unknown>".to_string());
-                CAPTURED.with(|c| {
-                    // Keep the first panic: later ones are usually its echoes.
-                    let mut c = c.borrow_mut();
-                    if c.is_none() {
-                        *c = Some((message, location));
-                    }
-                });
+                // Keep the last panic: a panic unwinds straight to the
+                // runner, so the one that failed the seed is the last one
+                // raised; an earlier one was caught by user code
+                // (`catch_unwind`) and is not the seed's failure.
+                CAPTURED.with(|c| *c.borrow_mut() = Some((message, location)));
             } else {
                 previous(info);
             }
@@ -53,7 +51,8 @@ impl CaptureGuard {
         }
     }
 
-    /// The first panic captured since the guard was made: (message, location).
+    /// The last panic captured since the guard was made (or the last
+    /// `take`): (message, location).
     pub(crate) fn take(&self) -> Option<(String, String)> {
         CAPTURED.with(|c| c.borrow_mut().take())
     }

@@ -142,17 +142,37 @@ impl<T: 'static> Future for SimJoinHandle<T> {
     }
 }
 
-impl<T: 'static> JoinHandle<T> for SimJoinHandle<T> {
-    fn detach(mut self) {
+// Inherent, so that a handle's methods work without importing the
+// `JoinHandle` trait; the trait's methods call these.
+impl<T> SimJoinHandle<T> {
+    /// Lets the task run to completion on its own; its output is discarded.
+    pub fn detach(mut self) {
         self.detached = true;
     }
 
-    fn abort(&self) {
+    /// Cancels the task: its future is dropped and never polled again; a
+    /// pending `await` of this handle resolves to `JoinError::Cancelled`.
+    pub fn abort(&self) {
         self.cancel();
     }
 
-    fn is_finished(&self) -> bool {
+    /// Whether the task has completed, been cancelled, or panicked.
+    pub fn is_finished(&self) -> bool {
         !matches!(*self.slot.borrow(), JoinSlot::Running(_))
+    }
+}
+
+impl<T: 'static> JoinHandle<T> for SimJoinHandle<T> {
+    fn detach(self) {
+        SimJoinHandle::detach(self);
+    }
+
+    fn abort(&self) {
+        SimJoinHandle::abort(self);
+    }
+
+    fn is_finished(&self) -> bool {
+        SimJoinHandle::is_finished(self)
     }
 }
 

@@ -55,6 +55,7 @@ impl Future for Sleep {
         }
         match self.event {
             None => {
+                self.kernel.ensure_live("a sleep polled");
                 if self.kernel.now_ns() >= self.deadline_ns {
                     self.done = true;
                     return Poll::Ready(());
