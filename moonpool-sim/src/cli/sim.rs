@@ -16,6 +16,7 @@ use crate::report::{Format, Reporter, unmet_goal};
 use crate::runner::builder::Simulation;
 use crate::runner::sweep::plan::SweepPlan;
 use crate::runner::sweep::{Replay, fresh_first_seed};
+use crate::trace::TraceSink;
 
 /// A checked `sim` invocation: what to run and how to report it.
 #[derive(Clone, Debug)]
@@ -24,6 +25,8 @@ pub struct SimSettings {
     json: bool,
     quiet: bool,
     trace: Option<String>,
+    /// `RUST_LOG`, when set and not empty.
+    log: Option<String>,
     first_seed_fresh: bool,
 }
 
@@ -78,6 +81,13 @@ impl SimSettings {
             match open_trace(path) {
                 Ok(sink) => plan.trace = Some(sink),
                 Err(e) => return refuse(title, err, &e),
+            }
+        } else if let Some(directives) = &self.log {
+            // The program's own log lines, stamped with simulated time, on
+            // the error stream; tracing never changes an execution.
+            match TraceSink::writer("stderr", std::io::stderr()).with_directives(directives) {
+                Ok(sink) => plan.trace = Some(sink),
+                Err(e) => return refuse(title, err, &CliError::from(e)),
             }
         }
         let format = if self.json {
@@ -149,6 +159,9 @@ impl SimArgs {
             json: settings.json.is_some_and(|j| j.0),
             quiet: settings.quiet.is_some_and(|q| q.0),
             trace: settings.trace.map(|t| t.0),
+            log: std::env::var("RUST_LOG")
+                .ok()
+                .filter(|v| !v.trim().is_empty()),
         })
     }
 

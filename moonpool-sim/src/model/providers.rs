@@ -65,6 +65,14 @@ impl SimProviders {
             .unwrap_or_else(|| "?".into())
     }
 
+    /// The incarnation of the process these providers were made for: 0 at
+    /// its first start, one more at each reboot. A rebooted process can
+    /// tell it restarted (and how often) without keeping state outside the
+    /// simulation.
+    pub fn incarnation(&self) -> u32 {
+        self.incarnation
+    }
+
     /// The seed of the running simulation.
     pub fn seed(&self) -> u64 {
         self.world.seed

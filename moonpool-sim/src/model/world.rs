@@ -29,6 +29,7 @@ use super::network::{NetState, NetworkConfig};
 use super::process::ProcessTable;
 use super::process::lifecycle::LifecycleState;
 use super::storage::{StorageConfig, StorageState};
+use super::values::SeedValues;
 use crate::kernel::{CurrentSlot, Entered, Kernel, KernelConfig, ModelEvents, Stop};
 
 thread_local! {
@@ -90,6 +91,8 @@ pub(crate) struct World {
     /// Set when every foreground workload's `run` phase has returned.
     run_phase_done: Cell<bool>,
     run_phase_waiters: RefCell<Vec<Waker>>,
+    /// Values workloads recorded for the report.
+    pub(crate) values: RefCell<SeedValues>,
 }
 
 impl Deref for World {
@@ -122,6 +125,7 @@ impl World {
             quiesce_hooks: RefCell::new(Vec::new()),
             run_phase_done: Cell::new(false),
             run_phase_waiters: RefCell::new(Vec::new()),
+            values: RefCell::new(SeedValues::default()),
             config,
         })
     }

@@ -591,6 +591,7 @@ impl Simulation {
             sim_time: world.now(),
             wall_time: std::time::Duration::ZERO,
             events: world.steps(),
+            values: world.values.borrow_mut().take(),
             counters: world.counters(),
             fault_families: world.fault_families(),
             timeline: world.take_timeline(),

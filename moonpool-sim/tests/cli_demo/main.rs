@@ -30,6 +30,7 @@ pub(crate) const ENV_VARS: &[&str] = &[
     "MOONPOOL_CHAOS",
     "MOONPOOL_UNTIL_ALL_SOMETIMES",
     "MOONPOOL_MAX_SEEDS",
+    "RUST_LOG",
 ];
 
 pub(crate) fn command(program: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
