@@ -127,7 +127,7 @@ pub use kernel::time::sleep::Sleep;
 pub use model::control::SimControl;
 pub use model::network::{
     ChaosProfile, ClogDirection, ConnectionId, ConnectionInfo, KillMode, NetworkConfig,
-    NetworkFaults, OneIn, PartitionId, SimListener, SimTcpStream,
+    NetworkConfigError, NetworkFaults, OneIn, PartitionId, SimListener, SimTcpStream,
 };
 pub use model::process::lifecycle::ProcessError;
 pub use model::process::{ProcessInfo, ProcessKind, ProcessState};

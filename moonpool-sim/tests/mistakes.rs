@@ -136,3 +136,62 @@ fn a_panic_while_dropping_user_values_at_teardown_fails_the_seed() {
     // The same again: the report is a function of the seed.
     assert_eq!(sim.run_seed(1).outcome, r.outcome);
 }
+
+#[test]
+fn a_wake_from_another_os_thread_fails_the_seed_naming_the_task() {
+    let sim = sim_of(|p: SimProviders| async move {
+        let waiter = p.spawn("waits-on-a-thread", async {
+            let mut asked = false;
+            std::future::poll_fn(|cx| {
+                if asked {
+                    return std::task::Poll::Ready(());
+                }
+                asked = true;
+                // A thread that wakes us (joined at once, so the wake has
+                // happened before this poll returns).
+                let waker = cx.waker().clone();
+                std::thread::spawn(move || waker.wake())
+                    .join()
+                    .expect("the waking thread");
+                std::task::Poll::Pending
+            })
+            .await;
+        });
+        waiter.await?;
+        Ok(())
+    });
+    let r = sim.run_seed(1);
+    match r.outcome.failure() {
+        Some(SeedFailure::ForeignWake { task }) => assert_eq!(task, "w#0/waits-on-a-thread"),
+        other => panic!("expected a foreign wake, got {other:?}"),
+    }
+    assert!(
+        r.outcome
+            .failure()
+            .is_some_and(|f| f.to_string().contains("woken from another OS thread")),
+        "{:?}",
+        r.outcome
+    );
+    // The next seed is not blamed for it.
+    let clean = sim_of(|p: SimProviders| async move {
+        p.sleep(Duration::from_millis(1)).await;
+        Ok(())
+    });
+    assert!(clean.run_seed(2).outcome.is_pass());
+}
+
+#[test]
+fn tokios_own_timer_in_a_simulation_fails_saying_what_to_use_instead() {
+    let sim = sim_of(|_p: SimProviders| async move {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        Ok(())
+    });
+    let (message, task) = panic_message(&sim.run_seed(1));
+    assert_eq!(task, "run");
+    assert!(message.contains("Tokio 1.x runtime"), "{message}");
+    assert!(
+        message.contains("a simulation does not run: simulated code must use its providers")
+            && message.contains("TimeProvider::sleep"),
+        "{message}"
+    );
+}

@@ -154,6 +154,16 @@ pub enum SeedFailure {
         /// Details (values compared...).
         message: String,
     },
+    /// A task's waker was called from another OS thread (a thread pool,
+    /// tokio's runtime, a `std::thread`). The simulation runs on one
+    /// thread and ignores such a wake, so the task would have hung.
+    #[error(
+        "task '{task}' was woken from another OS thread: a simulation runs on one thread and ignores such wakes, so the task would hang silently; wake it from simulated code instead (a channel fed by a simulated task, the providers' timers and network)"
+    )]
+    ForeignWake {
+        /// `process/task` (or its id, if it has finished).
+        task: String,
+    },
     /// Replaying the seed did not reproduce the same execution.
     #[error("nondeterminism: {0}")]
     Nondeterminism(String),

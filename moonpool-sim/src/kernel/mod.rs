@@ -310,12 +310,10 @@ impl Kernel {
 
     #[cold]
     fn record(&self, what: Fold, value: u64, fp: Fingerprint) {
-        let name = match what {
-            Fold::Poll | Fold::Spawn => self.task_label(TaskId::from_u64(value)),
-            _ => None,
-        };
         if let Some(r) = self.recorder.borrow_mut().as_mut() {
-            r.step(what, value, self.now_ns(), fp.raw(), name);
+            r.step(what, value, self.now_ns(), fp.raw(), || {
+                self.task_label(TaskId::from_u64(value))
+            });
         }
     }
 

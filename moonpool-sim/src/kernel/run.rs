@@ -353,8 +353,34 @@ impl Kernel {
     }
 
     /// Runs the loop until the workloads finish or the seed fails; events
-    /// the model scheduled go back to `model`.
+    /// the model scheduled go back to `model`. A wake from another OS
+    /// thread fails the seed (it replaces a hang it caused, or a pass).
     pub(crate) fn run<M: ModelEvents>(&self, model: &M) -> Stop {
+        let stop = self.run_loop(model);
+        let Some(task) = super::executor::waker::foreign_wakes_of(self.id) else {
+            return stop;
+        };
+        let task = self
+            .task_label(task)
+            .map(|l| l.to_string())
+            .unwrap_or_else(|| format!("{task} (finished)"));
+        let mut slot = self.failure.borrow_mut();
+        let hang = matches!(
+            &*slot,
+            None | Some(
+                SeedFailure::Deadlock { .. }
+                    | SeedFailure::TimeLimit { .. }
+                    | SeedFailure::StepLimit { .. }
+            )
+        );
+        if hang {
+            *slot = Some(SeedFailure::ForeignWake { task });
+        }
+        self.stop.set(true);
+        Stop::Failed
+    }
+
+    fn run_loop<M: ModelEvents>(&self, model: &M) -> Stop {
         let time_limit_ns = self.config.time_limit.as_nanos().min(u64::MAX as u128) as u64;
         loop {
             while let Some(id) = self.next_ready() {

@@ -86,15 +86,10 @@ impl SimProviders {
 
     /// Resolves when every foreground workload's `run` phase has returned.
     pub(crate) fn run_phase_done(&self) -> impl Future<Output = ()> + 'static {
-        let world = Rc::clone(&self.world);
-        std::future::poll_fn(move |cx| {
-            if world.run_phase_done() {
-                std::task::Poll::Ready(())
-            } else {
-                world.wait_run_phase(cx.waker());
-                std::task::Poll::Pending
-            }
-        })
+        RunPhaseDone {
+            world: Rc::clone(&self.world),
+            slot: None,
+        }
     }
 
     /// Sleeps for `duration`, or until every foreground workload's `run`
@@ -193,5 +188,87 @@ impl RandomProvider for SimProviders {
     fn next_u64(&self) -> u64 {
         self.world.ensure_live("a random draw");
         self.world.draw_u64()
+    }
+}
+
+/// The future of [`SimProviders::run_phase_done`]: holds one waiter slot
+/// while pending, and frees it when dropped (a `pause` whose timer won).
+struct RunPhaseDone {
+    world: Rc<World>,
+    slot: Option<usize>,
+}
+
+impl Future for RunPhaseDone {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.world.run_phase_done() {
+            return std::task::Poll::Ready(());
+        }
+        let slot = self.world.wait_run_phase(self.slot, cx.waker());
+        self.slot = Some(slot);
+        std::task::Poll::Pending
+    }
+}
+
+impl Drop for RunPhaseDone {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.take()
+            && !self.world.run_phase_done()
+        {
+            self.world.stop_waiting_run_phase(slot);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use moonpool_core::Ratio;
+
+    use super::*;
+    use crate::kernel::KernelConfig;
+    use crate::model::world::WorldConfig;
+
+    #[test]
+    fn pauses_that_time_out_leave_no_run_phase_waiter_behind() {
+        let world = World::new(
+            1,
+            KernelConfig {
+                time_limit: Duration::from_secs(3_600),
+                step_limit: 10_000_000,
+                perturb_ready_order: Ratio::ZERO,
+                record_timeline: false,
+            },
+            WorldConfig {
+                chaos: false,
+                network: Default::default(),
+                storage: Default::default(),
+                max_down: None,
+            },
+        );
+        let _enter = world.enter();
+        let process = world.kernel.add_process("p".into());
+        let p = SimProviders::new(Rc::clone(&world), process, 0);
+        let w = Rc::clone(&world);
+        let most = Rc::new(std::cell::Cell::new(0));
+        let seen = Rc::clone(&most);
+        let task = world.kernel.spawn(process, 0, "pauser", async move {
+            for _ in 0..10_000 {
+                assert!(p.pause(Duration::from_millis(1)).await);
+                seen.set(seen.get().max(w.run_phase_waiter_slots()));
+            }
+            w.kernel.finish();
+        });
+        task.detach();
+        world.run();
+        // One pause pending at a time: one slot, reused 10,000 times (it
+        // was 10,000 wakers kept until the run phase ended).
+        assert_eq!(most.get(), 1);
+        world.teardown();
     }
 }

@@ -54,6 +54,7 @@ pub fn failure_kind(failure: &SeedFailure) -> &'static str {
         SeedFailure::StepLimit { .. } => "step_limit",
         SeedFailure::Assertion { .. } => "assertion",
         SeedFailure::Nondeterminism(_) => "nondeterminism",
+        SeedFailure::ForeignWake { .. } => "foreign_wake",
     }
 }
 

@@ -72,3 +72,17 @@ pub(crate) fn payload_message(payload: &(dyn std::any::Any + Send)) -> String {
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "<non-string panic payload>".to_string())
 }
+
+/// What to say about a panic that comes from using tokio's own runtime
+/// services inside a simulation, if `message` is one.
+pub(crate) fn misuse_hint(message: &str) -> Option<&'static str> {
+    let tokio_runtime = message.contains("must be called from the context of a Tokio")
+        || message.contains("no reactor running")
+        || message.contains("A Tokio 1.x context was found, but timers are disabled");
+    tokio_runtime.then_some(
+        "this is tokio's own runtime (its timers, I/O or spawn), which a simulation does \
+         not run: simulated code must use its providers instead (TimeProvider::sleep and \
+         timeout for timers, TaskProvider::spawn for tasks, NetworkProvider for sockets); \
+         never block_on inside a simulated task",
+    )
+}

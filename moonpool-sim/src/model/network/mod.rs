@@ -42,7 +42,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::task::Waker;
 
-pub use config::{ChaosProfile, NetworkConfig, NetworkFaults, OneIn, Range};
+pub use config::{ChaosProfile, NetworkConfig, NetworkConfigError, NetworkFaults, OneIn, Range};
 
 /// The network's fault families (swarm testing units, as the report names
 /// them) and, for each, the fault counters it increments.
@@ -96,16 +96,19 @@ impl Links {
         if self.partitions.blocks(src, dst) {
             return HELD;
         }
-        let mut latency = self.base_ns + extra_ns;
+        // Saturating throughout: every valid configuration gives the same
+        // arithmetic (and fingerprints) in debug and release builds.
+        let mut latency = self.base_ns.saturating_add(extra_ns);
         if self.jitter_ns > 0 {
-            latency += draw::below(world, self.jitter_ns + 1);
+            latency = latency.saturating_add(draw::between(world, 0, self.jitter_ns));
         }
         if draw::bool(world, self.faults.latency_tail) {
-            let tail = draw::between(world, 1, self.faults.latency_tail_ms_max.max(1) * 1_000_000);
+            let tail_max = self.faults.latency_tail_ms_max.max(1);
+            let tail = draw::between(world, 1, tail_max.saturating_mul(1_000_000));
             world.note("net.latency_tail", None, || {
                 format!("{src} -> {dst}: +{:.3} ms", tail as f64 / 1e6)
             });
-            latency += tail;
+            latency = latency.saturating_add(tail);
         }
         let at = now.saturating_add(latency);
         at.max(self.clogs.until(src, dst))
@@ -125,7 +128,11 @@ impl Links {
         if let Some(ns) = self.pair_ns.get(&key) {
             return *ns;
         }
-        let ns = draw::between(world, 0, self.faults.pair_latency_ms_max * 1_000_000);
+        let ns = draw::between(
+            world,
+            0,
+            self.faults.pair_latency_ms_max.saturating_mul(1_000_000),
+        );
         self.pair_ns.insert(key, ns);
         if ns > 0 {
             world.note("net.pair_latency", None, || {
@@ -369,9 +376,9 @@ pub(crate) fn round_trip(world: &World, links: &Links, conn: &Conn, s: usize) ->
 pub(crate) fn one_way(world: &World, links: &Links, conn: &Conn, s: usize) -> u64 {
     let pipe = &conn.pipes[s];
     let now = world.now_ns();
-    let mut latency = links.base_ns + pipe.extra_ns;
+    let mut latency = links.base_ns.saturating_add(pipe.extra_ns);
     if links.jitter_ns > 0 {
-        latency += draw::below(world, links.jitter_ns + 1);
+        latency = latency.saturating_add(draw::between(world, 0, links.jitter_ns));
     }
     now.saturating_add(latency)
 }
