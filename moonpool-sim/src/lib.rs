@@ -122,18 +122,19 @@ pub mod trace;
 pub use kernel::TimelineEntry;
 pub use kernel::executor::TaskId;
 pub use kernel::executor::join::SimJoinHandle;
-pub use kernel::failure::SeedFailure;
+pub use kernel::failure::{SeedFailure, StuckTask, Waiting};
 pub use kernel::process::ProcessId;
 pub use kernel::time::sleep::Sleep;
 
 pub use model::control::SimControl;
 pub use model::network::{
     ChaosProfile, ClogDirection, ConnectionId, ConnectionInfo, KillMode, NetworkConfig,
-    NetworkFaults, OneIn, PartitionId, SimListener, SimTcpStream,
+    NetworkConfigError, NetworkFaults, OneIn, PartitionId, SimListener, SimTcpStream,
 };
 pub use model::process::lifecycle::ProcessError;
 pub use model::process::{ProcessInfo, ProcessKind, ProcessState};
 pub use model::providers::SimProviders;
+pub use model::values::SeedValue;
 
 pub use nemesis::attrition::{ATTRITION_KILLS_MAX, Attrition};
 pub use nemesis::network::{RandomClogging, RandomConnectionKills, RandomPartitions};
@@ -185,7 +186,10 @@ pub mod assertions {
 /// The macros (`buggify!`, `buggify_with_prob!`, `buggify_knob!`) are at
 /// the crate root. Guide: `docs/assertions.md`.
 pub mod buggify {
-    pub use crate::model::buggify::{BUGGIFY_ENABLED_P, BuggifyStats, FIRE_P, SITE_ACTIVE_P};
+    pub use crate::kernel::time::BUGGIFIED_DELAY_P;
+    pub use crate::model::buggify::{
+        BUGGIFIED_DELAY_MS_MAX, BUGGIFY_ENABLED_P, BuggifyStats, FIRE_P, SITE_ACTIVE_P,
+    };
 }
 
 // The buggify and assertion macros are defined in `moonpool-core` (so code

@@ -50,6 +50,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Metadata, Subscriber};
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 
@@ -62,6 +63,8 @@ type SharedWriter = Arc<Mutex<Box<dyn Write + Send>>>;
 pub struct TraceSink {
     writer: SharedWriter,
     level: Level,
+    /// Per-target levels (`RUST_LOG`-style directives), if any.
+    targets: Option<Targets>,
     name: Arc<str>,
 }
 
@@ -120,6 +123,7 @@ impl TraceSink {
         TraceSink {
             writer: Arc::new(Mutex::new(Box::new(writer))),
             level: Level::TRACE,
+            targets: None,
             name: name.into(),
         }
     }
@@ -152,6 +156,21 @@ impl TraceSink {
         self
     }
 
+    /// Keeps only the events `directives` enable: `RUST_LOG`-style
+    /// `target=level` pairs and a bare default level, comma-separated
+    /// (`info,my_app::net=trace`); targets not named are off unless a
+    /// default is given.
+    pub fn with_directives(mut self, directives: &str) -> Result<TraceSink, TraceFilterError> {
+        let targets = directives
+            .parse::<Targets>()
+            .map_err(|e| TraceFilterError {
+                directives: directives.to_string(),
+                message: e.to_string(),
+            })?;
+        self.targets = Some(targets);
+        Ok(self)
+    }
+
     /// What the sink writes to (a path, "memory", ...).
     pub fn name(&self) -> &str {
         &self.name
@@ -165,6 +184,16 @@ impl TraceSink {
     fn write_line(&self, line: &str) {
         let _ = lock(&self.writer).write_all(line.as_bytes());
     }
+}
+
+/// Directives for [`TraceSink::with_directives`] that do not parse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid log directives '{directives}': {message}")]
+pub struct TraceFilterError {
+    /// The directives given.
+    pub directives: String,
+    /// What is wrong with them.
+    pub message: String,
 }
 
 /// The layer that writes stamped events to a [`TraceSink`].
@@ -200,6 +229,11 @@ where
 {
     fn enabled(&self, metadata: &Metadata<'_>, _ctx: Context<'_, S>) -> bool {
         *metadata.level() <= self.sink.level
+            && self
+                .sink
+                .targets
+                .as_ref()
+                .is_none_or(|t| t.would_enable(metadata.target(), metadata.level()))
     }
 
     fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {

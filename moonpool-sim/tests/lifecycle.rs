@@ -4,7 +4,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use moonpool_core::{JoinHandle, TaskProvider, TimeProvider};
+use moonpool_core::{TaskProvider, TimeProvider};
 use moonpool_sim::{FnWorkload, ProcessError, SimContext, SimProviders, SimulationBuilder};
 
 #[test]

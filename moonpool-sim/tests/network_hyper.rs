@@ -10,7 +10,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use moonpool_core::{JoinHandle, Listener, NetworkProvider, Ratio, TaskProvider, TimeProvider};
+use moonpool_core::{Listener, NetworkProvider, Ratio, TaskProvider, TimeProvider};
 use moonpool_sim::{
     NetworkConfig, NetworkFaults, SeedReport, SimContext, SimProviders, SimulationBuilder,
     Workload, WorkloadResult,

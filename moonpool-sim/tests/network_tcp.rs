@@ -302,11 +302,20 @@ fn a_writer_blocked_on_a_full_buffer_learns_when_its_reader_is_reset() {
             p2.sleep(Duration::from_millis(5)).await;
             control.kill_connection(id, moonpool_sim::KillMode::ServerOnly)
         });
-        // Blocked until the reader's end is reset; then the write goes into
-        // the void and the RST comes back a round trip later.
-        within(p, Duration::from_secs(1), c.write_all(&[2u8; 10])).await??;
+        // Blocked until the reader's end is reset, and then until the RST
+        // answering its unacknowledged bytes comes back a round trip later,
+        // which fails it (it is never accepted into the void).
+        let start = p.now();
+        let blocked = within(p, Duration::from_secs(1), c.write_all(&[2u8; 10])).await?;
+        assert_eq!(
+            blocked.err().map(|e| e.kind()),
+            Some(io::ErrorKind::BrokenPipe)
+        );
+        assert!(
+            p.now() - start > Duration::from_millis(5),
+            "failed before the reset"
+        );
         assert!(killer.await?);
-        p.sleep(Duration::from_millis(1)).await;
         let err = c
             .write_all(&[3u8; 10])
             .await

@@ -8,7 +8,7 @@ use std::time::Duration;
 use moonpool_core::{RandomProvider, Ratio, TaskProvider, TimeProvider};
 use moonpool_sim::{
     ConfigError, FnWorkload, SeedFailure, SimContext, SimProviders, Simulation, SimulationBuilder,
-    Workload, WorkloadResult,
+    Waiting, Workload, WorkloadResult,
 };
 
 /// A workload whose `run` phase is `f`, given the client's providers.
@@ -111,6 +111,66 @@ fn check_determinism_names_the_first_diverging_step() {
     }
 }
 
+/// A workload that sleeps once, for a length read from (and bumped in)
+/// `nap_ms`: state that survives from one run to the next.
+fn napping(nap_ms: &'static AtomicU64) -> Simulation {
+    sim_of(move |p: SimProviders| async move {
+        let ms = nap_ms.fetch_add(1, Ordering::Relaxed);
+        p.sleep(Duration::from_millis(ms)).await;
+        Ok(())
+    })
+}
+
+static NAP_FINGERPRINT_MS: AtomicU64 = AtomicU64::new(5);
+
+#[test]
+fn runs_that_differ_only_in_how_long_they_sleep_have_different_fingerprints() {
+    let sim = napping(&NAP_FINGERPRINT_MS);
+    let a = sim.run_seed(1);
+    let b = sim.run_seed(1);
+    assert!(a.outcome.is_pass() && b.outcome.is_pass());
+    // The same sequence of polls, events and draws, at other times.
+    assert_eq!(a.events, b.events);
+    assert_eq!(b.sim_time, a.sim_time + Duration::from_millis(1));
+    assert_ne!(
+        a.fingerprint, b.fingerprint,
+        "the fingerprint ignores virtual time"
+    );
+}
+
+static NAP_CHECK_MS: AtomicU64 = AtomicU64::new(5);
+
+#[test]
+fn check_determinism_names_the_first_step_whose_time_differs() {
+    let r = napping(&NAP_CHECK_MS).check_determinism(1);
+    let Some(SeedFailure::Nondeterminism(msg)) = r.outcome.failure() else {
+        panic!("expected nondeterminism, got {:?}", r.outcome);
+    };
+    // The nap's timer is the same event in both runs, fired 1 ms apart.
+    let (first, second) = msg
+        .split_once("; second run ")
+        .unwrap_or_else(|| panic!("{msg}"));
+    let event = |side: &str| {
+        side.rsplit_once("fired event #")
+            .map(|(_, n)| n.to_string())
+    };
+    assert!(
+        first.ends_with(&format!(
+            "first run t=0.005000s fired event #{}",
+            event(first).unwrap_or_default()
+        )),
+        "{msg}"
+    );
+    assert_eq!(
+        second,
+        format!(
+            "t=0.006000s fired event #{}",
+            event(first).unwrap_or_default()
+        ),
+        "{msg}"
+    );
+}
+
 #[test]
 fn a_panicking_task_fails_its_seed_with_message_and_location_and_the_next_seed_runs() {
     let sim = sim_of(|p: SimProviders| async move {
@@ -154,8 +214,15 @@ fn a_deadlock_fails_the_seed_naming_the_stuck_tasks() {
     let r = sim.run_seed(3);
     match r.outcome.failure() {
         Some(SeedFailure::Deadlock { stuck, .. }) => {
-            assert!(stuck.iter().any(|s| s == "w#0/waits-forever"), "{stuck:?}");
-            assert!(stuck.iter().any(|s| s == "w#0/run"), "{stuck:?}");
+            let names: Vec<&str> = stuck.iter().map(|s| s.task.as_str()).collect();
+            // The task nobody will wake first, then those awaiting it.
+            assert_eq!(
+                names,
+                ["w#0/waits-forever", "w#0/run", "simulator/workload-driver"],
+                "{stuck:?}"
+            );
+            assert_eq!(stuck[0].waiting, Waiting::Other);
+            assert_eq!(stuck[1].waiting, Waiting::Task("w#0/waits-forever".into()));
         }
         other => panic!("expected a deadlock, got {other:?}"),
     }
@@ -221,7 +288,8 @@ fn the_time_limit_stops_a_seed_that_never_ends() {
         .expect("valid");
     let r = sim.run_seed(6);
     assert!(
-        matches!(r.outcome.failure(), Some(SeedFailure::TimeLimit { alive, .. }) if alive.contains(&"w#0/run".to_string())),
+        matches!(r.outcome.failure(), Some(SeedFailure::TimeLimit { alive, .. })
+            if alive.iter().any(|t| t.task == "w#0/run" && t.waiting == Waiting::Timer)),
         "{:?}",
         r.outcome
     );
@@ -229,23 +297,53 @@ fn the_time_limit_stops_a_seed_that_never_ends() {
 }
 
 #[test]
-fn the_step_limit_stops_a_busy_loop() {
+fn the_step_limit_stops_a_busy_loop_and_names_the_spinning_task() {
     let sim = SimulationBuilder::new()
         .chaos(false)
         .workload("w", 1, |_| {
             on_providers(|p: SimProviders| async move {
-                loop {
-                    p.yield_now().await;
-                }
+                let spinner = p.spawn("spinner", {
+                    let p = p.clone();
+                    async move {
+                        p.sleep(Duration::from_millis(3)).await;
+                        loop {
+                            p.yield_now().await;
+                        }
+                    }
+                });
+                spinner.await?;
+                Ok(())
             })
         })
         .step_limit(10_000)
         .build()
         .expect("valid");
-    assert!(matches!(
-        sim.run_seed(7).outcome.failure(),
-        Some(SeedFailure::StepLimit { limit: 10_000, .. })
-    ));
+    let r = sim.run_seed(7);
+    let Some(SeedFailure::StepLimit {
+        limit: 10_000,
+        sim_time,
+        spinning: Some(spinning),
+        alive,
+    }) = r.outcome.failure()
+    else {
+        panic!(
+            "expected a step limit naming a spinning task, got {:?}",
+            r.outcome
+        );
+    };
+    assert_eq!(*sim_time, Duration::from_millis(3));
+    assert!(spinning.starts_with("w#0/spinner ("), "{spinning}");
+    assert_eq!(alive[0].task, "w#0/run", "{alive:?}");
+    assert_eq!(
+        alive.last().map(|t| &t.waiting),
+        Some(&Waiting::Ready),
+        "{alive:?}"
+    );
+    assert!(
+        r.outcome
+            .failure()
+            .is_some_and(|f| f.to_string().contains("spinning: w#0/spinner ("))
+    );
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
-use moonpool_core::{JoinHandle, TaskProvider};
+use moonpool_core::TaskProvider;
 use moonpool_sim::{FnWorkload, SimContext, SimulationBuilder};
 use moonpool_transport::{Transport, TransportConfig, TransportMetrics};
 use serde::{Deserialize, Serialize};

@@ -63,20 +63,40 @@ impl<T: 'static> Future for TokioJoinHandle<T> {
     }
 }
 
-impl<T: 'static> JoinHandle<T> for TokioJoinHandle<T> {
-    fn detach(mut self) {
+// Inherent, so that a handle's methods work without importing the
+// `JoinHandle` trait; the trait's methods call these.
+impl<T> TokioJoinHandle<T> {
+    /// Lets the task run to completion on its own; its output is discarded.
+    pub fn detach(mut self) {
         // Dropping a tokio handle detaches; take it so our Drop does not abort.
         self.inner.take();
     }
 
-    fn abort(&self) {
+    /// Cancels the task; a pending `await` of this handle resolves to
+    /// [`JoinError::Cancelled`].
+    pub fn abort(&self) {
         if let Some(inner) = &self.inner {
             inner.abort();
         }
     }
 
-    fn is_finished(&self) -> bool {
+    /// Whether the task has completed, been cancelled, or panicked.
+    pub fn is_finished(&self) -> bool {
         self.inner.as_ref().is_none_or(|h| h.is_finished())
+    }
+}
+
+impl<T: 'static> JoinHandle<T> for TokioJoinHandle<T> {
+    fn detach(self) {
+        TokioJoinHandle::detach(self);
+    }
+
+    fn abort(&self) {
+        TokioJoinHandle::abort(self);
+    }
+
+    fn is_finished(&self) -> bool {
+        TokioJoinHandle::is_finished(self)
     }
 }
 

@@ -11,7 +11,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use moonpool_core::tokio_providers::{self, TokioProviders};
-use moonpool_core::{JoinHandle, Providers, RandomProvider, TaskProvider, TimeProvider};
+use moonpool_core::{Providers, RandomProvider, TaskProvider, TimeProvider};
 use moonpool_transport::{Transport, TransportConfig};
 
 use super::checker::{CheckStats, ClientOp, check};

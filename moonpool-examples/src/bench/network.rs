@@ -19,7 +19,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use moonpool_core::{JoinHandle, Listener, NetworkProvider, TaskProvider, TimeProvider};
+use moonpool_core::{Listener, NetworkProvider, TaskProvider, TimeProvider};
 use moonpool_sim::runner::sweep::available_jobs;
 use moonpool_sim::{
     ConfigError, SimContext, SimProviders, Simulation, SimulationBuilder, SweepPlan, SweepRunner,

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use moonpool_core::tokio_providers::{self, TokioProviders};
-use moonpool_core::{JoinHandle, Providers, TaskProvider, TimeProvider};
+use moonpool_core::{Providers, TaskProvider, TimeProvider};
 
 use super::checker::{CheckStats, check};
 use super::sim::{LIVENESS_BOUND, led_since};

@@ -153,6 +153,9 @@ pub enum CliError {
         /// The OS error.
         message: String,
     },
+    /// `RUST_LOG` holds directives that do not parse.
+    #[error("RUST_LOG: {0}")]
+    LogFilter(#[from] crate::trace::TraceFilterError),
     /// The binary refused its options or its simulation is invalid.
     #[error("invalid simulation: {0}")]
     Simulation(String),

@@ -26,6 +26,7 @@ use crate::runner::sweep::parallel::SweepRunner;
 use crate::runner::sweep::plan::SweepPlan;
 use crate::runner::sweep::report::{StopReason, SweepReport};
 use crate::runner::sweep::{Replay, SweepSummary, available_jobs, fresh_first_seed};
+use crate::trace::TraceSink;
 
 /// A checked `sim` invocation: what to run and how to report it.
 #[derive(Clone, Debug)]
@@ -36,6 +37,8 @@ pub struct SimSettings {
     verbose: bool,
     jobs: usize,
     trace: Option<String>,
+    /// `RUST_LOG`, when set and not empty.
+    log: Option<String>,
     first_seed_fresh: bool,
     seeds_file: Option<(String, Vec<SeedEntry>)>,
     save_failures: Option<String>,
@@ -136,6 +139,13 @@ impl SimSettings {
             match open_trace(path) {
                 Ok(sink) => settings.plan.trace = Some(sink),
                 Err(e) => return refuse(title, err, &e),
+            }
+        } else if let Some(directives) = &self.log {
+            // The program's own log lines, stamped with simulated time, on
+            // the error stream; tracing never changes an execution.
+            match TraceSink::writer("stderr", std::io::stderr()).with_directives(directives) {
+                Ok(sink) => settings.plan.trace = Some(sink),
+                Err(e) => return refuse(title, err, &CliError::from(e)),
             }
         }
         let format = if self.json {
@@ -411,6 +421,9 @@ impl SimArgs {
             trace: settings.trace.map(|t| t.0),
             seeds_file,
             save_failures: settings.save_failures.map(|s| s.0),
+            log: std::env::var("RUST_LOG")
+                .ok()
+                .filter(|v| !v.trim().is_empty()),
         })
     }
 

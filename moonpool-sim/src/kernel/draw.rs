@@ -25,5 +25,9 @@ pub(crate) fn between(kernel: &Kernel, lo: u64, hi: u64) -> u64 {
     if hi <= lo {
         return lo;
     }
-    lo + uniform_below(hi - lo + 1, || kernel.draw_u64())
+    match (hi - lo).checked_add(1) {
+        Some(n) => lo + uniform_below(n, || kernel.draw_u64()),
+        // The whole `u64` range.
+        None => kernel.draw_u64(),
+    }
 }

@@ -6,6 +6,15 @@
 //! iterated in random order, a wall-clock read, a thread) changes what is
 //! folded and shows up as a different fingerprint.
 //!
+//! # What is folded
+//! Every task polled and spawned (its id), every event fired (its sequence
+//! number *and its virtual time*), every random value drawn, and marks
+//! (a fault family switched on or off). Time is folded with each event
+//! because the clock moves only when an event fires: two runs that fire
+//! the same events in the same order but sleep for different lengths
+//! differ in the times folded, so their fingerprints differ. Everything a
+//! poll does happens at the time of the last event folded.
+//!
 //! The fold is one multiply and one rotate per value: it runs on every
 //! poll, event and draw, so it must cost about a nanosecond. It is not a
 //! cryptographic hash; [`Fingerprint::finish`] applies a strong finalizer so
@@ -26,6 +35,8 @@ pub(crate) enum Fold {
     Draw = 4,
     /// Something else deterministic happened (a fault, a process event).
     Mark = 5,
+    /// The virtual time of the event just folded.
+    Time = 6,
 }
 
 /// The running hash.
@@ -88,6 +99,17 @@ mod tests {
         let mut b = Fingerprint::new(1);
         b.fold(Fold::Draw, 3);
         assert_ne!(a.finish(), b.finish());
+    }
+
+    #[test]
+    fn the_same_event_at_another_time_folds_differently() {
+        let fold = |time: u64| {
+            let mut fp = Fingerprint::new(1);
+            fp.fold(Fold::Event, 7);
+            fp.fold(Fold::Time, time);
+            fp.finish()
+        };
+        assert_ne!(fold(5_000_000), fold(6_000_000));
     }
 
     #[test]

@@ -156,6 +156,10 @@ pub(crate) struct Kernel {
     rng: RefCell<ChaCha8Rng>,
     fingerprint: Cell<Fingerprint>,
     steps: Cell<u64>,
+    /// Bound of the extra delay a timer may get (FoundationDB's
+    /// `MAX_BUGGIFIED_DELAY`); zero: timers are never delayed, and draw
+    /// nothing.
+    buggified_delay_ns_max: Cell<u64>,
     /// Names, incarnations and liveness of the processes that own tasks.
     pub(crate) processes: RefCell<ProcessRegistry>,
     /// The task being polled, and its process.
@@ -167,6 +171,9 @@ pub(crate) struct Kernel {
     finished: Cell<bool>,
     /// Set once `failure` or `finished` is: the loop checks one flag.
     stop: Cell<bool>,
+    /// Set by teardown: the seed is over, and anything still holding this
+    /// kernel (providers stashed in a static) must not use it.
+    retired: Cell<bool>,
     recorder: RefCell<Option<Recorder>>,
     recording: Cell<bool>,
     /// Fault and process-event counts, by kind.
@@ -178,6 +185,18 @@ pub(crate) struct Kernel {
 }
 
 static NEXT_KERNEL_ID: AtomicU64 = AtomicU64::new(1);
+
+#[cold]
+#[track_caller]
+fn stale_use(seed: u64, what: &str) -> ! {
+    panic!(
+        "{what} on the providers of seed {seed:#x}, which has ended: providers (and \
+         their timers) belong to the seed that made them; these were kept (in a \
+         static or a thread_local?) and used in a later seed, where they would \
+         draw from and schedule on a dead world. Keep per-seed state in values \
+         your main or workload creates"
+    )
+}
 
 impl Kernel {
     pub(crate) fn new(seed: u64, config: KernelConfig) -> Rc<Kernel> {
@@ -192,12 +211,14 @@ impl Kernel {
             rng: RefCell::new(ChaCha8Rng::seed_from_u64(seed)),
             fingerprint: Cell::new(Fingerprint::new(seed)),
             steps: Cell::new(0),
+            buggified_delay_ns_max: Cell::new(0),
             processes: RefCell::new(ProcessRegistry::default()),
             current: Cell::new(None),
             current_waker: Cell::new((std::ptr::null(), std::ptr::null())),
             failure: RefCell::new(None),
             finished: Cell::new(false),
             stop: Cell::new(false),
+            retired: Cell::new(false),
             recorder: RefCell::new(None),
             recording: Cell::new(false),
             counters: RefCell::new(BTreeMap::new()),
@@ -210,6 +231,19 @@ impl Kernel {
     /// Makes this kernel the thread's current one until the guard drops.
     pub(crate) fn enter(self: &Rc<Kernel>) -> Entered<Kernel> {
         Entered::enter(&CURRENT, self)
+    }
+
+    /// Panics with what happened when `what` is asked of a kernel whose
+    /// seed is over: code kept providers (or a timer) of an earlier seed,
+    /// in a static or a thread-local, and used them in a later one, where
+    /// they would draw from and schedule on a dead world. The panic fails
+    /// the seed that did it (the runner reports it with this message).
+    #[inline]
+    #[track_caller]
+    pub(crate) fn ensure_live(&self, what: &str) {
+        if self.retired.get() {
+            stale_use(self.seed, what);
+        }
     }
 
     // ----- clock -----
@@ -248,6 +282,19 @@ impl Kernel {
         self.events.borrow_mut().schedule(at, Payload::Model(token));
     }
 
+    /// Sets the bound of buggified timer delays (zero: off). See
+    /// [`time::buggified_delay`].
+    pub(crate) fn set_buggified_delay_max(&self, max: Duration) {
+        let ns = max.as_nanos().min(u64::MAX as u128) as u64;
+        self.buggified_delay_ns_max.set(ns);
+    }
+
+    /// The bound of buggified timer delays, in nanoseconds (zero: off).
+    #[inline]
+    pub(crate) fn buggified_delay_ns_max(&self) -> u64 {
+        self.buggified_delay_ns_max.get()
+    }
+
     // ----- randomness and fingerprint -----
 
     /// Folds `value` into the fingerprint (and the recording, if on).
@@ -263,12 +310,24 @@ impl Kernel {
 
     #[cold]
     fn record(&self, what: Fold, value: u64, fp: Fingerprint) {
-        let name = match what {
-            Fold::Poll | Fold::Spawn => self.task_label(TaskId::from_u64(value)),
-            _ => None,
-        };
         if let Some(r) = self.recorder.borrow_mut().as_mut() {
-            r.step(what, value, self.now_ns(), fp.raw(), name);
+            r.step(what, value, self.now_ns(), fp.raw(), || {
+                self.task_label(TaskId::from_u64(value))
+            });
+        }
+    }
+
+    /// Folds the firing of event `seq` at `time_ns` (the clock's value)
+    /// into the fingerprint: its sequence number and its time. One step of
+    /// the recording.
+    #[inline]
+    pub(crate) fn fold_event(&self, seq: u64, time_ns: u64) {
+        let mut fp = self.fingerprint.get();
+        fp.fold(Fold::Event, seq);
+        fp.fold(Fold::Time, time_ns);
+        self.fingerprint.set(fp);
+        if self.recording.get() {
+            self.record(Fold::Event, seq, fp);
         }
     }
 

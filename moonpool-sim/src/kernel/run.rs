@@ -2,10 +2,12 @@
 //! [`Kernel::run`].
 //!
 //! # The loop
-//! Poll ready tasks, one at a time, until none is ready; then pop the next
-//! live event, move the clock to its deadline and fire it; repeat until the
-//! workloads finish or the seed fails. Each poll and each event is a
-//! *step*; steps, draws and spawns are folded into the fingerprint.
+//! Poll ready tasks, one at a time, until none is ready; then release the
+//! next batch of events (every live event due at the next deadline), move
+//! the clock to that deadline and fire them all, in schedule order; repeat
+//! until the workloads finish or the seed fails. Each poll and each event
+//! is a *step*; steps, draws and spawns are folded into the fingerprint,
+//! and so is the virtual time of every event fired.
 //!
 //! # Invariants (asserted)
 //! - The clock never moves backwards: a popped event's deadline is at
@@ -23,18 +25,23 @@
 //!   marks the process dead, cancels every task it owns and asserts none is
 //!   left, in release builds too).
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Waker};
+use std::time::Duration;
 
 use super::executor::join::{self, SimJoinHandle};
-use super::executor::{TaskFuture, TaskId, WakeTarget};
-use super::failure::SeedFailure;
+use super::executor::{TaskEntry, TaskFuture, TaskId, WakeTarget};
+use super::failure::{SeedFailure, StuckTask, Waiting};
 use super::fingerprint::Fold;
 use super::process::ProcessId;
-use super::time::Due;
+use super::time::{Due, Next};
 use super::{Kernel, draw};
+
+/// Links followed down a chain of tasks awaiting each other.
+const JOIN_CHAIN_LINKS_MAX: usize = 64;
 
 /// What a model does with the events it schedules
 /// ([`Kernel::schedule_model_event`]).
@@ -81,10 +88,14 @@ impl Kernel {
         name: Rc<str>,
         body: TaskFuture,
     ) -> TaskId {
-        let id = self
-            .tasks
-            .borrow_mut()
-            .insert(self.id, process, incarnation, name, body);
+        let id = self.tasks.borrow_mut().insert(
+            self.id,
+            process,
+            incarnation,
+            name,
+            body,
+            self.now_ns(),
+        );
         self.ready.borrow_mut().push_back(id);
         self.fold(Fold::Spawn, id.as_u64());
         id
@@ -146,17 +157,90 @@ impl Kernel {
         Some(format!("{process}/{}", entry.name).into())
     }
 
-    /// `process/task` labels of every live task, in slot order.
-    pub(crate) fn live_task_labels(&self) -> Vec<String> {
+    /// Records that the task being polled awaits the join handle of
+    /// `awaited` (for the stuck-task lists of hangs).
+    pub(crate) fn note_join_wait(&self, awaited: TaskId) {
+        let Some((current, _)) = self.current.get() else {
+            return;
+        };
+        if let Ok(mut tasks) = self.tasks.try_borrow_mut()
+            && let Some(entry) = tasks.get_mut(current)
+        {
+            entry.joins = Some((awaited, entry.last_ran_ns, entry.spins));
+        }
+    }
+
+    /// Every live task, what it waits on and when it last ran, the prime
+    /// suspects of a hang first: see [`StuckTask`]. Tasks awaiting another
+    /// task come after it (the fewer links from a task that waits on
+    /// something else, the earlier).
+    pub(crate) fn stuck_tasks(&self) -> Vec<StuckTask> {
+        let timers: BTreeSet<TaskId> = self.events.borrow().timer_owners().into_iter().collect();
         let tasks = self.tasks.borrow();
         let processes = self.processes.borrow();
-        tasks
+        let label = |e: &TaskEntry| {
+            let process = processes.name(e.process).map(|n| &**n).unwrap_or("?");
+            format!("{process}/{}", e.name)
+        };
+        let awaited = |id: TaskId| {
+            let e = tasks.get(id)?;
+            if e.flag.queued.load(Ordering::Relaxed) || timers.contains(&id) {
+                return None;
+            }
+            e.awaited_task().filter(|t| tasks.get(*t).is_some())
+        };
+        let mut list: Vec<(u8, usize, u64, usize, StuckTask)> = tasks
             .iter()
-            .map(|(_, e)| {
-                let process = processes.name(e.process).map(|n| &**n).unwrap_or("?");
-                format!("{process}/{}", e.name)
+            .enumerate()
+            .map(|(i, (id, e))| {
+                let (rank, links, waiting) = if e.flag.queued.load(Ordering::Relaxed) {
+                    (3, 0, Waiting::Ready)
+                } else if timers.contains(&id) {
+                    (2, 0, Waiting::Timer)
+                } else if let Some(target) = awaited(id) {
+                    // Links down the chain of awaited tasks (bounded: a
+                    // cycle of joins is a deadlock of its own).
+                    let mut links = 1;
+                    let mut next = target;
+                    while let Some(t) = awaited(next)
+                        && links < JOIN_CHAIN_LINKS_MAX
+                    {
+                        links += 1;
+                        next = t;
+                    }
+                    let name = tasks.get(target).map(&label).unwrap_or_default();
+                    (1, links, Waiting::Task(name))
+                } else {
+                    (0, 0, Waiting::Other)
+                };
+                let task = StuckTask {
+                    task: label(e),
+                    last_ran: Duration::from_nanos(e.last_ran_ns),
+                    waiting,
+                };
+                (rank, links, e.last_ran_ns, i, task)
             })
-            .collect()
+            .collect();
+        list.sort_by_key(|(rank, links, last_ran, i, _)| (*rank, *links, *last_ran, *i));
+        list.into_iter().map(|(.., task)| task).collect()
+    }
+
+    /// The task that ran most often at the current instant, and how often:
+    /// a task spinning without letting time move.
+    fn spinning_task(&self) -> Option<(String, u32)> {
+        let now = self.now_ns();
+        let tasks = self.tasks.borrow();
+        let (_, e) = tasks
+            .iter()
+            .filter(|(_, e)| e.last_ran_ns == now && e.spins > 1)
+            .max_by_key(|(id, e)| (e.spins, std::cmp::Reverse(*id)))?;
+        let process = self
+            .processes
+            .borrow()
+            .name(e.process)
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| "?".to_string());
+        Some((format!("{process}/{}", e.name), e.spins))
     }
 
     // ----- waking -----
@@ -231,6 +315,7 @@ impl Kernel {
                         "task {id} came off the ready queue without being marked queued"
                     );
                     entry.flag.queued.store(false, Ordering::Relaxed);
+                    entry.ran(self.clock_ns.get());
                     match (entry.future.take(), entry.waker.take()) {
                         (Some(f), Some(w)) => Some((f, w, entry.process, entry.incarnation)),
                         _ => None,
@@ -268,17 +353,46 @@ impl Kernel {
     }
 
     /// Runs the loop until the workloads finish or the seed fails; events
-    /// the model scheduled go back to `model`.
+    /// the model scheduled go back to `model`. A wake from another OS
+    /// thread fails the seed (it replaces a hang it caused, or a pass).
     pub(crate) fn run<M: ModelEvents>(&self, model: &M) -> Stop {
+        let stop = self.run_loop(model);
+        let Some(task) = super::executor::waker::foreign_wakes_of(self.id) else {
+            return stop;
+        };
+        let task = self
+            .task_label(task)
+            .map(|l| l.to_string())
+            .unwrap_or_else(|| format!("{task} (finished)"));
+        let mut slot = self.failure.borrow_mut();
+        let hang = matches!(
+            &*slot,
+            None | Some(
+                SeedFailure::Deadlock { .. }
+                    | SeedFailure::TimeLimit { .. }
+                    | SeedFailure::StepLimit { .. }
+            )
+        );
+        if hang {
+            *slot = Some(SeedFailure::ForeignWake { task });
+        }
+        self.stop.set(true);
+        Stop::Failed
+    }
+
+    fn run_loop<M: ModelEvents>(&self, model: &M) -> Stop {
         let time_limit_ns = self.config.time_limit.as_nanos().min(u64::MAX as u128) as u64;
         loop {
             while let Some(id) = self.next_ready() {
                 let steps = self.steps.get() + 1;
                 self.steps.set(steps);
                 if steps > self.config.step_limit {
+                    let spinning = self.spinning_task();
                     self.fail(SeedFailure::StepLimit {
                         limit: self.config.step_limit,
                         sim_time: self.now(),
+                        spinning: spinning.map(|(task, polls)| format!("{task} ({polls} polls)")),
+                        alive: self.stuck_tasks(),
                     });
                     return Stop::Failed;
                 }
@@ -287,38 +401,53 @@ impl Kernel {
                     return self.stop_reason();
                 }
             }
-            let next = self.events.borrow_mut().pop_due();
-            let Some((deadline_ns, seq, due)) = next else {
-                self.fail(SeedFailure::Deadlock {
-                    sim_time: self.now(),
-                    stuck: self.live_task_labels(),
-                });
-                return Stop::Failed;
+            let next = self.events.borrow_mut().next_batch(time_limit_ns);
+            let (deadline_ns, seq, due, mut more) = match next {
+                Next::Due(deadline_ns, seq, due, more) => (deadline_ns, seq, due, more),
+                Next::Empty => {
+                    self.fail(SeedFailure::Deadlock {
+                        sim_time: self.now(),
+                        stuck: self.stuck_tasks(),
+                    });
+                    return Stop::Failed;
+                }
+                Next::Beyond => {
+                    self.clock_ns.set(time_limit_ns.max(self.now_ns()));
+                    self.fail(SeedFailure::TimeLimit {
+                        limit: self.config.time_limit,
+                        alive: self.stuck_tasks(),
+                    });
+                    return Stop::Failed;
+                }
             };
-            if deadline_ns > time_limit_ns {
-                self.clock_ns.set(time_limit_ns.max(self.now_ns()));
-                self.fail(SeedFailure::TimeLimit {
-                    limit: self.config.time_limit,
-                    alive: self.live_task_labels(),
-                });
-                return Stop::Failed;
-            }
             assert!(
                 deadline_ns >= self.now_ns(),
-                "the clock would move back from {} to event #{seq}'s deadline {deadline_ns}",
+                "the clock would move back from {} to the deadline {deadline_ns} of the next events",
                 self.now_ns()
             );
             self.clock_ns.set(deadline_ns);
-            self.steps.set(self.steps.get() + 1);
-            self.fold(Fold::Event, seq);
-            match due {
-                Due::Timer(Some(target)) => self.wake(target),
-                Due::Timer(None) => {}
-                Due::Callback(callback) => callback(),
-                Due::Model(token) => model.on_event(token),
-            }
-            if self.stop.get() {
-                return self.stop_reason();
+            // Every event of the batch fires before any task runs: the
+            // tasks they wake wait in the ready queue together.
+            let mut next = Some((seq, due));
+            while let Some((seq, due)) = next {
+                self.steps.set(self.steps.get() + 1);
+                self.fold_event(seq, deadline_ns);
+                match due {
+                    Due::Timer(Some(target)) => self.wake(target),
+                    Due::Timer(None) => {}
+                    Due::Callback(callback) => callback(),
+                    Due::Model(token) => model.on_event(token),
+                }
+                if self.stop.get() {
+                    return self.stop_reason();
+                }
+                next = if more {
+                    let due = self.events.borrow_mut().next_due();
+                    more = due.is_some();
+                    due
+                } else {
+                    None
+                };
             }
         }
     }
@@ -347,6 +476,9 @@ impl Kernel {
             drop(entries);
             drop(payloads);
         }
+        // After the drops: a future's `Drop` may still read the clock or
+        // cancel its timer; from here on, nothing of this seed may run.
+        self.retired.set(true);
     }
 }
 

@@ -54,6 +54,13 @@ pub const SITE_ACTIVE_P: Ratio = Ratio::percent(25);
 /// (FoundationDB: 25%).
 pub const FIRE_P: Ratio = Ratio::percent(25);
 
+/// The largest bound of buggified timer delays a chaos seed may draw
+/// (FoundationDB's `MAX_BUGGIFIED_DELAY` is drawn in 0..=0.2 s).
+pub const BUGGIFIED_DELAY_MS_MAX: u64 = 200;
+
+/// The fault family (and counter) of buggified timer delays.
+pub(crate) const BUGGIFIED_DELAY: &str = "sim.buggified_delay";
+
 /// Whether a site is active in this seed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 enum Activation {
@@ -92,7 +99,8 @@ pub struct BuggifyStats {
     pub fired: u64,
 }
 
-/// Decides whether buggify is on for this seed (chaos seeds only).
+/// Decides whether buggify is on for this seed (chaos seeds only), and
+/// the bound of its buggified timer delays.
 pub(crate) fn init_seed(world: &World) {
     if !world.config.chaos {
         return;
@@ -100,6 +108,17 @@ pub(crate) fn init_seed(world: &World) {
     let on = draw::bool(world, BUGGIFY_ENABLED_P);
     world.buggify.borrow_mut().enabled = on;
     world.set_fault_family("buggify", on);
+    // FoundationDB's `MAX_BUGGIFIED_DELAY`: a knob that is 0 unless
+    // buggified, then uniform up to 0.2 s. Here: an active knob of a
+    // buggify-enabled seed (probability `SITE_ACTIVE_P`).
+    let delays = on && draw::bool(world, SITE_ACTIVE_P);
+    world.set_fault_family(BUGGIFIED_DELAY, delays);
+    if delays {
+        let max_ns = draw::between(world, 0, BUGGIFIED_DELAY_MS_MAX * 1_000_000);
+        world.set_buggified_delay_max(std::time::Duration::from_nanos(max_ns));
+        // Chaos ends at quiesce: timers are exact again for the checks.
+        world.on_quiesce(|w| w.set_buggified_delay_max(std::time::Duration::ZERO));
+    }
 }
 
 /// The hook `moonpool-core` calls for every buggify evaluation.

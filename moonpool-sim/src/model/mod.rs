@@ -27,6 +27,8 @@
 //! - `network/`, `storage/`: the simulated network and disks.
 //! - `buggify.rs`, `assertions.rs`: the hooks behind `moonpool-core`'s
 //!   macros, and their per-seed statistics.
+//! - `values.rs`: per-seed values (gauges, small maps) workloads record
+//!   for the report.
 
 pub(crate) mod assertions;
 pub(crate) mod buggify;
@@ -35,4 +37,5 @@ pub(crate) mod network;
 pub(crate) mod process;
 pub(crate) mod providers;
 pub(crate) mod storage;
+pub(crate) mod values;
 pub(crate) mod world;

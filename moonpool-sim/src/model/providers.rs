@@ -65,6 +65,14 @@ impl SimProviders {
             .unwrap_or_else(|| "?".into())
     }
 
+    /// The incarnation of the process these providers were made for: 0 at
+    /// its first start, one more at each reboot. A rebooted process can
+    /// tell it restarted (and how often) without keeping state outside the
+    /// simulation.
+    pub fn incarnation(&self) -> u32 {
+        self.incarnation
+    }
+
     /// The seed of the running simulation.
     pub fn seed(&self) -> u64 {
         self.world.seed
@@ -78,15 +86,10 @@ impl SimProviders {
 
     /// Resolves when every foreground workload's `run` phase has returned.
     pub(crate) fn run_phase_done(&self) -> impl Future<Output = ()> + 'static {
-        let world = Rc::clone(&self.world);
-        std::future::poll_fn(move |cx| {
-            if world.run_phase_done() {
-                std::task::Poll::Ready(())
-            } else {
-                world.wait_run_phase(cx.waker());
-                std::task::Poll::Pending
-            }
-        })
+        RunPhaseDone {
+            world: Rc::clone(&self.world),
+            slot: None,
+        }
     }
 
     /// Sleeps for `duration`, or until every foreground workload's `run`
@@ -127,17 +130,23 @@ impl Providers for SimProviders {
 impl TimeProvider for SimProviders {
     type Sleep = Sleep;
 
+    #[track_caller]
     fn now(&self) -> Instant {
+        self.world.ensure_live("now()");
         Instant::from_nanos(self.world.now_ns())
     }
 
     /// The process's local clock: ahead of `now` by a per-process drift
     /// when the seed has clock drift on (`net.clock_drift`), else `now`.
+    #[track_caller]
     fn timer(&self) -> Instant {
+        self.world.ensure_live("timer()");
         Instant::from_nanos(super::network::timer_ns(&self.world, self.process))
     }
 
+    #[track_caller]
     fn sleep(&self, duration: Duration) -> Sleep {
+        self.world.ensure_live("sleep()");
         let nanos = duration.as_nanos().min(u64::MAX as u128) as u64;
         Sleep::new(
             Rc::clone(&self.world.kernel),
@@ -145,7 +154,9 @@ impl TimeProvider for SimProviders {
         )
     }
 
+    #[track_caller]
     fn sleep_until(&self, deadline: Instant) -> Sleep {
+        self.world.ensure_live("sleep_until()");
         Sleep::new(Rc::clone(&self.world.kernel), deadline.as_nanos())
     }
 }
@@ -153,11 +164,13 @@ impl TimeProvider for SimProviders {
 impl TaskProvider for SimProviders {
     type Handle<T: 'static> = SimJoinHandle<T>;
 
+    #[track_caller]
     fn spawn<F>(&self, name: &str, future: F) -> SimJoinHandle<F::Output>
     where
         F: std::future::Future + 'static,
         F::Output: 'static,
     {
+        self.world.ensure_live("spawn()");
         let handle = self
             .world
             .spawn(self.process, self.incarnation, name, future);
@@ -171,7 +184,91 @@ impl TaskProvider for SimProviders {
 }
 
 impl RandomProvider for SimProviders {
+    #[track_caller]
     fn next_u64(&self) -> u64 {
+        self.world.ensure_live("a random draw");
         self.world.draw_u64()
+    }
+}
+
+/// The future of [`SimProviders::run_phase_done`]: holds one waiter slot
+/// while pending, and frees it when dropped (a `pause` whose timer won).
+struct RunPhaseDone {
+    world: Rc<World>,
+    slot: Option<usize>,
+}
+
+impl Future for RunPhaseDone {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.world.run_phase_done() {
+            return std::task::Poll::Ready(());
+        }
+        let slot = self.world.wait_run_phase(self.slot, cx.waker());
+        self.slot = Some(slot);
+        std::task::Poll::Pending
+    }
+}
+
+impl Drop for RunPhaseDone {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.take()
+            && !self.world.run_phase_done()
+        {
+            self.world.stop_waiting_run_phase(slot);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use moonpool_core::Ratio;
+
+    use super::*;
+    use crate::kernel::KernelConfig;
+    use crate::model::world::WorldConfig;
+
+    #[test]
+    fn pauses_that_time_out_leave_no_run_phase_waiter_behind() {
+        let world = World::new(
+            1,
+            KernelConfig {
+                time_limit: Duration::from_secs(3_600),
+                step_limit: 10_000_000,
+                perturb_ready_order: Ratio::ZERO,
+                record_timeline: false,
+            },
+            WorldConfig {
+                chaos: false,
+                network: Default::default(),
+                storage: Default::default(),
+                max_down: None,
+            },
+        );
+        let _enter = world.enter();
+        let process = world.kernel.add_process("p".into());
+        let p = SimProviders::new(Rc::clone(&world), process, 0);
+        let w = Rc::clone(&world);
+        let most = Rc::new(std::cell::Cell::new(0));
+        let seen = Rc::clone(&most);
+        let task = world.kernel.spawn(process, 0, "pauser", async move {
+            for _ in 0..10_000 {
+                assert!(p.pause(Duration::from_millis(1)).await);
+                seen.set(seen.get().max(w.run_phase_waiter_slots()));
+            }
+            w.kernel.finish();
+        });
+        task.detach();
+        world.run();
+        // One pause pending at a time: one slot, reused 10,000 times (it
+        // was 10,000 wakers kept until the run phase ended).
+        assert_eq!(most.get(), 1);
+        world.teardown();
     }
 }

@@ -29,6 +29,7 @@ use super::network::{NetState, NetworkConfig};
 use super::process::ProcessTable;
 use super::process::lifecycle::LifecycleState;
 use super::storage::{StorageConfig, StorageState};
+use super::values::SeedValues;
 use crate::kernel::{CurrentSlot, Entered, Kernel, KernelConfig, ModelEvents, Stop};
 
 thread_local! {
@@ -89,7 +90,12 @@ pub(crate) struct World {
     quiesce_hooks: RefCell<Vec<QuiesceHook>>,
     /// Set when every foreground workload's `run` phase has returned.
     run_phase_done: Cell<bool>,
-    run_phase_waiters: RefCell<Vec<Waker>>,
+    /// Who waits for the run phase to end, one slot per waiting future
+    /// (freed when the future is dropped, so a seed's memory does not
+    /// grow with the number of `pause` calls).
+    run_phase_waiters: RefCell<Waiters>,
+    /// Values workloads recorded for the report.
+    pub(crate) values: RefCell<SeedValues>,
 }
 
 impl Deref for World {
@@ -121,7 +127,8 @@ impl World {
             chaos_active: Cell::new(true),
             quiesce_hooks: RefCell::new(Vec::new()),
             run_phase_done: Cell::new(false),
-            run_phase_waiters: RefCell::new(Vec::new()),
+            run_phase_waiters: RefCell::new(Waiters::default()),
+            values: RefCell::new(SeedValues::default()),
             config,
         })
     }
@@ -176,14 +183,76 @@ impl World {
     /// Marks the run phase done and wakes whoever waits for it.
     pub(crate) fn end_run_phase(&self) {
         self.run_phase_done.set(true);
-        let waiters = std::mem::take(&mut *self.run_phase_waiters.borrow_mut());
+        let waiters = self.run_phase_waiters.borrow_mut().take_all();
         for w in waiters {
             w.wake();
         }
     }
 
-    /// Registers `waker` to be woken when the run phase ends.
-    pub(crate) fn wait_run_phase(&self, waker: &Waker) {
-        self.run_phase_waiters.borrow_mut().push(waker.clone());
+    /// Registers `waker` in `slot` (a slot this caller got earlier, or a
+    /// new one) to be woken when the run phase ends; returns the slot.
+    pub(crate) fn wait_run_phase(&self, slot: Option<usize>, waker: &Waker) -> usize {
+        self.run_phase_waiters.borrow_mut().register(slot, waker)
+    }
+
+    /// Frees a slot of [`World::wait_run_phase`] (its future is dropped).
+    pub(crate) fn stop_waiting_run_phase(&self, slot: usize) {
+        if let Ok(mut waiters) = self.run_phase_waiters.try_borrow_mut() {
+            waiters.free(slot);
+        }
+    }
+
+    /// Slots of run-phase waiters in use (for tests of the bound).
+    #[cfg(test)]
+    pub(crate) fn run_phase_waiter_slots(&self) -> usize {
+        self.run_phase_waiters.borrow().slots.len()
+    }
+}
+
+/// Wakers in reusable slots: registering in a freed slot reuses it, so the
+/// storage is bounded by the most futures waiting at once.
+#[derive(Default)]
+pub(crate) struct Waiters {
+    slots: Vec<Option<Waker>>,
+    free: Vec<usize>,
+}
+
+impl Waiters {
+    fn register(&mut self, slot: Option<usize>, waker: &Waker) -> usize {
+        if let Some(i) = slot
+            && let Some(entry) = self.slots.get_mut(i)
+        {
+            match entry {
+                Some(w) if w.will_wake(waker) => {}
+                _ => *entry = Some(waker.clone()),
+            }
+            return i;
+        }
+        match self.free.pop() {
+            Some(i) => {
+                self.slots[i] = Some(waker.clone());
+                i
+            }
+            None => {
+                self.slots.push(Some(waker.clone()));
+                self.slots.len() - 1
+            }
+        }
+    }
+
+    fn free(&mut self, slot: usize) {
+        if let Some(entry) = self.slots.get_mut(slot)
+            && entry.take().is_some()
+        {
+            self.free.push(slot);
+        }
+    }
+
+    fn take_all(&mut self) -> Vec<Waker> {
+        self.free.clear();
+        std::mem::take(&mut self.slots)
+            .into_iter()
+            .flatten()
+            .collect()
     }
 }

@@ -13,13 +13,16 @@
 //!  "failure":"panic","replay":"target/debug/demo sim --no-chaos --seed 0x2a",
 //!  "faults":{"process.kill":2},"fault_families":{"process.attrition":true},
 //!  "metrics":{"transport.frames_sent":880,"buggify.fire":3},
+//!  "values":{"leader_term":4,"balances":{"a":10,"b":-3}},
 //!  "timeline":[{"time_ms":12.5,"process":"server","kind":"process.kill","detail":"killed"}]}
 //! ```
 //!
 //! `faults` holds the injected faults and process events (`net.*`,
 //! `disk.*`, `process.*`); `metrics` every other non-zero counter: library
 //! metrics reported through `moonpool_core::sim_hook::metric` (the
-//! transport's `transport.*`), buggify firings.
+//! transport's `transport.*`), buggify firings. `values` holds what the
+//! workloads recorded with `SimContext::record_value` (a number: the last
+//! value) and `SimContext::record_entry` (an object: a small map).
 //! `error`, `failure` and `replay` appear on failures only; `timeline`
 //! only when it was recorded (a single replayed seed). The last line is
 //! `{"summary":{...}}`, see [`summary_of`]; [`parse_summary`] reads it
@@ -89,6 +92,7 @@ pub fn seed(report: &SeedReport, sweep: &SweepReport) -> Value {
         .map(|(kind, n)| (kind.to_string(), json!(n)))
         .collect();
     o.insert("metrics".into(), Value::Object(metrics));
+    o.insert("values".into(), json!(report.values));
     let families: Map<String, Value> = report
         .fault_families
         .iter()

@@ -30,7 +30,7 @@ use crate::kernel::determinism::Recorder;
 use crate::kernel::failure::SeedFailure;
 use crate::model::assertions;
 use crate::model::buggify;
-use crate::model::network::NetworkConfig;
+use crate::model::network::{NetworkConfig, NetworkConfigError};
 use crate::model::process::MainFn;
 use crate::model::providers::SimProviders;
 use crate::model::storage::{StorageConfig, StorageConfigError};
@@ -124,6 +124,34 @@ pub enum ConfigError {
     /// The storage configuration is inconsistent.
     #[error(transparent)]
     Storage(#[from] StorageConfigError),
+    /// The network configuration is inconsistent.
+    #[error(transparent)]
+    Network(#[from] NetworkConfigError),
+    /// A process or workload name the simulator cannot use: empty, with a
+    /// `/` (labels are `process/task`), or the simulator's own.
+    #[error("invalid name {name:?}: {why}")]
+    InvalidName {
+        /// The name.
+        name: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
+}
+
+/// The simulator's own process (the workload driver runs in it).
+pub(crate) const SIMULATOR_PROCESS: &str = "simulator";
+
+/// Why `name` cannot name a process or a workload, if it cannot.
+fn name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("a name cannot be empty")
+    } else if name.contains('/') {
+        Some("a name cannot contain '/' (task labels are process/task)")
+    } else if name == SIMULATOR_PROCESS {
+        Some("the simulator's own process has this name")
+    } else {
+        None
+    }
 }
 
 pub(crate) struct ProcessSpec {
@@ -383,6 +411,15 @@ impl SimulationBuilder {
     pub fn build(self) -> Result<Simulation, ConfigError> {
         let mut names = BTreeSet::new();
         let mut ips = BTreeSet::new();
+        let named = self.processes.iter().map(|p| &p.name);
+        for name in named.chain(self.workloads.iter().map(|w| &w.name)) {
+            if let Some(why) = name_problem(name) {
+                return Err(ConfigError::InvalidName {
+                    name: name.to_string(),
+                    why,
+                });
+            }
+        }
         for p in &self.processes {
             if !names.insert(p.name.to_string()) {
                 return Err(ConfigError::DuplicateName(p.name.to_string()));
@@ -424,6 +461,7 @@ impl SimulationBuilder {
             return Err(ConfigError::ZeroLimit("step limit"));
         }
         self.config.storage.validate()?;
+        self.config.network.validate()?;
         Ok(Simulation {
             assertion_scope: self.assertion_scope,
             processes: Rc::new(self.processes),
@@ -554,9 +592,12 @@ impl Simulation {
         let failure = match ran {
             Ok(_) => world.take_failure(),
             Err(payload) => {
-                let (message, location) = capture.take().unwrap_or_else(|| {
+                let (mut message, location) = capture.take().unwrap_or_else(|| {
                     (panic::payload_message(&*payload), "<unknown>".to_string())
                 });
+                if let Some(hint) = panic::misuse_hint(&message) {
+                    message = format!("{message} ({hint})");
+                }
                 let (task, process) = match world.current() {
                     Some((id, _)) => world
                         .task_label(id)
@@ -592,19 +633,37 @@ impl Simulation {
             sim_time: world.now(),
             wall_time: std::time::Duration::ZERO,
             events: world.steps(),
+            values: world.values.borrow_mut().take(),
             counters: world.counters(),
             fault_families: world.fault_families(),
             timeline: world.take_timeline(),
             assertions: assertions::stats(&world),
             buggify: buggify::stats(&world),
         };
-        // Dropping user futures may panic too; that must not escape either.
-        let _ = std::panic::catch_unwind(AssertUnwindSafe(|| world.teardown()));
+        // Dropping user futures (and what they own) may panic: that must
+        // not escape, and it fails a seed that had not failed already.
+        capture.take();
+        let torn_down = std::panic::catch_unwind(AssertUnwindSafe(|| world.teardown()));
+        let outcome = match (report.outcome, torn_down) {
+            (SeedOutcome::Pass, Err(payload)) => {
+                let (message, location) = capture.take().unwrap_or_else(|| {
+                    (panic::payload_message(&*payload), "<unknown>".to_string())
+                });
+                SeedOutcome::Fail(SeedFailure::Panic {
+                    message: format!("while dropping the seed's tasks at teardown: {message}"),
+                    location,
+                    task: "<teardown>".to_string(),
+                    process: "<simulator>".to_string(),
+                })
+            }
+            (outcome, _) => outcome,
+        };
         drop(capture);
         drop(enter);
         drop(world);
         (
             SeedReport {
+                outcome,
                 wall_time: wall_start.elapsed(),
                 ..report
             },

@@ -2,8 +2,6 @@
 
 use std::rc::Rc;
 
-use moonpool_core::JoinHandle;
-
 use super::builder::{ProcessSpec, WorkloadSpec, client_ip};
 use super::workload::{DynWorkload, Phase, ProcessRef, SimContext};
 use crate::kernel::executor::join::SimJoinHandle;
@@ -22,7 +20,7 @@ pub(crate) fn populate(world: &Rc<World>, processes: &[ProcessSpec], workloads: 
     crate::model::storage::init_seed(world);
     crate::model::buggify::init_seed(world);
     world.add_process(
-        "simulator".into(),
+        super::builder::SIMULATOR_PROCESS.into(),
         std::net::IpAddr::from([0, 0, 0, 0]),
         ProcessKind::System,
         None,

@@ -25,13 +25,11 @@ pub(crate) fn install_hook() {
                     .location()
                     .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
                     .unwrap_or_else(|| "<unknown>".to_string());
-                CAPTURED.with(|c| {
-                    // Keep the first panic: later ones are usually its echoes.
-                    let mut c = c.borrow_mut();
-                    if c.is_none() {
-                        *c = Some((message, location));
-                    }
-                });
+                // Keep the last panic: a panic unwinds straight to the
+                // runner, so the one that failed the seed is the last one
+                // raised; an earlier one was caught by user code
+                // (`catch_unwind`) and is not the seed's failure.
+                CAPTURED.with(|c| *c.borrow_mut() = Some((message, location)));
             } else {
                 previous(info);
             }
@@ -53,7 +51,8 @@ impl CaptureGuard {
         }
     }
 
-    /// The first panic captured since the guard was made: (message, location).
+    /// The last panic captured since the guard was made (or the last
+    /// `take`): (message, location).
     pub(crate) fn take(&self) -> Option<(String, String)> {
         CAPTURED.with(|c| c.borrow_mut().take())
     }
@@ -72,4 +71,18 @@ pub(crate) fn payload_message(payload: &(dyn std::any::Any + Send)) -> String {
         .map(|s| s.to_string())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "<non-string panic payload>".to_string())
+}
+
+/// What to say about a panic that comes from using tokio's own runtime
+/// services inside a simulation, if `message` is one.
+pub(crate) fn misuse_hint(message: &str) -> Option<&'static str> {
+    let tokio_runtime = message.contains("must be called from the context of a Tokio")
+        || message.contains("no reactor running")
+        || message.contains("A Tokio 1.x context was found, but timers are disabled");
+    tokio_runtime.then_some(
+        "this is tokio's own runtime (its timers, I/O or spawn), which a simulation does \
+         not run: simulated code must use its providers instead (TimeProvider::sleep and \
+         timeout for timers, TaskProvider::spawn for tasks, NetworkProvider for sockets); \
+         never block_on inside a simulated task",
+    )
 }

@@ -7,6 +7,7 @@ use crate::kernel::TimelineEntry;
 use crate::kernel::failure::SeedFailure;
 use crate::model::assertions::AssertionStats;
 use crate::model::buggify::BuggifyStats;
+use crate::model::values::SeedValue;
 
 /// Pass or fail.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,6 +49,9 @@ pub struct SeedReport {
     pub wall_time: Duration,
     /// Executor steps: task polls plus events fired.
     pub events: u64,
+    /// Values the workloads recorded (`SimContext::record_value`,
+    /// `SimContext::record_entry`), by name.
+    pub values: BTreeMap<String, SeedValue>,
     /// Injected faults and process events, by kind (e.g. `"net.bit_flip"`).
     pub counters: BTreeMap<&'static str, u64>,
     /// Fault families (swarm testing) and whether this seed had each on.

@@ -242,6 +242,30 @@ impl SimContext {
         self.providers.pause(duration).await
     }
 
+    /// Records the value `name` for this seed's report (`SeedReport::values`,
+    /// and `values` in its JSON line): a gauge, the last value set wins.
+    /// For checks across runs of values that are not sums (a leader's
+    /// term, a final balance). Recording never changes the execution. At
+    /// most 256 names per seed; past that (or if `name` holds a map) the
+    /// value is dropped and counted as `sim.values_dropped`.
+    pub fn record_value(&self, name: &str, value: i64) {
+        let world = &self.providers.world;
+        if !world.values.borrow_mut().set(name, value) {
+            world.count("sim.values_dropped", 1);
+        }
+    }
+
+    /// Records `key` = `value` in the map `name` of this seed's report (a
+    /// small map: each key's last value; at most 256 keys). Dropped and
+    /// counted as `sim.values_dropped` past the bounds, or if `name` holds
+    /// a gauge.
+    pub fn record_entry(&self, name: &str, key: &str, value: i64) {
+        let world = &self.providers.world;
+        if !world.values.borrow_mut().set_entry(name, key, value) {
+            world.count("sim.values_dropped", 1);
+        }
+    }
+
     /// A handle for nemesis operations on the seed's world (kill and
     /// reboot processes, partition and clog the network).
     pub fn control(&self) -> SimControl {

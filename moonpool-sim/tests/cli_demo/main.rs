@@ -42,6 +42,7 @@ pub(crate) const ENV_VARS: &[&str] = &[
     "CI_NODE_INDEX",
     "CIRCLE_NODE_INDEX",
     "BUILDKITE_PARALLEL_JOB",
+    "RUST_LOG",
 ];
 
 pub(crate) fn command(program: &str, args: &[&str], env: &[(&str, &str)]) -> Output {

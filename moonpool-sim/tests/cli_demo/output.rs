@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::{DEMO, ENV_VARS, demo, json, stderr, stdout, str_of, temp_path, u64_of};
+use super::{DEMO, ENV_VARS, demo, demo_env, json, stderr, stdout, str_of, temp_path, u64_of};
 
 #[test]
 fn json_lines_have_the_documented_fields() {
@@ -201,4 +201,34 @@ fn trace_dash_writes_to_stderr_and_creates_no_file() {
     let (a, _) = json(&demo(&["sim", "--seed", "0x99", "--json"]));
     let (b, _) = json(&traced);
     assert_eq!(a[0]["fingerprint"], b[0]["fingerprint"]);
+}
+
+#[test]
+fn rust_log_prints_the_programs_own_log_lines_without_changing_the_execution() {
+    let logged = demo_env(
+        &["sim", "--seed", "0x99", "--json"],
+        &[("RUST_LOG", "sim_demo=debug")],
+    );
+    assert!(logged.status.success(), "{}", stderr(&logged));
+    let err = stderr(&logged);
+    // The program's debug line, stamped with simulated time; its trace
+    // lines and the simulator's own are filtered out.
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("seed=0x99 t=") && l.contains("DEBUG sim_demo: collector done")),
+        "{err}"
+    );
+    assert!(!err.contains("TRACE sim_demo: sent"), "{err}");
+    assert!(!err.contains("moonpool_sim::runner"), "{err}");
+    let (a, _) = json(&demo(&["sim", "--seed", "0x99", "--json"]));
+    let (b, _) = json(&logged);
+    assert_eq!(a[0]["fingerprint"], b[0]["fingerprint"]);
+    // Directives that do not parse are refused by name.
+    let bad = demo_env(&["sim", "--seed", "0x99"], &[("RUST_LOG", "sim_demo=loud")]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).contains("RUST_LOG: invalid log directives"),
+        "{}",
+        stderr(&bad)
+    );
 }

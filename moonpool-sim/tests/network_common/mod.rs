@@ -6,7 +6,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use moonpool_core::{JoinHandle, Listener, NetworkProvider, TaskProvider, TimeProvider};
+use moonpool_core::{Listener, NetworkProvider, TaskProvider, TimeProvider};
 use moonpool_sim::{
     NetworkConfig, SeedReport, SimContext, SimProviders, Simulation, SimulationBuilder, Workload,
     WorkloadResult,

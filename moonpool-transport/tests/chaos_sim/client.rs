@@ -78,11 +78,15 @@ impl Caller {
                 _ => client.call.get_reply(&req, timeout).await,
             }
         };
-        // The watchdog: a call silent 1 ms past its own timeout is a bug.
+        // A chaos seed may fire any timer late, by less than the seed's
+        // buggified-delay bound (FoundationDB's `MAX_BUGGIFIED_DELAY`):
+        // the call's own timeout timer included.
+        let late_max = Duration::from_millis(moonpool_sim::buggify::BUGGIFIED_DELAY_MS_MAX);
+        // The watchdog: a call silent 1 ms past its own (late) timeout is a bug.
         let watched = self
             .p
             .time()
-            .timeout(timeout + Duration::from_millis(1), call)
+            .timeout(timeout + late_max + Duration::from_millis(1), call)
             .await;
         let end = self.p.time().now();
         let Ok(result) = watched else {
@@ -92,7 +96,7 @@ impl Caller {
             shared.finish(id, "silent");
             return;
         };
-        if end - start > timeout {
+        if end - start > timeout + late_max {
             shared.violation(format!(
                 "call {id} ({mode:?}) ended {:?} after its start, past its {timeout:?} timeout",
                 end - start

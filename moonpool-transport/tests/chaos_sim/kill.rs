@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use moonpool_core::{JoinHandle, TaskProvider, TimeProvider};
+use moonpool_core::{TaskProvider, TimeProvider};
 use moonpool_sim::{SimContext, SimProviders, SimulationBuilder, Workload, WorkloadResult};
 use moonpool_transport::{RpcError, Transport, TransportConfig};
 

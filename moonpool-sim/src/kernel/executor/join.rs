@@ -117,35 +117,62 @@ impl<T: 'static> Future for SimJoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut slot = self.slot.borrow_mut();
-        match &mut *slot {
-            JoinSlot::Running(waiter) => {
-                match waiter {
+        {
+            let mut slot = self.slot.borrow_mut();
+            match &mut *slot {
+                JoinSlot::Running(waiter) => match waiter {
                     Some(w) if w.will_wake(cx.waker()) => {}
                     _ => *waiter = Some(cx.waker().clone()),
+                },
+                JoinSlot::Done(_) => {
+                    return match std::mem::replace(&mut *slot, JoinSlot::Taken) {
+                        JoinSlot::Done(outcome) => Poll::Ready(outcome),
+                        _ => unreachable!("matched Done above"),
+                    };
                 }
-                Poll::Pending
+                JoinSlot::Taken => return Poll::Ready(Err(JoinError::Cancelled)),
             }
-            JoinSlot::Done(_) => match std::mem::replace(&mut *slot, JoinSlot::Taken) {
-                JoinSlot::Done(outcome) => Poll::Ready(outcome),
-                _ => unreachable!("matched Done above"),
-            },
-            JoinSlot::Taken => Poll::Ready(Err(JoinError::Cancelled)),
         }
+        // Waiting: a hang report lists the awaiting task after the one it
+        // waits for.
+        if let Some(kernel) = self.kernel.upgrade() {
+            kernel.note_join_wait(self.task);
+        }
+        Poll::Pending
+    }
+}
+
+// Inherent, so that a handle's methods work without importing the
+// `JoinHandle` trait; the trait's methods call these.
+impl<T> SimJoinHandle<T> {
+    /// Lets the task run to completion on its own; its output is discarded.
+    pub fn detach(mut self) {
+        self.detached = true;
+    }
+
+    /// Cancels the task: its future is dropped and never polled again; a
+    /// pending `await` of this handle resolves to `JoinError::Cancelled`.
+    pub fn abort(&self) {
+        self.cancel();
+    }
+
+    /// Whether the task has completed, been cancelled, or panicked.
+    pub fn is_finished(&self) -> bool {
+        !matches!(*self.slot.borrow(), JoinSlot::Running(_))
     }
 }
 
 impl<T: 'static> JoinHandle<T> for SimJoinHandle<T> {
-    fn detach(mut self) {
-        self.detached = true;
+    fn detach(self) {
+        SimJoinHandle::detach(self);
     }
 
     fn abort(&self) {
-        self.cancel();
+        SimJoinHandle::abort(self);
     }
 
     fn is_finished(&self) -> bool {
-        !matches!(*self.slot.borrow(), JoinSlot::Running(_))
+        SimJoinHandle::is_finished(self)
     }
 }
 

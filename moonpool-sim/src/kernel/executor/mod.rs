@@ -101,6 +101,36 @@ pub(crate) struct TaskEntry {
     /// The incarnation of `process` the task was spawned in.
     pub(crate) incarnation: u32,
     pub(crate) name: Rc<str>,
+    /// Virtual time of its last poll (of its spawn, before the first).
+    pub(crate) last_ran_ns: u64,
+    /// Polls at `last_ran_ns`: how long it has spun without time moving.
+    pub(crate) spins: u32,
+    /// The task whose join handle it awaited, stamped with the poll
+    /// (`last_ran_ns`, `spins`) that awaited it: valid while that poll is
+    /// its last.
+    pub(crate) joins: Option<(TaskId, u64, u32)>,
+}
+
+impl TaskEntry {
+    /// Records a poll at `now_ns`.
+    #[inline]
+    pub(crate) fn ran(&mut self, now_ns: u64) {
+        if self.last_ran_ns == now_ns {
+            self.spins = self.spins.saturating_add(1);
+        } else {
+            self.last_ran_ns = now_ns;
+            self.spins = 1;
+        }
+    }
+
+    /// The task this one waits for, if its last poll ended awaiting a join
+    /// handle.
+    pub(crate) fn awaited_task(&self) -> Option<TaskId> {
+        match self.joins {
+            Some((task, at, spins)) if at == self.last_ran_ns && spins == self.spins => Some(task),
+            _ => None,
+        }
+    }
 }
 
 struct Slot {
@@ -126,6 +156,7 @@ impl TaskTable {
         incarnation: u32,
         name: Rc<str>,
         future: TaskFuture,
+        now_ns: u64,
     ) -> TaskId {
         let index = match self.free.pop() {
             Some(i) => i,
@@ -156,6 +187,9 @@ impl TaskTable {
             process,
             incarnation,
             name,
+            last_ran_ns: now_ns,
+            spins: 0,
+            joins: None,
         });
         self.live += 1;
         id

@@ -10,7 +10,9 @@ use crate::kernel::Kernel;
 
 /// Completes when virtual time reaches its deadline. The deadline is fixed
 /// at creation; the timer is registered on first poll (a sleep that is
-/// never polled costs nothing) and released on completion or drop.
+/// never polled costs nothing) and released on completion or drop. In a
+/// seed with buggified delays (chaos, see `docs/runner.md`) the timer may
+/// fire later than the deadline, never earlier.
 #[must_use = "futures do nothing unless awaited"]
 pub struct Sleep {
     kernel: Rc<Kernel>,
@@ -53,15 +55,24 @@ impl Future for Sleep {
         }
         match self.event {
             None => {
+                self.kernel.ensure_live("a sleep polled");
                 if self.kernel.now_ns() >= self.deadline_ns {
                     self.done = true;
                     return Poll::Ready(());
                 }
                 let target = self.kernel.wake_target(cx.waker());
+                let owner = self.kernel.current().map(|(task, _)| task);
+                let mut deadline_ns = self.deadline_ns;
+                let delay_max = self.kernel.buggified_delay_ns_max();
+                if delay_max != 0 {
+                    let extra = super::buggified_delay(&self.kernel, delay_max);
+                    deadline_ns = deadline_ns.saturating_add(extra);
+                }
                 let id = self.kernel.events.borrow_mut().schedule(
-                    self.deadline_ns,
+                    deadline_ns,
                     Payload::Timer {
                         target: Some(target),
+                        owner,
                         fired: false,
                     },
                 );

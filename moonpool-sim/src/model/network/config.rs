@@ -292,6 +292,92 @@ impl Default for NetworkConfig {
     }
 }
 
+/// The longest latency, tail, pair latency or clock drift a configuration
+/// may ask for: one day. Far below where virtual nanoseconds saturate, so
+/// every valid configuration computes the same times in debug and release
+/// builds.
+pub(crate) const DURATION_MS_MAX: u64 = 86_400_000;
+
+/// A network configuration that cannot be used (see
+/// [`NetworkConfig::validate`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NetworkConfigError {
+    /// A `min` above its `max`.
+    #[error("network config: {0} has its minimum above its maximum")]
+    InvertedRange(&'static str),
+    /// A probability range `1/min ..= 1/max` with `min` zero.
+    #[error("network config: {0} has min 0 (one in zero is no probability)")]
+    ZeroOneIn(&'static str),
+    /// A send buffer of zero bytes: no write could ever complete.
+    #[error("network config: send_buffer_bytes_max must be at least 1")]
+    ZeroBuffer,
+    /// A duration above one day.
+    #[error(
+        "network config: {name} is {value} ms, above the limit of one day ({DURATION_MS_MAX} ms)"
+    )]
+    TooLong {
+        /// The knob.
+        name: &'static str,
+        /// Its value, in milliseconds.
+        value: u64,
+    },
+}
+
+impl NetworkConfig {
+    /// Checks every range and bound; [`SimulationBuilder::build`]
+    /// (crate::SimulationBuilder::build) calls it.
+    pub fn validate(&self) -> Result<(), NetworkConfigError> {
+        use NetworkConfigError::*;
+        if self.send_buffer_bytes_max == 0 {
+            return Err(ZeroBuffer);
+        }
+        let f = &self.faults;
+        let c = &self.chaos;
+        let durations_ms = [
+            ("latency_base_us", self.latency_base_us / 1_000),
+            ("latency_jitter_us", self.latency_jitter_us / 1_000),
+            ("faults.latency_tail_ms_max", f.latency_tail_ms_max),
+            ("faults.pair_latency_ms_max", f.pair_latency_ms_max),
+            ("faults.clock_drift_ms_max", f.clock_drift_ms_max),
+            ("chaos.latency_tail_ms_max", c.latency_tail_ms_max.max),
+            ("chaos.pair_latency_ms_max", c.pair_latency_ms_max.max),
+            ("chaos.clock_drift_ms_max", c.clock_drift_ms_max.max),
+        ];
+        for (name, value) in durations_ms {
+            if value > DURATION_MS_MAX {
+                return Err(TooLong { name, value });
+            }
+        }
+        for (name, r) in [
+            ("chaos.latency_tail_ms_max", c.latency_tail_ms_max),
+            ("chaos.pair_latency_ms_max", c.pair_latency_ms_max),
+            ("chaos.clock_drift_ms_max", c.clock_drift_ms_max),
+        ] {
+            if r.min > r.max {
+                return Err(InvertedRange(name));
+            }
+        }
+        for (name, r) in [
+            ("chaos.latency_tail", c.latency_tail),
+            ("chaos.connect_refuse", c.connect_refuse),
+            ("chaos.connect_hang", c.connect_hang),
+            ("chaos.bind_fail", c.bind_fail),
+            ("chaos.random_close", c.random_close),
+            ("chaos.bit_flip", c.bit_flip),
+            ("chaos.short_read", c.short_read),
+            ("chaos.short_write", c.short_write),
+        ] {
+            if r.min == 0 {
+                return Err(ZeroOneIn(name));
+            }
+            if r.min > r.max {
+                return Err(InvertedRange(name));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Draws this seed's faults: from the chaos profile (each family on or off
 /// by swarm) when the world's chaos is on, otherwise the explicit faults as
 /// given. Records every family it decides with `world.set_fault_family`.

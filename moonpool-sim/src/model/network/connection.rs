@@ -27,9 +27,13 @@
 //!   time until the partition heals. `NEVER` means "not scheduled".
 //! - A reset end (`reset_at <= now`) fails every read with
 //!   `ConnectionReset` and every write with `BrokenPipe`. A write whose
-//!   peer end is closed or reset is accepted and discarded, and resets the
-//!   writer one round trip later (the peer's RST): a half-open connection
-//!   is discovered by writing.
+//!   peer end is closed or reset still fills the buffer (nobody will read
+//!   it), and resets the writer one round trip later (the peer's RST): a
+//!   half-open connection is discovered by writing; a writer blocked on a
+//!   full buffer stays blocked until that reset fails it.
+//! - A reset on its way to an end arrives after every byte and FIN
+//!   already in flight towards it (`reset_end`): an RST never overtakes
+//!   data sent earlier in the same direction.
 
 use std::collections::VecDeque;
 use std::io;
@@ -192,6 +196,20 @@ impl Pipe {
         self.segs.clear();
         self.read = self.written;
         self.delivered = self.written;
+    }
+
+    /// Arrival time of the last byte or FIN in flight (`0` if none; traffic
+    /// held by a partition has none).
+    pub(crate) fn last_arrival(&self) -> u64 {
+        let last_seg = self
+            .segs
+            .iter()
+            .rev()
+            .map(|seg| seg.at)
+            .find(|&at| at < HELD)
+            .unwrap_or(0);
+        let fin = if self.fin_at < HELD { self.fin_at } else { 0 };
+        last_seg.max(fin)
     }
 
     /// Whether some of this pipe's traffic waits for a partition to heal.

@@ -105,10 +105,10 @@ pub(crate) fn cut(
         Cut::Mine => (s, false),
         Cut::Peer => (1 - s, false),
     };
-    reset_end(world, key, conn, first, now, wakes);
+    reset_end(world, links, key, conn, first, now, wakes);
     if both {
         let at = one_way(world, links, conn, first);
-        reset_end(world, key, conn, 1 - first, at, wakes);
+        reset_end(world, links, key, conn, 1 - first, at, wakes);
     }
     let (a, b) = (conn.addrs[s], conn.addrs[1 - s]);
     world.note(kind, Some(conn.procs[s]), || {

@@ -121,7 +121,7 @@ pub(crate) fn abandon_backlog(world: &World, listener: &mut ListenerState) {
             };
             conn.ends[1].open = false;
             let at = one_way(world, links, conn, 1);
-            reset_end(world, key, conn, 0, at, &mut wakes);
+            reset_end(world, links, key, conn, 0, at, &mut wakes);
             if !conn.ends[0].open {
                 freed.push(key);
             }

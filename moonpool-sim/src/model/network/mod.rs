@@ -42,7 +42,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::task::Waker;
 
-pub use config::{ChaosProfile, NetworkConfig, NetworkFaults, OneIn, Range};
+pub use config::{ChaosProfile, NetworkConfig, NetworkConfigError, NetworkFaults, OneIn, Range};
 
 /// The network's fault families (swarm testing units, as the report names
 /// them) and, for each, the fault counters it increments.
@@ -96,16 +96,19 @@ impl Links {
         if self.partitions.blocks(src, dst) {
             return HELD;
         }
-        let mut latency = self.base_ns + extra_ns;
+        // Saturating throughout: every valid configuration gives the same
+        // arithmetic (and fingerprints) in debug and release builds.
+        let mut latency = self.base_ns.saturating_add(extra_ns);
         if self.jitter_ns > 0 {
-            latency += draw::below(world, self.jitter_ns + 1);
+            latency = latency.saturating_add(draw::between(world, 0, self.jitter_ns));
         }
         if draw::bool(world, self.faults.latency_tail) {
-            let tail = draw::between(world, 1, self.faults.latency_tail_ms_max.max(1) * 1_000_000);
+            let tail_max = self.faults.latency_tail_ms_max.max(1);
+            let tail = draw::between(world, 1, tail_max.saturating_mul(1_000_000));
             world.note("net.latency_tail", None, || {
                 format!("{src} -> {dst}: +{:.3} ms", tail as f64 / 1e6)
             });
-            latency += tail;
+            latency = latency.saturating_add(tail);
         }
         let at = now.saturating_add(latency);
         at.max(self.clogs.until(src, dst))
@@ -125,7 +128,11 @@ impl Links {
         if let Some(ns) = self.pair_ns.get(&key) {
             return *ns;
         }
-        let ns = draw::between(world, 0, self.faults.pair_latency_ms_max * 1_000_000);
+        let ns = draw::between(
+            world,
+            0,
+            self.faults.pair_latency_ms_max.saturating_mul(1_000_000),
+        );
         self.pair_ns.insert(key, ns);
         if ns > 0 {
             world.note("net.pair_latency", None, || {
@@ -267,7 +274,8 @@ pub(crate) fn on_event(world: &World, token: u64) {
     let mut wakes = Vec::new();
     let reader = {
         let mut net = world.net.borrow_mut();
-        let Some(conn) = net.conns.get_mut(key) else {
+        let NetState { conns, links, .. } = &mut *net;
+        let Some(conn) = conns.get_mut(key) else {
             return;
         };
         match kind {
@@ -280,7 +288,7 @@ pub(crate) fn on_event(world: &World, token: u64) {
             }
             EventKind::Reset(s) => {
                 if conn.ends[s].reset_at <= now {
-                    learn_reset(conn, s, &mut wakes);
+                    learn_reset(world, links, key, conn, s, &mut wakes);
                 }
                 None
             }
@@ -294,46 +302,83 @@ pub(crate) fn on_event(world: &World, token: u64) {
     }
 }
 
-/// Makes end `s` of `conn` learn of a reset at `at` (now or later): its
-/// incoming bytes are discarded and its waiting reader and writer are
-/// woken (now, into `wakes`, or by an event at `at`).
+/// Makes end `s` of `conn` learn of a reset at `at` (now, or later: an RST
+/// on its way) and wakes its waiting reader and writer then (now, into
+/// `wakes`, or by an event).
+///
+/// # The reset rule
+/// An RST on its way never overtakes what was sent before it: a reset
+/// that reaches end `s` later than now arrives at least one nanosecond
+/// after the last byte (or FIN) already in flight towards `s`, so a
+/// reader that keeps reading gets every byte its peer wrote before the
+/// reset and then `ConnectionReset`. Traffic held by a partition is lost
+/// with the connection. A reset "now" (the end's own process died, or the
+/// end itself was cut) takes effect at once.
 pub(crate) fn reset_end(
     world: &World,
+    links: &Links,
     key: ConnKey,
     conn: &mut Conn,
     s: usize,
     at: u64,
     wakes: &mut Vec<Waker>,
 ) {
+    let now = world.now_ns();
+    let at = if at > now {
+        at.max(conn.pipes[1 - s].last_arrival().saturating_add(1))
+    } else {
+        at
+    };
     let end = &mut conn.ends[s];
     if end.reset_at <= at {
         return;
     }
     end.reset_at = at;
-    if at <= world.now_ns() {
-        learn_reset(conn, s, wakes);
+    if at <= now {
+        learn_reset(world, links, key, conn, s, wakes);
     } else {
         schedule(world, at, key, EventKind::Reset(s));
     }
 }
 
 /// End `s` has learned of its reset: what it had not read is gone, and
-/// whoever waits on it is woken to see the error. The peer's writer, if
-/// blocked on a full buffer, is woken too: its writes now go into the void.
-fn learn_reset(conn: &mut Conn, s: usize, wakes: &mut Vec<Waker>) {
+/// whoever waits on it is woken to see the error. A peer writer blocked on
+/// a full buffer stays blocked, as with real TCP: its unacknowledged bytes
+/// are retransmitted and answered by an RST one round trip later, which
+/// fails it; the peer learns nothing sooner.
+fn learn_reset(
+    world: &World,
+    links: &Links,
+    key: ConnKey,
+    conn: &mut Conn,
+    s: usize,
+    wakes: &mut Vec<Waker>,
+) {
     conn.pipes[1 - s].discard();
     wakes.extend(conn.pipes[1 - s].reader.take());
     wakes.extend(conn.pipes[s].writer.take());
-    wakes.extend(conn.pipes[1 - s].writer.take());
+    if conn.pipes[1 - s].writer.is_some() && conn.ends[1 - s].reset_at == NEVER {
+        let at = round_trip(world, links, conn, 1 - s);
+        reset_end(world, links, key, conn, 1 - s, at, wakes);
+    }
+}
+
+/// When an RST answering what side `s` sends now comes back: one way
+/// there, one way back.
+pub(crate) fn round_trip(world: &World, links: &Links, conn: &Conn, s: usize) -> u64 {
+    let now = world.now_ns();
+    let there = one_way(world, links, conn, s);
+    let back = one_way(world, links, conn, 1 - s);
+    there.saturating_add(back.saturating_sub(now))
 }
 
 /// One-way latency from side `s` of `conn` to the other side (for RSTs).
 pub(crate) fn one_way(world: &World, links: &Links, conn: &Conn, s: usize) -> u64 {
     let pipe = &conn.pipes[s];
     let now = world.now_ns();
-    let mut latency = links.base_ns + pipe.extra_ns;
+    let mut latency = links.base_ns.saturating_add(pipe.extra_ns);
     if links.jitter_ns > 0 {
-        latency += draw::below(world, links.jitter_ns + 1);
+        latency = latency.saturating_add(draw::between(world, 0, links.jitter_ns));
     }
     now.saturating_add(latency)
 }
@@ -366,10 +411,10 @@ pub(crate) fn process_killed(world: &World, process: ProcessId) {
                 }
                 // The killed side is gone at once; its OS resets the peer,
                 // which learns one latency later.
-                reset_end(world, key, conn, s, now, &mut wakes);
+                reset_end(world, links, key, conn, s, now, &mut wakes);
                 if conn.ends[1 - s].open {
                     let at = one_way(world, links, conn, s);
-                    reset_end(world, key, conn, 1 - s, at, &mut wakes);
+                    reset_end(world, links, key, conn, 1 - s, at, &mut wakes);
                 }
             }
         }

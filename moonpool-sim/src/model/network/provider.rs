@@ -35,6 +35,7 @@ impl SimProviders {
     }
 
     fn check_alive(&self) -> io::Result<()> {
+        self.world.ensure_live("a network call");
         if self.is_alive() {
             Ok(())
         } else {

@@ -11,9 +11,11 @@
 //! # Writes
 //! Accept as much as fits the direction's buffer (or, with short writes
 //! on, a random prefix) and stamp it with its arrival time; return
-//! `Pending` when the buffer is full. A write to a peer that is gone is
-//! accepted and discarded, and the peer's RST resets this end one round
-//! trip later. `BrokenPipe` after `shutdown` or a reset.
+//! `Pending` when the buffer is full. A write to a peer that is gone
+//! fills the buffer as usual (nobody reads it), and the peer's RST resets
+//! this end one round trip later: from then on writes fail with
+//! `BrokenPipe`, and a writer blocked on the full buffer is woken to that
+//! error. `BrokenPipe` after `shutdown` or a reset.
 //!
 //! # Close
 //! `shutdown` sends a FIN after the buffered bytes. Dropping the stream
@@ -31,7 +33,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::connection::{ConnKey, EventKind, HELD, NEVER, broken_pipe, reset_error};
 use super::control::{Cut, cut};
-use super::{NetState, one_way, process_is_dead, reset_end, schedule};
+use super::{NetState, one_way, process_is_dead, reset_end, round_trip, schedule};
 use crate::kernel::draw;
 use crate::kernel::process::ProcessId;
 use crate::model::world::World;
@@ -232,15 +234,13 @@ impl SimTcpStream {
                 return Poll::Ready(Err(broken_pipe()));
             }
         }
-        if conn.peer_gone(s) {
-            // Into the void; the peer's RST comes back a round trip later.
-            if conn.ends[s].reset_at == NEVER {
-                let there = one_way(world, links, conn, s);
-                let back = one_way(world, links, conn, 1 - s);
-                let at = there.saturating_add(back.saturating_sub(now));
-                reset_end(world, self.key, conn, s, at, &mut wakes.more);
-            }
-            return Poll::Ready(Ok(buf.len()));
+        if conn.peer_gone(s) && conn.ends[s].reset_at == NEVER {
+            // Nobody will read these bytes; the peer's RST answers them a
+            // round trip later, and fails this end's writes from then on.
+            // Until then they fill the buffer like any other (a writer that
+            // fills it blocks until the reset), as with real TCP.
+            let at = round_trip(world, links, conn, s);
+            reset_end(world, links, self.key, conn, s, at, &mut wakes.more);
         }
         let pipe = &mut conn.pipes[s];
         let space = links.buffer_bytes_max.saturating_sub(pipe.data.len());
@@ -375,14 +375,29 @@ impl Drop for SimTcpStream {
                 return;
             };
             let s = self.side;
-            let Some(conn) = net.conns.get_mut(self.key) else {
+            let NetState { conns, links, .. } = &mut *net;
+            let Some(conn) = conns.get_mut(self.key) else {
                 return;
             };
             conn.ends[s].open = false;
-            // Unread bytes are thrown away; a writer blocked on them learns
-            // (by writing) that nobody reads any more.
+            // Unread bytes are thrown away and, as a close with unread data
+            // does, answered with an RST: the peer learns of the reset one
+            // latency later (a writer of its blocked on them stays blocked
+            // until then).
+            let unread = !conn.pipes[1 - s].data.is_empty();
             conn.pipes[1 - s].discard();
-            wakes.more.extend(conn.pipes[1 - s].writer.take());
+            if unread && !killed && conn.ends[1 - s].open && conn.ends[1 - s].reset_at == NEVER {
+                let at = one_way(&self.world, links, conn, s);
+                reset_end(
+                    &self.world,
+                    links,
+                    self.key,
+                    conn,
+                    1 - s,
+                    at,
+                    &mut wakes.more,
+                );
+            }
             if conn.ends[1 - s].open {
                 None
             } else {

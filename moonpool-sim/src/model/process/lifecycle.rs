@@ -47,8 +47,6 @@
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
-use moonpool_core::JoinHandle;
-
 use super::{ProcessKind, ProcessState};
 use crate::kernel::failure::SeedFailure;
 use crate::kernel::process::ProcessId;

@@ -52,6 +52,7 @@ fn dead_process() -> StorageError {
 
 impl SimProviders {
     fn storage_alive(&self) -> Result<(), StorageError> {
+        self.world.ensure_live("a storage call");
         if self.is_alive() {
             Ok(())
         } else {

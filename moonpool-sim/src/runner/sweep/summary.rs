@@ -44,6 +44,7 @@ pub(crate) fn failure_kind(failure: &SeedFailure) -> &'static str {
         SeedFailure::StepLimit { .. } => "step_limit",
         SeedFailure::Assertion { .. } => "assertion",
         SeedFailure::Nondeterminism(_) => "nondeterminism",
+        SeedFailure::ForeignWake { .. } => "foreign_wake",
     }
 }
 
