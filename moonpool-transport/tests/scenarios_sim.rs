@@ -81,7 +81,11 @@ where
     Fut: Future<Output = T> + 'static,
     T: 'static,
 {
-    let mut b = SimulationBuilder::new().perturb_ready_order(options.perturb);
+    // The scenarios check the transport's behaviour with exactly the
+    // faults each one injects: the chaos profile (on by default) stays off.
+    let mut b = SimulationBuilder::new()
+        .chaos(false)
+        .perturb_ready_order(options.perturb);
     for i in 0..NODES {
         b = b.process(
             format!("node{i}"),
