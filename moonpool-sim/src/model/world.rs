@@ -19,6 +19,8 @@
 //! a direct (monomorphized) call.
 
 use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::ops::Deref;
 use std::rc::Rc;
 use std::task::Waker;
@@ -29,6 +31,7 @@ use super::network::{NetState, NetworkConfig};
 use super::process::ProcessTable;
 use super::process::lifecycle::LifecycleState;
 use super::storage::{StorageConfig, StorageState};
+use crate::kernel::process::ProcessId;
 use crate::kernel::{CurrentSlot, Entered, Kernel, KernelConfig, ModelEvents, Stop};
 
 thread_local! {
@@ -83,6 +86,9 @@ pub(crate) struct World {
     pub(crate) buggify: RefCell<BuggifyState>,
     /// Assertion counts of the seed, per site.
     pub(crate) assertions: RefCell<AssertionState>,
+    /// Faults whose every target is a process of the system under test,
+    /// by kind (the report's fault budget).
+    system_hits: RefCell<BTreeMap<&'static str, u64>>,
     /// False once the workloads' run phase is over: no new faults.
     chaos_active: Cell<bool>,
     /// Run by `quiesce`: each fault source heals what it broke.
@@ -118,6 +124,7 @@ impl World {
             lifecycle: RefCell::new(LifecycleState::new(config.max_down)),
             buggify: RefCell::new(Default::default()),
             assertions: RefCell::new(Default::default()),
+            system_hits: RefCell::new(BTreeMap::new()),
             chaos_active: Cell::new(true),
             quiesce_hooks: RefCell::new(Vec::new()),
             run_phase_done: Cell::new(false),
@@ -140,6 +147,63 @@ impl World {
     /// Runs the kernel's loop until the workloads finish or the seed fails.
     pub(crate) fn run(&self) -> Stop {
         self.kernel.run(self)
+    }
+
+    // ----- faults and the system under test -----
+
+    /// Counts one `kind` event, as the kernel's `Kernel::note` does (counter,
+    /// timeline, trace), and also as a hit on the system under test when
+    /// `process` is one of its processes. Every model notes its faults
+    /// through here: this method shadows the kernel's on purpose, so that
+    /// no fault escapes the fault budget.
+    pub(crate) fn note(
+        &self,
+        kind: &'static str,
+        process: Option<ProcessId>,
+        detail: impl FnOnce() -> String,
+    ) {
+        let on_system = process.is_some_and(|p| self.is_system_process(p));
+        self.note_hit(kind, process, on_system, detail);
+    }
+
+    /// [`World::note`] for a fault that acts on more than one process (a
+    /// partition, a clogged pair): `on_system` says whether every process
+    /// it acts on belongs to the system under test.
+    pub(crate) fn note_hit(
+        &self,
+        kind: &'static str,
+        process: Option<ProcessId>,
+        on_system: bool,
+        detail: impl FnOnce() -> String,
+    ) {
+        if on_system {
+            *self.system_hits.borrow_mut().entry(kind).or_insert(0) += 1;
+        }
+        self.kernel.note(kind, process, detail);
+    }
+
+    /// The faults counted so far that hit only the system under test, by
+    /// kind.
+    pub(crate) fn system_hits(&self) -> BTreeMap<&'static str, u64> {
+        self.system_hits.borrow().clone()
+    }
+
+    /// Whether `process` belongs to the system under test (a server or a
+    /// foreground workload's client).
+    pub(crate) fn is_system_process(&self, process: ProcessId) -> bool {
+        self.process_table
+            .try_borrow()
+            .is_ok_and(|t| t.is_system(process))
+    }
+
+    /// Whether the process at `ip` belongs to the system under test.
+    pub(crate) fn is_system_ip(&self, ip: IpAddr) -> bool {
+        let id = self
+            .process_table
+            .try_borrow()
+            .ok()
+            .and_then(|t| t.by_ip(ip));
+        id.is_some_and(|p| self.is_system_process(p))
     }
 
     // ----- the chaos window -----

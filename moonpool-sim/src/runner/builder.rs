@@ -592,6 +592,7 @@ impl Simulation {
             wall_time: std::time::Duration::ZERO,
             events: world.steps(),
             counters: world.counters(),
+            faults_on_system: world.system_hits(),
             fault_families: world.fault_families(),
             timeline: world.take_timeline(),
             assertions: assertions::stats(&world),

@@ -51,7 +51,11 @@ pub(crate) fn populate(world: &Rc<World>, processes: &[ProcessSpec], workloads: 
             let pid = world.add_process(
                 format!("{}#{client_id}", spec.name).into(),
                 client_ip(w, client_id),
-                ProcessKind::Workload,
+                if spec.background {
+                    ProcessKind::Background
+                } else {
+                    ProcessKind::Workload
+                },
                 None,
             );
             let ctx = SimContext {

@@ -102,7 +102,8 @@ impl Links {
         }
         if draw::bool(world, self.faults.latency_tail) {
             let tail = draw::between(world, 1, self.faults.latency_tail_ms_max.max(1) * 1_000_000);
-            world.note("net.latency_tail", None, || {
+            let on_system = world.is_system_ip(src) && world.is_system_ip(dst);
+            world.note_hit("net.latency_tail", None, on_system, || {
                 format!("{src} -> {dst}: +{:.3} ms", tail as f64 / 1e6)
             });
             latency += tail;
@@ -128,7 +129,8 @@ impl Links {
         let ns = draw::between(world, 0, self.faults.pair_latency_ms_max * 1_000_000);
         self.pair_ns.insert(key, ns);
         if ns > 0 {
-            world.note("net.pair_latency", None, || {
+            let on_system = world.is_system_ip(a) && world.is_system_ip(b);
+            world.note_hit("net.pair_latency", None, on_system, || {
                 format!("{a} <-> {b}: +{:.3} ms one-way", ns as f64 / 1e6)
             });
         }

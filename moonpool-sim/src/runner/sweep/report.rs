@@ -37,6 +37,9 @@ pub struct FaultTally {
     pub total: u64,
     /// Seeds in which it fired at least once.
     pub seeds: u64,
+    /// Of `total`, the faults whose every target was a process of the
+    /// system under test ([`SeedReport::faults_on_system`]).
+    pub on_system: u64,
 }
 
 /// What a sweep did.
@@ -142,6 +145,12 @@ impl SweepReport {
             } else {
                 let total = self.metrics.entry(kind).or_insert(0);
                 *total = total.saturating_add(n);
+            }
+        }
+        for (&kind, &n) in &report.faults_on_system {
+            if n > 0 && is_fault_kind(kind) {
+                let tally = self.faults.entry(kind).or_default();
+                tally.on_system = tally.on_system.saturating_add(n);
             }
         }
         for (&family, &on) in &report.fault_families {
