@@ -1,6 +1,7 @@
 //! The nemeses strike the system under test, never themselves: over 1,000
-//! chaos seeds, every clog, partition, connection kill and process kill
-//! lands on servers and foreground workload clients only, never on the
+//! chaos seeds, every clog, partition, connection kill, process kill and
+//! clock skew lands on servers and foreground workload clients only (clock
+//! skews on servers), never on the
 //! processes of the background workloads that run the nemeses (nor on a
 //! background workload that never touches the network).
 
@@ -89,6 +90,7 @@ fn sim() -> Simulation {
             })
         })
         .network_nemeses()
+        .clock_nemesis()
         .build()
         .expect("valid")
 }
@@ -162,6 +164,8 @@ fn nemeses_hit_only_the_system_over_a_thousand_seeds() {
         "net.partition",
         "net.connection_kill",
         "process.kill",
+        "clock.skew",
+        "clock.rate",
     ] {
         let t = total.get(kind).copied().unwrap_or(0);
         let s = on_system.get(kind).copied().unwrap_or(0);

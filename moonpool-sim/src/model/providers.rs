@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use moonpool_core::{Instant, Providers, RandomProvider, TaskProvider, TimeProvider};
 
+use super::clock;
 use super::world::World;
 use crate::kernel::executor::join::SimJoinHandle;
 use crate::kernel::process::ProcessId;
@@ -124,20 +125,10 @@ impl Providers for SimProviders {
     }
 }
 
-impl TimeProvider for SimProviders {
-    type Sleep = Sleep;
-
-    fn now(&self) -> Instant {
-        Instant::from_nanos(self.world.now_ns())
-    }
-
-    /// The process's local clock: ahead of `now` by a per-process drift
-    /// when the seed has clock drift on (`net.clock_drift`), else `now`.
-    fn timer(&self) -> Instant {
-        Instant::from_nanos(super::network::timer_ns(&self.world, self.process))
-    }
-
-    fn sleep(&self, duration: Duration) -> Sleep {
+impl SimProviders {
+    /// A sleep of `duration` of true time, whatever this process's clock
+    /// says: for what the models make take time (disk latency).
+    pub(crate) fn sleep_true(&self, duration: Duration) -> Sleep {
         let nanos = duration.as_nanos().min(u64::MAX as u128) as u64;
         Sleep::new(
             Rc::clone(&self.world.kernel),
@@ -145,8 +136,53 @@ impl TimeProvider for SimProviders {
         )
     }
 
+    /// A sleep until this process's monotonic clock reads `local` (or has
+    /// advanced by `duration_ns`, if `local` is `None`).
+    fn sleep_local(&self, local: Option<u64>, duration_ns: u64) -> Sleep {
+        let world = &self.world;
+        let Some((at, local)) = clock::timer_deadline(world, self.process, local, duration_ns)
+        else {
+            let at = local.unwrap_or_else(|| world.now_ns().saturating_add(duration_ns));
+            return Sleep::new(Rc::clone(&world.kernel), at);
+        };
+        let (weak, process) = (Rc::downgrade(world), self.process);
+        Sleep::with_recheck(
+            Rc::clone(&world.kernel),
+            at,
+            Box::new(move || {
+                let world = weak.upgrade()?;
+                clock::recheck(&world, process, local)
+            }),
+        )
+    }
+}
+
+impl TimeProvider for SimProviders {
+    type Sleep = Sleep;
+
+    /// This process's monotonic clock: true time plus its offset (which
+    /// moves at its rate error and jumps forward, never back; see
+    /// `docs/faults.md#clocks`). True time when its clock is perfect.
+    fn now(&self) -> Instant {
+        Instant::from_nanos(clock::mono_ns(&self.world, self.process))
+    }
+
+    /// This process's wall clock: its monotonic clock, except after a
+    /// backward jump; within the seed's clock bound of true time.
+    fn timer(&self) -> Instant {
+        Instant::from_nanos(clock::wall_ns(&self.world, self.process))
+    }
+
+    /// Ends when this process's monotonic clock has advanced by `duration`
+    /// (sooner in true time on a fast clock).
+    fn sleep(&self, duration: Duration) -> Sleep {
+        let nanos = duration.as_nanos().min(u64::MAX as u128) as u64;
+        self.sleep_local(None, nanos)
+    }
+
+    /// Ends when this process's monotonic clock reads `deadline`.
     fn sleep_until(&self, deadline: Instant) -> Sleep {
-        Sleep::new(Rc::clone(&self.world.kernel), deadline.as_nanos())
+        self.sleep_local(Some(deadline.as_nanos()), 0)
     }
 }
 

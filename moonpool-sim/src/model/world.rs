@@ -3,7 +3,7 @@
 //! # Types
 //! - [`World`]: the [`Kernel`] (clock, tasks, events, generator,
 //!   fingerprint) plus the models' state: processes, network, storage,
-//!   lifecycle settings, buggify, assertion counts, and the chaos window
+//!   the processes' clocks, lifecycle settings, buggify, assertion counts, and the chaos window
 //!   (the run phase, quiesce). Shared as `Rc<World>` by every simulated
 //!   provider; one per seed, thrown away afterwards, so nothing leaks from
 //!   seed to seed. A `World` dereferences to its kernel: `world.now_ns()`
@@ -27,6 +27,7 @@ use std::task::Waker;
 
 use super::assertions::AssertionState;
 use super::buggify::BuggifyState;
+use super::clock::{ClockConfig, Clocks};
 use super::network::{NetState, NetworkConfig};
 use super::process::ProcessTable;
 use super::process::lifecycle::LifecycleState;
@@ -63,6 +64,7 @@ pub(crate) struct WorldConfig {
     pub(crate) chaos: bool,
     pub(crate) network: NetworkConfig,
     pub(crate) storage: StorageConfig,
+    pub(crate) clocks: ClockConfig,
     /// The fault model: server processes that may be down at once.
     pub(crate) max_down: Option<usize>,
 }
@@ -80,6 +82,8 @@ pub(crate) struct World {
     pub(crate) net: RefCell<NetState>,
     /// The simulated disks.
     pub(crate) storage: RefCell<StorageState>,
+    /// Every process's clock.
+    pub(crate) clocks: Clocks,
     /// Process lifecycle settings (the fault model).
     pub(crate) lifecycle: RefCell<LifecycleState>,
     /// Buggify: on or off for the seed, per-site activation and counts.
@@ -121,6 +125,7 @@ impl World {
             process_table: RefCell::new(ProcessTable::default()),
             net: RefCell::new(NetState::default()),
             storage: RefCell::new(StorageState::default()),
+            clocks: Clocks::default(),
             lifecycle: RefCell::new(LifecycleState::new(config.max_down)),
             buggify: RefCell::new(Default::default()),
             assertions: RefCell::new(Default::default()),

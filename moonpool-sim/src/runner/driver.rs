@@ -19,6 +19,7 @@ pub(crate) fn populate(world: &Rc<World>, processes: &[ProcessSpec], workloads: 
     // Per-seed fault parameters are drawn first, so they depend only on the
     // seed and the configuration.
     crate::model::network::init_seed(world);
+    crate::model::clock::init_seed(world);
     crate::model::storage::init_seed(world);
     crate::model::buggify::init_seed(world);
     world.add_process(

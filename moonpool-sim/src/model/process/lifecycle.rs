@@ -144,6 +144,7 @@ impl World {
             self.is_current(id, incarnation),
             "main of process {id:?} started for a dead incarnation"
         );
+        crate::model::clock::incarnation_started(self, id, incarnation);
         let providers = SimProviders::new(Rc::clone(self), id, incarnation);
         let main_future = main(providers);
         let world = Rc::clone(self);

@@ -65,7 +65,8 @@ pub struct SweepReport {
     pub wall_time: Duration,
     /// Executor steps, summed over seeds.
     pub events: u64,
-    /// Fault and process events by kind (`net.*`, `disk.*`, `process.*`).
+    /// Fault and process events by kind (`net.*`, `disk.*`, `process.*`,
+    /// `clock.*`).
     pub faults: BTreeMap<&'static str, FaultTally>,
     /// Every other counter (library metrics reported through core's
     /// `sim_hook::metric`, buggify firings...), summed over seeds.
@@ -82,7 +83,7 @@ pub struct SweepReport {
 /// Whether a counter kind is an injected fault or process event (reported
 /// under `faults`), as opposed to the simulator's own bookkeeping.
 pub fn is_fault_kind(kind: &str) -> bool {
-    ["net.", "disk.", "process."]
+    ["net.", "disk.", "process.", "clock."]
         .iter()
         .any(|prefix| kind.starts_with(prefix))
 }
