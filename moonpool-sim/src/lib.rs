@@ -134,6 +134,7 @@ pub use model::network::{
 pub use model::process::lifecycle::ProcessError;
 pub use model::process::{ProcessInfo, ProcessKind, ProcessState};
 pub use model::providers::SimProviders;
+pub use model::storage::KillMoment;
 
 pub use nemesis::attrition::{ATTRITION_KILLS_MAX, Attrition};
 pub use nemesis::clock::RandomClockSkews;

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use moonpool_core::{OpenMode, StorageError, StorageFile, StorageProvider, validate_path};
 
+use super::aim::KillMoment;
 use super::config::op_delay;
 use super::disk::{FileNode, NodeRef, check_size};
 use crate::model::providers::SimProviders;
@@ -133,6 +134,13 @@ impl SimProviders {
             format!("disk {factor}x slower for {duration_ms} ms")
         });
         factor
+    }
+
+    /// This process's disk has I/O in flight: strike a kill aimed at it.
+    fn io_moment(&self, moment: KillMoment) {
+        if !self.world.storage.borrow().aims.is_empty() {
+            super::aim::io_moment(&self.world, self.process, self.incarnation, moment);
+        }
     }
 
     /// Fails the operation with an injected I/O error, maybe.
@@ -254,13 +262,20 @@ impl StorageFile for SimFile {
         let new_len = end.max(self.node.borrow().len());
         self.p.check_capacity(&self.node, new_len, &self.path)?;
         self.node.borrow_mut().write(offset, buf);
+        self.p.io_moment(KillMoment::AfterWrite);
         Ok(())
     }
 
     async fn sync(&self) -> Result<(), StorageError> {
         self.p.storage_alive()?;
         // Covers what completed before the call, not what completes during it.
-        let target = self.node.borrow().ops_total;
+        let (target, unsynced) = {
+            let node = self.node.borrow();
+            (node.ops_total, !node.pending.is_empty())
+        };
+        if unsynced {
+            self.p.io_moment(KillMoment::DuringSync);
+        }
         let delay = self.p.storage_delay(Op::Sync, 0);
         self.p.sleep_true(delay).await;
         self.p.storage_alive()?;
@@ -283,6 +298,7 @@ impl StorageFile for SimFile {
         self.p.inject_io_error(Op::Write, &self.path, len)?;
         self.p.check_capacity(&self.node, len, &self.path)?;
         self.node.borrow_mut().truncate(len);
+        self.p.io_moment(KillMoment::AfterWrite);
         Ok(())
     }
 }
