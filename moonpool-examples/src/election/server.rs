@@ -270,7 +270,7 @@ impl<P: Providers> Node<P> {
                     candidate: self.id,
                     incarnation: self.incarnation,
                     voters: leases.granted,
-                    at: self.p.time().now(),
+                    at: self.recorder.stamp(self.p.time().now()),
                 });
                 return Campaign::Won {
                     ballot,
@@ -309,7 +309,7 @@ impl<P: Providers> Node<P> {
                         ballot,
                         candidate: self.id,
                         incarnation: self.incarnation,
-                        at: self.p.time().now(),
+                        at: self.recorder.stamp(self.p.time().now()),
                     });
                     return true;
                 }
@@ -359,7 +359,8 @@ impl<P: Providers> Node<P> {
             // A lease read: the leader answers from what it last wrote,
             // without asking anyone. Only a lease that no other leader
             // holds makes that safe.
-            self.recorder.lease_used(ballot, self.p.time().now());
+            self.recorder
+                .lease_used(ballot, self.recorder.stamp(self.p.time().now()));
             if tick % reads_per_write != 0 {
                 continue;
             }

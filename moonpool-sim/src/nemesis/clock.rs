@@ -2,11 +2,13 @@
 
 use std::time::Duration;
 
-use moonpool_core::RandomProvider;
+use moonpool_core::{RandomProvider, Ratio};
 
 use super::{Nemesis, NemesisContext, Next, draw_ms};
 use crate::kernel::process::ProcessId;
+use crate::model::clock::RATE_PPM_LIMIT;
 use crate::model::clock::config::family;
+use crate::model::control::SimControl;
 use crate::model::network::Range;
 use crate::model::process::lifecycle::ProcessError;
 use crate::model::process::{ProcessKind, ProcessState};
@@ -27,29 +29,35 @@ use crate::model::process::{ProcessKind, ProcessState};
 ///
 /// # Behaviour
 /// While chaos is on, the `clock.skew` family is on for the seed and the
-/// foreground workloads run, it waits a random interval, picks a random
-/// non-empty subset of the live servers and, for each, one of:
-/// - **skew**: set its clock's offset to the bottom of the seed's bound ε
-///   (true time), its top, or a point between, a third each (the wall
-///   clock steps there; the monotonic clock only steps forward);
-/// - **speed up** or **slow down**: a rate error of `±rate_ppm`.
+/// foreground workloads run, it waits a random interval, then starts an
+/// episode on the live servers, one of:
+/// - **split** (half the episodes): one server's clock to the bottom of
+///   the seed's bound ε (true time), every other one to its top: one
+///   process alone behind all the others by ε, the most the bound allows
+///   (the disagreement a lease without a margin for ε cannot survive);
+/// - **scramble** (a quarter): every server's clock to a random point of
+///   the bound;
+/// - **rates** (a quarter): a random non-empty subset of the servers sped
+///   up or slowed down by `rate_ppm` (a sign drawn per server).
 ///
-/// It holds the episode for `duration_ms`, then restores each touched
-/// clock's rate and wall reading. When the run phase ends it heals every
-/// clock it touched. Every clock stays within ε of true time throughout: a
-/// system that states ε (and leaves a margin for it) must survive this.
+/// Setting an offset steps the wall clock there; the monotonic clock only
+/// steps forward. It holds the episode for `duration_ms`, then restores
+/// each touched clock's rate and wall reading. When the run phase ends it
+/// heals every clock it touched. Every clock stays within ε of true time
+/// throughout: a system that states ε (and leaves a margin for it) must
+/// survive this.
 ///
 /// # Defaults
 /// | knob | default |
 /// |---|---|
-/// | `interval_ms`, pause between episodes | 200 ..= 2,000 ms |
-/// | `duration_ms`, how long an episode holds | 200 ..= 3,000 ms |
+/// | `interval_ms`, pause between episodes | 50 ..= 500 ms |
+/// | `duration_ms`, how long an episode holds | 500 ..= 3,000 ms |
 /// | `rate_ppm`, a sped-up or slowed-down clock's rate error | 1,000 ..= 100,000 ppm (0.1% to 10%) |
 #[derive(Clone, Debug)]
 pub struct RandomClockSkews {
-    /// Pause between episodes, in ms. Default 200..=2,000.
+    /// Pause between episodes, in ms. Default 50..=500.
     pub interval_ms: Range,
-    /// How long an episode holds, in ms. Default 200..=3,000.
+    /// How long an episode holds, in ms. Default 500..=3,000.
     pub duration_ms: Range,
     /// The rate error of a clock sped up or slowed down, in ppm. Default
     /// 1,000..=100,000.
@@ -61,8 +69,8 @@ pub struct RandomClockSkews {
 impl Default for RandomClockSkews {
     fn default() -> Self {
         RandomClockSkews {
-            interval_ms: Range::new(200, 2_000),
-            duration_ms: Range::new(200, 3_000),
+            interval_ms: Range::new(50, 500),
+            duration_ms: Range::new(500, 3_000),
             rate_ppm: Range::new(1_000, 100_000),
             touched: Vec::new(),
         }
@@ -92,34 +100,52 @@ impl Nemesis for RandomClockSkews {
         if servers.is_empty() || bound.is_zero() {
             return Ok(Next::Continue);
         }
-        p.shuffle(&mut servers);
-        servers.truncate(p.random_range(1..=servers.len()));
         let bound_ns = bound.as_nanos() as u64;
-        for &process in &servers {
-            // A setter fails only for a process that does not exist, and
-            // these were just listed; an offset within the bound and a
-            // rate within the range are never refused.
-            let _ = match p.random_range(0..3u32) {
-                0 => {
-                    let offset_ns = match p.random_range(0..3u32) {
-                        0 => 0,
-                        1 => bound_ns,
-                        _ => p.random_range(0..=bound_ns),
-                    };
-                    control.set_clock_offset(process, Duration::from_nanos(offset_ns))
+        let touched = match p.random_range(0..4u32) {
+            // Split: one server's clock to the bottom of the bound, every
+            // other one to the top: the largest disagreement ε allows,
+            // with one process alone behind all the others.
+            0 | 1 => {
+                let victim = servers[p.random_range(0..servers.len())];
+                for &process in &servers {
+                    let offset_ns = if process == victim { 0 } else { bound_ns };
+                    set_offset(control, process, offset_ns);
                 }
-                sign => {
+                servers
+            }
+            // Scramble: every server's clock to a random point of the bound.
+            2 => {
+                for &process in &servers {
+                    set_offset(control, process, p.random_range(0..=bound_ns));
+                }
+                servers
+            }
+            // Rates: a random subset sped up or slowed down.
+            _ => {
+                p.shuffle(&mut servers);
+                servers.truncate(p.random_range(1..=servers.len()));
+                for &process in &servers {
                     let rate = p.random_range(self.rate_ppm.min..=self.rate_ppm.max.max(1)) as i64;
-                    let rate = rate.min(crate::model::clock::RATE_PPM_LIMIT);
-                    control.set_clock_rate(process, if sign == 1 { rate } else { -rate })
+                    let rate = rate.min(RATE_PPM_LIMIT);
+                    let rate = if p.random_bool(Ratio::new(1, 2)) {
+                        rate
+                    } else {
+                        -rate
+                    };
+                    // Refused only for a process that does not exist (these
+                    // were just listed) or a rate beyond the limit (capped).
+                    let _ = control.set_clock_rate(process, rate);
                 }
-            };
+                servers
+            }
+        };
+        for &process in &touched {
             if !self.touched.contains(&process) {
                 self.touched.push(process);
             }
         }
         let held = ctx.pause_ms(self.duration_ms).await;
-        for &process in &servers {
+        for &process in &touched {
             control.heal_clock(process);
         }
         Ok(if held { Next::Continue } else { Next::Stop })
@@ -131,4 +157,11 @@ impl Nemesis for RandomClockSkews {
         }
         Ok(())
     }
+}
+
+/// Sets `process`'s clock `offset_ns` ahead of true time. Refused only for
+/// a process that does not exist or an offset beyond the bound; the
+/// callers pass listed processes and offsets within it.
+fn set_offset(control: &SimControl, process: ProcessId, offset_ns: u64) {
+    let _ = control.set_clock_offset(process, Duration::from_nanos(offset_ns));
 }
