@@ -29,32 +29,3 @@ pub(crate) async fn bind_retrying<P: Providers>(
         }
     }
 }
-
-/// Serves requests from `next` (until it yields `None`), each with
-/// `handle`, at most `max` at once: further requests wait in the
-/// transport's bounded queues. Handlers finishing are polled before new
-/// requests are taken.
-pub(crate) async fn serve_bounded<R, N, NF, H, HF>(max: usize, mut next: N, mut handle: H)
-where
-    N: FnMut() -> NF,
-    NF: std::future::Future<Output = Option<R>>,
-    H: FnMut(R) -> HF,
-    HF: std::future::Future<Output = ()>,
-{
-    use futures::{FutureExt, StreamExt};
-    let mut handlers = futures::stream::FuturesUnordered::new();
-    loop {
-        if handlers.len() >= max {
-            handlers.next().await;
-            continue;
-        }
-        futures::select_biased! {
-            _ = handlers.select_next_some() => {}
-            request = next().fuse() => match request {
-                Some(request) => handlers.push(handle(request)),
-                // The transport shut down: nothing more will come.
-                None => return,
-            },
-        }
-    }
-}

@@ -42,7 +42,7 @@ use super::{
     SERVICE_INDEX, ShardDump, Transfer, TransferId, TransferReply, Vote, bank_api, shard_of,
 };
 use crate::durable::{LogError, RecordLog};
-use crate::net::{bind_retrying, serve_bounded};
+use crate::net::bind_retrying;
 
 /// Requests handled at once, at most.
 pub const HANDLERS_MAX: usize = 64;
@@ -101,8 +101,10 @@ struct Shard<P: Providers> {
     shards: Vec<bank_api::Client<P>>,
     /// Background tasks (commit pushes), dropped with the shard.
     tasks: RefCell<Vec<<P::Task as TaskProvider>::Handle<()>>>,
-    /// Set when a record could not be synced: the main loop stops.
+    /// Set when a record could not be synced: the shard stops serving.
     broken: RefCell<Option<String>>,
+    /// Fired once, when `broken` is first set.
+    on_broken: RefCell<Option<oneshot::Sender<()>>>,
 }
 
 fn encode(record: &Record) -> Vec<u8> {
@@ -145,6 +147,9 @@ impl<P: Providers> Shard<P> {
         self.broken
             .borrow_mut()
             .get_or_insert_with(|| "the log could not be synced".to_string());
+        if let Some(stop) = self.on_broken.borrow_mut().take() {
+            let _ = stop.send(());
+        }
         Err(NotDurable::Unsynced)
     }
 
@@ -520,6 +525,7 @@ pub async fn shard<P: Providers>(
         .filter(|(_, (_, s))| *s == CreditState::Prepared)
         .map(|(id, _)| (*id, now))
         .collect();
+    let (broken_tx, broken) = oneshot::channel();
     let shard = Rc::new(Shard {
         p: p.clone(),
         id,
@@ -540,6 +546,7 @@ pub async fn shard<P: Providers>(
             .collect(),
         tasks: RefCell::new(Vec::new()),
         broken: RefCell::new(None),
+        on_broken: RefCell::new(Some(broken_tx)),
     });
     for t in unacked {
         shard.push_commit(t);
@@ -547,12 +554,10 @@ pub async fn shard<P: Providers>(
     let _resolver = p
         .task()
         .spawn("bank-resolver", resolve_in_doubt(Rc::clone(&shard)));
-    // Stops taking requests once a record could not be synced.
-    let next = || async {
-        let broken = shard.broken.borrow().is_some();
-        if broken { None } else { server.next().await }
-    };
-    serve_bounded(HANDLERS_MAX, next, |r| handle(&shard, r)).await;
+    // Serves until a record could not be synced: then it stops at once,
+    // dropping the requests in progress.
+    let serving = server.serve(HANDLERS_MAX, |r| handle(&shard, r));
+    futures::future::select(std::pin::pin!(serving), broken).await;
     match shard.broken.borrow().clone() {
         // A record that might be durable was reported as not: stop, and
         // let recovery decide (the simulator reports the error).

@@ -16,12 +16,13 @@ use moonpool_core::Providers;
 use moonpool_transport::{RpcError, Transport};
 
 use super::{
-    ACCEPTOR_INDEX, Ballot, Fence, LeaseRequest, Prepare, RESOURCE_INDEX, ReadRegister, Refusal,
-    Register, ResourceReply, Vote, Write, acceptor_api, resource_api,
+    ACCEPTOR_INDEX, Ballot, Fence, LeaseRequest, Prepare, RESOURCE_INDEX, ROUND_TRIP_MAX,
+    ReadRegister, Refusal, Register, ResourceReply, Vote, Write, acceptor_api, resource_api,
 };
 
-/// How long a prepare or a lease request waits for each acceptor's answer.
-pub const PREPARE_TIMEOUT: Duration = Duration::from_millis(200);
+/// How long a prepare or a lease request waits for each acceptor's answer
+/// (the longest round trip the timing is built for).
+pub const PREPARE_TIMEOUT: Duration = ROUND_TRIP_MAX;
 /// How long a fence or a write waits for the resource.
 pub const RESOURCE_TIMEOUT: Duration = Duration::from_millis(300);
 

@@ -32,10 +32,10 @@
 //!   leader's late write carries a lower token and is refused.
 //! - **Leases**: a leader serves lease reads (from what it wrote,
 //!   asking no one) every [`READ_INTERVAL`], valid only while no other
-//!   leader can exist; it renews its lease every [`RENEW_INTERVAL`] with
-//!   a lease request of the same ballot; after a term of a few seconds it stops renewing
-//!   and lets the lease run out (so leadership rotates), still acting until
-//!   it expires.
+//!   leader can exist. From the moment it wins, it renews its lease every
+//!   [`RENEW_INTERVAL`] with a lease request of the same ballot; after a
+//!   term of a few seconds it stops renewing and lets the lease run out
+//!   (so leadership rotates), still acting until it expires.
 //!
 //! # Leases under clock drift
 //! Each process reads its own clock (`TimeProvider::timer`), which may be
@@ -51,6 +51,18 @@
 //! bounds the lease by the clock drift the same way; FoundationDB's
 //! simulator lets `timer()` run up to 0.1 s ahead, moonpool's chaos draws
 //! at most 100 ms, so [`DRIFT_MARGIN`] is 150 ms.)
+//!
+//! # Leases against round trips
+//! A lease is only of use if it outlasts what its winner must do with it
+//! (Raft's timing rule: broadcast time ≪ election timeout). The winner
+//! learns it won one round trip after `start`, fences the resource in a
+//! second, then writes; meanwhile it renews (from the moment it wins),
+//! each renewal granted a round trip after its own `start`. So `LEASE`
+//! exceeds two [`ROUND_TRIP_MAX`] plus a write or renewal interval, and
+//! every call waits at least `ROUND_TRIP_MAX`. With a shorter lease a
+//! candidate far from the others and the resource wins ballots it cannot
+//! use (its lease runs out before its first write) and, winning ties by
+//! its id, keeps out the candidates that could lead.
 //!
 //! Leases live in memory. A restarted acceptor grants nothing for
 //! [`BOOT_WAIT`] (`PROMISE + DRIFT_MARGIN`): every lease it granted before
@@ -104,17 +116,23 @@ pub const PORT: u16 = 4700;
 pub const ACCEPTOR_INDEX: u32 = 1;
 /// The well-known endpoint index of the resource service's first method.
 pub const RESOURCE_INDEX: u32 = 1;
+/// The longest round trip the election's timing is built for: a request,
+/// its handling (a synced write at most) and the reply. In the simulation
+/// a pair of processes may be up to 100 ms apart each way
+/// (`net.pair_latency`, which outlives the chaos), about 200 ms a round
+/// trip.
+pub const ROUND_TRIP_MAX: Duration = Duration::from_millis(250);
 /// How long an acceptor's promise lasts, from the prepare's `start`, on
 /// the acceptor's own clock.
-pub const PROMISE: Duration = Duration::from_millis(500);
+pub const PROMISE: Duration = Duration::from_millis(1_000);
 /// What the leader's lease gives up to clock disagreement: more than the
 /// largest offset between two processes' clocks (ε; 100 ms in the
 /// simulation).
 pub const DRIFT_MARGIN: Duration = Duration::from_millis(150);
 /// The leader's lease, from `start`, on its own clock.
-pub const LEASE: Duration = Duration::from_millis(500 - 150);
+pub const LEASE: Duration = Duration::from_millis(1_000 - 150);
 /// How long a (re)started acceptor grants nothing.
-pub const BOOT_WAIT: Duration = Duration::from_millis(500 + 150);
+pub const BOOT_WAIT: Duration = Duration::from_millis(1_000 + 150);
 /// How often a leader renews its lease.
 pub const RENEW_INTERVAL: Duration = Duration::from_millis(100);
 /// How often a leader serves a lease read (from what it wrote, without
@@ -333,5 +351,19 @@ mod tests {
             RENEW_INTERVAL * 3 < LEASE,
             "a lease survives two lost renewals"
         );
+    }
+
+    #[test]
+    fn a_lease_outlasts_winning_fencing_and_renewing_at_the_longest_round_trip() {
+        assert!(
+            ROUND_TRIP_MAX * 2 + WRITE_INTERVAL < LEASE,
+            "won a round trip after start, fenced one later, then the first write"
+        );
+        assert!(
+            ROUND_TRIP_MAX * 2 + RENEW_INTERVAL < LEASE,
+            "each renewal starts an interval after the previous one was granted and is granted a round trip later"
+        );
+        assert!(client::PREPARE_TIMEOUT >= ROUND_TRIP_MAX);
+        assert!(client::RESOURCE_TIMEOUT >= ROUND_TRIP_MAX);
     }
 }

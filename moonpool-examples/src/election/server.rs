@@ -11,12 +11,13 @@
 //!    the lease request; it goes on with the next round after a few
 //!    milliseconds if refused as `Stale`, after the lease if `Leased`,
 //!    after a short random pause otherwise.
-//! 4. **Fencing**: with a majority it fences the resource with its ballot,
-//!    and takes office if its lease is still valid.
+//! 4. **Fencing**: with a majority it starts a renewer, which extends the
+//!    lease every [`RENEW_INTERVAL`] until the term ends, fences the
+//!    resource with its ballot, and takes office if its lease is still
+//!    valid.
 //! 5. **Leading**: every [`WRITE_INTERVAL`] it checks its lease on its
-//!    own clock and writes; a renewer extends the lease every
-//!    [`RENEW_INTERVAL`] until the term ends. It steps down when the lease
-//!    runs out or the resource refuses its token, then sits out a moment.
+//!    own clock and writes. It steps down when the lease runs out or the
+//!    resource refuses its token, then sits out a moment.
 //!
 //! # The acceptor (see the [module documentation](super) for the lease
 //! rules)
@@ -40,7 +41,7 @@ use super::{
     LEASE, LeaseRequest, PROMISE, Prepare, READ_INTERVAL, RENEW_INTERVAL, Refusal, ResourceReply,
     Vote, WRITE_INTERVAL, acceptor_api,
 };
-use crate::net::{bind_retrying, serve_bounded};
+use crate::net::bind_retrying;
 
 /// Attempts to bind an address before giving up.
 const BIND_ATTEMPTS_MAX: u32 = 1_000;
@@ -295,13 +296,47 @@ impl<P: Providers> Node<P> {
         }
     }
 
+    /// Holds the office `ballot` won: renews its lease from now until the
+    /// term ends (a far winner needs the renewals while it fences), fences
+    /// the resource, and leads if the fence was accepted in time.
+    async fn hold_office(
+        self: &Rc<Self>,
+        acceptors: &Rc<Acceptors<P>>,
+        resource: &ResourceClient<P>,
+        ballot: Ballot,
+        lease_end_ns: u64,
+        term: Duration,
+    ) {
+        let lease_end = Rc::new(Cell::new(lease_end_ns));
+        let term_end = self.p.time().now() + term;
+        let _renewer = self.p.task().spawn(
+            "election-renew",
+            renew(
+                Rc::clone(self),
+                Rc::clone(acceptors),
+                ballot,
+                Rc::clone(&lease_end),
+                term_end,
+            ),
+        );
+        if self.fence(resource, ballot, &lease_end).await {
+            tracing::debug!(%ballot, ?term, "election: took office");
+            self.lead(resource, ballot, &lease_end).await;
+        }
+    }
+
     /// Fences the resource with `ballot` while the lease lasts; true if
     /// the winner took office.
-    async fn fence(&self, resource: &ResourceClient<P>, ballot: Ballot, lease_end_ns: u64) -> bool {
-        while self.p.time().timer().as_nanos() < lease_end_ns {
+    async fn fence(
+        &self,
+        resource: &ResourceClient<P>,
+        ballot: Ballot,
+        lease_end: &Cell<u64>,
+    ) -> bool {
+        while self.p.time().timer().as_nanos() < lease_end.get() {
             match resource.fence(ballot).await {
                 Ok(ResourceReply::Accepted) => {
-                    if self.p.time().timer().as_nanos() >= lease_end_ns {
+                    if self.p.time().timer().as_nanos() >= lease_end.get() {
                         moonpool_core::reachable!("a winner's lease ran out while it fenced");
                         return false;
                     }
@@ -322,32 +357,12 @@ impl<P: Providers> Node<P> {
         false
     }
 
-    /// Leads with `ballot` until the lease runs out or the resource
-    /// refuses the token: a lease read every [`READ_INTERVAL`], a write
-    /// every [`WRITE_INTERVAL`]; a renewer extends the lease until the
-    /// term ends.
-    async fn lead(
-        self: &Rc<Self>,
-        acceptors: &Rc<Acceptors<P>>,
-        resource: &ResourceClient<P>,
-        ballot: Ballot,
-        lease_end_ns: u64,
-        term: Duration,
-    ) {
-        let lease_end = Rc::new(Cell::new(lease_end_ns));
-        let term_end = self.p.time().now() + term;
-        let _renewer = self.p.task().spawn(
-            "election-renew",
-            renew(
-                Rc::clone(self),
-                Rc::clone(acceptors),
-                ballot,
-                Rc::clone(&lease_end),
-                term_end,
-            ),
-        );
+    /// Leads with `ballot` until the lease (extended by the renewer of
+    /// [`Node::hold_office`]) runs out or the resource refuses the token: a
+    /// lease read every [`READ_INTERVAL`], a write every
+    /// [`WRITE_INTERVAL`].
+    async fn lead(&self, resource: &ResourceClient<P>, ballot: Ballot, lease_end: &Cell<u64>) {
         let mut value = 0u64;
-        tracing::debug!(%ballot, ?term, "election: took office");
         let reads_per_write =
             (WRITE_INTERVAL.as_micros() / READ_INTERVAL.as_micros()).max(1) as u64;
         for tick in 1u64.. {
@@ -426,7 +441,7 @@ async fn accept<P: Providers>(node: Rc<Node<P>>, server: acceptor_api::Server) {
             }
         }
     };
-    serve_bounded(HANDLERS_MAX, || server.next(), handle).await;
+    server.serve(HANDLERS_MAX, handle).await;
 }
 
 /// A candidate process: recovers its ballot state, binds its address,
@@ -489,11 +504,9 @@ pub async fn candidate<P: Providers>(
                 lease_end_ns,
             } => {
                 stale_in_a_row = 0;
-                if node.fence(&resource, ballot, lease_end_ns).await {
-                    let term = random_in(&p, config.term);
-                    node.lead(&acceptors, &resource, ballot, lease_end_ns, term)
-                        .await;
-                }
+                let term = random_in(&p, config.term);
+                node.hold_office(&acceptors, &resource, ballot, lease_end_ns, term)
+                    .await;
                 p.time().sleep(random_in(&p, config.sit_out)).await;
             }
             Campaign::Stale if stale_in_a_row < STALE_RETRIES_MAX => {

@@ -31,7 +31,7 @@ use super::storage::{FLUSH_INTERVAL, Recovery, ReplicaLog};
 use super::{
     Digest, KEYS_MAX, Key, KvBug, SERVICE_INDEX, Store, StoreReply, Versioned, replica_service,
 };
-use crate::net::{bind_retrying, serve_bounded};
+use crate::net::bind_retrying;
 
 /// Requests handled at once, at most; further requests wait in the
 /// transport's request queues (themselves bounded).
@@ -252,6 +252,6 @@ pub async fn serve<P: Providers>(
         p.task()
             .spawn("kv-flush", flush_forever(p.clone(), Rc::clone(&replica)))
     });
-    serve_bounded(HANDLERS_MAX, || server.next(), |r| replica.handle(&p, r)).await;
+    server.serve(HANDLERS_MAX, |r| replica.handle(&p, r)).await;
     Ok(())
 }

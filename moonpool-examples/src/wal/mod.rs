@@ -80,10 +80,10 @@
 //! # Planted bugs ([`WalBug`])
 //! Each is a realistic durability mistake the simulation must catch.
 //!
-//! # Same code, two worlds
+//! # Same code, two backends
 //! Store, service and client are generic over `Providers`: [`simulation`]
-//! runs them in the simulator under network chaos, disk faults and
-//! attrition; [`run_local`] runs them on real tokio over loopback with real
+//! runs them on the simulated backend under network chaos, disk faults and
+//! attrition; [`run_local`] runs them on the tokio backend over loopback with real
 //! files (`wal real`).
 
 mod checker;

@@ -9,20 +9,16 @@
 //!    [`BIND_ATTEMPTS_MAX`] times (a bind can fail transiently), and the
 //!    service registers its well-known tokens — in the same step, so no
 //!    request can arrive at a bound address without its endpoint.
-//! 3. **Serving**: one loop takes requests of every method (round-robin)
-//!    and runs at most [`REQUESTS_IN_FLIGHT_MAX`] at once; further requests
-//!    wait in the transport's bounded request queue.
+//! 3. **Serving**: the service's `serve` takes requests of every method
+//!    (round-robin) and runs at most [`REQUESTS_IN_FLIGHT_MAX`] at once;
+//!    further requests wait in the transport's bounded request queue.
 //!
 //! A kill drops everything at any step: in-flight puts are abandoned (their
 //! callers see a broken connection), and whatever was synced survives.
 
-use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::task::Poll;
 
-use futures::StreamExt;
-use futures::stream::FuturesUnordered;
 use moonpool_core::Providers;
 use moonpool_transport::{Transport, TransportConfig, TransportError};
 use serde::{Deserialize, Serialize};
@@ -180,22 +176,11 @@ impl<P: Providers> WalServer<P> {
     /// Serves requests until the transport shuts down.
     pub async fn run(self) {
         let incarnation = self.transport.incarnation();
-        let mut in_flight = FuturesUnordered::new();
-        loop {
-            let next = poll_fn(|cx| {
-                // Reap finished requests (and drive the others).
-                while let Poll::Ready(Some(())) = in_flight.poll_next_unpin(cx) {}
-                if in_flight.len() >= REQUESTS_IN_FLIGHT_MAX {
-                    return Poll::Pending;
-                }
-                self.api.poll_next(cx)
+        self.api
+            .serve(REQUESTS_IN_FLIGHT_MAX, |request| {
+                handle(Rc::clone(&self.store), incarnation, request)
             })
             .await;
-            let Some(request) = next else {
-                break;
-            };
-            in_flight.push(handle(Rc::clone(&self.store), incarnation, request));
-        }
     }
 }
 
