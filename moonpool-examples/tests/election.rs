@@ -13,8 +13,9 @@ mod common;
 use moonpool_core::Ratio;
 use moonpool_examples::election::{self, ElectionBug};
 use moonpool_examples::harness::PlantedBug;
-use moonpool_sim::ClockConfig;
 use moonpool_sim::clock::{ClockChaos, FAULT_FAMILIES};
+use moonpool_sim::network::Range;
+use moonpool_sim::{ChaosProfile, ClockConfig, NetworkConfig};
 
 const ELECTION: &str = env!("CARGO_BIN_EXE_election");
 
