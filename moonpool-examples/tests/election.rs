@@ -10,10 +10,12 @@
 
 mod common;
 
+use moonpool_core::Ratio;
 use moonpool_examples::election::{self, ElectionBug};
 use moonpool_examples::harness::PlantedBug;
+use moonpool_sim::clock::{ClockChaos, FAULT_FAMILIES};
 use moonpool_sim::network::Range;
-use moonpool_sim::{ChaosProfile, NetworkConfig};
+use moonpool_sim::{ChaosProfile, ClockConfig, NetworkConfig};
 
 const ELECTION: &str = env!("CARGO_BIN_EXE_election");
 
@@ -26,7 +28,8 @@ fn two_hundred_chaos_seeds_pass_without_a_bug() {
     // and clocks really disagreed.
     assert!(c("process.kill") >= 500, "{counts:?}");
     assert!(c("net.partition") >= 100, "{counts:?}");
-    assert!(c("net.clock_drift") >= 100, "{counts:?}");
+    assert!(c("clock.drift") >= 100, "{counts:?}");
+    assert!(c("clock.skew") >= 100, "{counts:?}");
     common::assert_goals_met(
         &coverage,
         &[
@@ -162,14 +165,16 @@ fn lease_no_margin_is_caught_within_500_seeds_and_replays() {
     );
 }
 
-fn without_clock_drift() -> election::SimConfig {
+/// The default simulation with every clock family off in every seed:
+/// every process reads true time.
+fn clocks_in_step() -> election::SimConfig {
     election::SimConfig {
-        network: NetworkConfig {
-            chaos: ChaosProfile {
-                clock_drift_ms_max: Range::new(0, 0),
-                ..ChaosProfile::default()
+        clocks: ClockConfig {
+            chaos: ClockChaos {
+                family_off: Ratio::ONE,
+                ..ClockChaos::default()
             },
-            ..NetworkConfig::default()
+            ..ClockConfig::default()
         },
         ..election::SimConfig::default()
     }
@@ -184,9 +189,8 @@ fn lease_no_margin_fails_only_when_clocks_disagree() {
         .filter(|seed| !drifting.run_seed(*seed).outcome.is_pass())
         .collect();
     assert!(!failing.is_empty(), "no failure in 300 drifting seeds");
-    let in_step =
-        election::simulation_with(Some(ElectionBug::LeaseNoMargin), without_clock_drift())
-            .expect("valid");
+    let in_step = election::simulation_with(Some(ElectionBug::LeaseNoMargin), clocks_in_step())
+        .expect("valid");
     for seed in failing.iter().copied().chain(0..200) {
         let report = in_step.run_seed(seed);
         assert!(
@@ -194,7 +198,12 @@ fn lease_no_margin_fails_only_when_clocks_disagree() {
             "seed {seed:#x} failed with clocks in step: {}",
             common::message(&report)
         );
-        assert_eq!(report.counters.get("net.clock_drift"), None);
+        for (family, kinds) in FAULT_FAMILIES {
+            assert_eq!(report.fault_families.get(family), Some(&false), "{family}");
+            for kind in kinds {
+                assert_eq!(report.counters.get(*kind), None, "{kind}");
+            }
+        }
     }
 }
 

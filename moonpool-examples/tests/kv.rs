@@ -50,6 +50,10 @@ fn expected_invariants(bug: KvBug) -> &'static [&'static str] {
         // A lost copy shows up as a stale read, or (when nothing read the
         // key again) as an acknowledged write missing at the end.
         KvBug::NoFsync => &["linearizability violated", "durability violated"],
+        // An old store overwriting a newer value shows up as a stale read,
+        // or (when nothing read the key again) as the replicas converging
+        // on an older value than an acknowledged put's.
+        KvBug::NoTimestampCheck => &["linearizability violated", "durability violated"],
         _ => &["linearizability violated"],
     }
 }

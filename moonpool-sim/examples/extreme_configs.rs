@@ -29,7 +29,6 @@ pub fn configs() -> Vec<(&'static str, bool, NetworkConfig)> {
             latency_tail: Ratio::new(1, 1),
             latency_tail_ms_max: DAY_MS,
             pair_latency_ms_max: DAY_MS,
-            clock_drift_ms_max: DAY_MS,
             ..NetworkFaults::NONE
         },
         ..NetworkConfig::default()
@@ -61,7 +60,6 @@ pub fn configs() -> Vec<(&'static str, bool, NetworkConfig)> {
             bit_flip: every,
             short_read: every,
             short_write: every,
-            clock_drift_ms_max: Range::new(DAY_MS, DAY_MS),
         },
         ..NetworkConfig::default()
     };

@@ -94,8 +94,9 @@
 //! Five layers, each importing only the ones below it (`tests/layers.rs`
 //! fails the build of the test suite otherwise): the **kernel** (virtual
 //! time, executor, event queue, generator, fingerprint), the **models**
-//! (processes, network, storage, buggify, assertions), the **nemeses**
-//! (attrition and the network nemeses, on one loop), the **runner**
+//! (processes, clocks, network, storage, buggify, assertions), the
+//! **nemeses** (attrition, the network nemeses and the clock nemesis, on
+//! one loop), the **runner**
 //! (simulations, seeds, sweeps, reports as data, the trace layer) and the
 //! **front ends** ([`cli`], [`report`]). `ARCHITECTURE.md` maps them.
 //!
@@ -126,6 +127,7 @@ pub use kernel::failure::{SeedFailure, StuckTask, Waiting};
 pub use kernel::process::ProcessId;
 pub use kernel::time::sleep::Sleep;
 
+pub use model::clock::{ClockConfig, ClockError, ClockInfo};
 pub use model::control::SimControl;
 pub use model::network::{
     ChaosProfile, ClogDirection, ConnectionId, ConnectionInfo, KillMode, NetworkConfig,
@@ -135,8 +137,10 @@ pub use model::process::lifecycle::ProcessError;
 pub use model::process::{ProcessInfo, ProcessKind, ProcessState};
 pub use model::providers::SimProviders;
 pub use model::values::SeedValue;
+pub use model::storage::KillMoment;
 
 pub use nemesis::attrition::{ATTRITION_KILLS_MAX, Attrition};
+pub use nemesis::clock::RandomClockSkews;
 pub use nemesis::network::{RandomClogging, RandomConnectionKills, RandomPartitions};
 
 pub use runner::builder::{
@@ -155,6 +159,16 @@ pub use runner::workload::{FnWorkload, NoCheck, ProcessRef, SimContext, Workload
 /// are at the crate root. Guide: `docs/faults.md`.
 pub mod network {
     pub use crate::model::network::{FAULT_FAMILIES, Range};
+}
+
+/// Simulated clocks: the fault profile ([`ClockFaults`](clock::ClockFaults)
+/// when chaos is off, [`ClockChaos`](clock::ClockChaos) when it is on), the
+/// fault families, and the limit of a rate error. [`ClockConfig`],
+/// [`ClockInfo`] and [`ClockError`] are at the crate root; the operations
+/// are [`SimControl`]'s (`now`, `clock`, `set_clock_offset`,
+/// `set_clock_rate`). Guide: `docs/faults.md#clocks`.
+pub mod clock {
+    pub use crate::model::clock::{ClockChaos, ClockFaults, FAULT_FAMILIES, RATE_PPM_LIMIT};
 }
 
 /// Simulated storage: its configuration (latency, crash model, faults and

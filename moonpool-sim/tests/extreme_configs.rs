@@ -59,10 +59,10 @@ fn unusable_network_configs_are_refused_by_build() {
         }
     );
     let mut inverted = base();
-    inverted.chaos.clock_drift_ms_max = moonpool_sim::network::Range::new(5, 1);
+    inverted.chaos.pair_latency_ms_max = moonpool_sim::network::Range::new(5, 1);
     assert_eq!(
         refused(inverted),
-        NetworkConfigError::InvertedRange("chaos.clock_drift_ms_max")
+        NetworkConfigError::InvertedRange("chaos.pair_latency_ms_max")
     );
     let mut zero = base();
     zero.chaos.bit_flip = moonpool_sim::OneIn::new(0, 10);

@@ -511,58 +511,6 @@ fn short_writes_accept_a_prefix() {
 }
 
 #[test]
-fn clock_drift_runs_each_local_clock_ahead_within_its_bound() {
-    let config = with_faults(|f| f.clock_drift_ms_max = 100);
-    let sim = SimulationBuilder::new()
-        .chaos(false)
-        .network(config)
-        .workload("clocks", 2, |_| {
-            Run(|ctx: SimContext| async move {
-                let p = ctx.providers();
-                let mut last = p.timer();
-                for _ in 0..20 {
-                    let (t, n) = (p.timer(), p.now());
-                    assert!(t >= n, "local clock behind");
-                    assert!(t - n <= Duration::from_millis(100), "drift {:?}", t - n);
-                    assert!(t >= last, "local clock went back");
-                    last = t;
-                    p.sleep(Duration::from_secs(30)).await;
-                }
-                let drift = p.timer() - p.now();
-                assert!(drift > Duration::ZERO, "no drift");
-                DRIFTS.with(|d| d.borrow_mut().push(drift));
-                Ok(())
-            })
-        })
-        .build()
-        .expect("valid");
-    DRIFTS.with(|d| d.borrow_mut().clear());
-    let r = run_and_replay(&sim, 8);
-    assert_eq!(count(&r, "net.clock_drift"), 2, "one per process");
-    let drifts = DRIFTS.with(|d| d.borrow().clone());
-    assert_ne!(drifts[0], drifts[1], "both processes drift the same");
-    // Quiet: the local clock is the canonical one.
-    let quiet = SimulationBuilder::new()
-        .chaos(false)
-        .workload("clock", 1, |_| {
-            Run(|ctx: SimContext| async move {
-                let p = ctx.providers();
-                p.sleep(Duration::from_secs(5)).await;
-                assert_eq!(p.timer(), p.now());
-                Ok(())
-            })
-        })
-        .build()
-        .expect("valid");
-    let r = run_and_replay(&quiet, 8);
-    assert_eq!(count(&r, "net.clock_drift"), 0);
-}
-
-thread_local! {
-    static DRIFTS: std::cell::RefCell<Vec<Duration>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-#[test]
 fn killing_a_process_resets_its_peers_connections() {
     let sim = echo_sim(NetworkConfig::default(), |ctx: SimContext| async move {
         let p = ctx.providers();

@@ -1,6 +1,6 @@
 //! The simulation: three shard processes and client workloads moving
 //! money between nine accounts, under attrition (one shard down at a
-//! time), the network nemeses and faults, disk faults and buggify; after
+//! time), the network and clock nemeses and faults, disk faults and buggify; after
 //! quiesce, client 0 waits for every shard to resolve every transfer, then
 //! checks the dumps against every client's outcomes.
 
@@ -72,8 +72,8 @@ pub fn simulation(bug: Option<BankBug>) -> Result<Simulation, ConfigError> {
 }
 
 /// The `bank` simulation: three shards, `config.clients` clients,
-/// attrition and the network nemeses; chaos on (the runner may turn it
-/// off).
+/// attrition, the network and clock nemeses; chaos on (the runner may
+/// turn it off).
 pub fn simulation_with(bug: Option<BankBug>, config: SimConfig) -> Result<Simulation, ConfigError> {
     let addrs: Vec<SocketAddr> = (0..SHARDS).map(shard_addr).collect();
     let shared = Rc::new(RefCell::new(Vec::<ClientOp>::new()));
@@ -97,6 +97,7 @@ pub fn simulation_with(bug: Option<BankBug>, config: SimConfig) -> Result<Simula
         })
         .background_workload("attrition", 1, move |_| attrition.clone())
         .network_nemeses()
+        .clock_nemesis()
         .assertion_scope(&["moonpool_examples::bank"])
         .build()
 }

@@ -3,7 +3,9 @@
 //! # Observations
 //! Candidates and the resource hold a [`Recorder`] (shared memory: the
 //! processes of a simulation, or of a real run, live in one OS process)
-//! and record, with the canonical time (`TimeProvider::now`):
+//! and record, stamped with one clock for all ([`Recorder::stamp`]: the
+//! simulation's true time, where every process's own clock is skewed; in
+//! a real run, the one monotonic clock of the OS process):
 //! - a candidate that won a ballot (a majority of grants), with its voters;
 //! - a winner that took office (the resource accepted its fence and its
 //!   lease was still valid);
@@ -118,44 +120,80 @@ pub struct Observations {
     pub resource_dropped: u64,
 }
 
+/// The clock a [`Recorder`] stamps observations with.
+type StampClock = Rc<dyn Fn() -> Instant>;
+
 /// A shared handle on a run's [`Observations`].
-#[derive(Clone, Debug, Default)]
-pub struct Recorder(Rc<RefCell<Observations>>);
+#[derive(Clone, Default)]
+pub struct Recorder {
+    obs: Rc<RefCell<Observations>>,
+    clock: Option<StampClock>,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("obs", &self.obs)
+            .field("own_clock", &self.clock.is_some())
+            .finish()
+    }
+}
 
 impl Recorder {
-    /// An empty record.
+    /// An empty record, stamped with the recording processes' own clocks.
     pub fn new() -> Recorder {
         Recorder::default()
     }
 
+    /// A handle on the same record that stamps observations with `clock`:
+    /// one clock for every process, so that the checker can order what
+    /// different processes did (a simulation passes its true time, since
+    /// each process's own clock is skewed).
+    pub fn with_clock(&self, clock: impl Fn() -> Instant + 'static) -> Recorder {
+        Recorder {
+            obs: Rc::clone(&self.obs),
+            clock: Some(Rc::new(clock)),
+        }
+    }
+
+    /// The time to record an observation made now by a process whose own
+    /// clock reads `local`: this handle's clock if it has one, else
+    /// `local` (in a real run every process reads the same clock).
+    pub fn stamp(&self, local: Instant) -> Instant {
+        match &self.clock {
+            Some(clock) => clock(),
+            None => local,
+        }
+    }
+
     /// Forgets everything (a new seed).
     pub fn reset(&self) {
-        *self.0.borrow_mut() = Observations::default();
+        *self.obs.borrow_mut() = Observations::default();
     }
 
     /// A copy of the record.
     pub fn snapshot(&self) -> Observations {
-        self.0.borrow().clone()
+        self.obs.borrow().clone()
     }
 
     /// Reads the record.
     pub fn with<T>(&self, f: impl FnOnce(&Observations) -> T) -> T {
-        f(&self.0.borrow())
+        f(&self.obs.borrow())
     }
 
     /// A ballot was won.
     pub fn won(&self, won: Won) {
-        self.0.borrow_mut().won.push(won);
+        self.obs.borrow_mut().won.push(won);
     }
 
     /// A winner took office.
     pub fn took_office(&self, took: TookOffice) {
-        self.0.borrow_mut().took_office.push(took);
+        self.obs.borrow_mut().took_office.push(took);
     }
 
     /// The leader of `ballot` used its lease at `at`.
     pub fn lease_used(&self, ballot: Ballot, at: Instant) {
-        let mut obs = self.0.borrow_mut();
+        let mut obs = self.obs.borrow_mut();
         let entry = obs.lease_used.entry(ballot).or_insert(LeaseUse {
             first: at,
             last: at,
@@ -167,7 +205,7 @@ impl Recorder {
 
     /// The resource decided a fence or a write.
     pub fn resource(&self, event: ResourceEvent) {
-        let mut obs = self.0.borrow_mut();
+        let mut obs = self.obs.borrow_mut();
         if obs.resource.len() < RESOURCE_EVENTS_MAX {
             obs.resource.push(event);
         } else {
@@ -557,7 +595,10 @@ mod tests {
     #[test]
     fn a_lease_used_after_a_higher_ballot_won_is_caught() {
         let obs = healthy();
-        let recorder = Recorder(Rc::new(RefCell::new(obs)));
+        let recorder = Recorder {
+            obs: Rc::new(RefCell::new(obs)),
+            clock: None,
+        };
         recorder.lease_used(b(1, 0), t(1_100));
         assert!(matches!(
             check(&recorder.snapshot(), 3),

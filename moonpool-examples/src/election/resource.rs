@@ -74,7 +74,7 @@ fn record<P: Providers>(
         op,
         token,
         accepted: reply == ResourceReply::Accepted,
-        at: p.time().now(),
+        at: recorder.stamp(p.time().now()),
     });
 }
 

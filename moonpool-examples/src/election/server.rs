@@ -271,7 +271,7 @@ impl<P: Providers> Node<P> {
                     candidate: self.id,
                     incarnation: self.incarnation,
                     voters: leases.granted,
-                    at: self.p.time().now(),
+                    at: self.recorder.stamp(self.p.time().now()),
                 });
                 return Campaign::Won {
                     ballot,
@@ -344,7 +344,7 @@ impl<P: Providers> Node<P> {
                         ballot,
                         candidate: self.id,
                         incarnation: self.incarnation,
-                        at: self.p.time().now(),
+                        at: self.recorder.stamp(self.p.time().now()),
                     });
                     return true;
                 }
@@ -374,7 +374,8 @@ impl<P: Providers> Node<P> {
             // A lease read: the leader answers from what it last wrote,
             // without asking anyone. Only a lease that no other leader
             // holds makes that safe.
-            self.recorder.lease_used(ballot, self.p.time().now());
+            self.recorder
+                .lease_used(ballot, self.recorder.stamp(self.p.time().now()));
             if tick % reads_per_write != 0 {
                 continue;
             }

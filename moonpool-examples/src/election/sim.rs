@@ -1,16 +1,17 @@
 //! The simulation: candidates and the resource as processes, under
-//! attrition (one process down at a time), the network nemeses and every
-//! network fault family (clock drift included), disk faults and buggify;
-//! an observer workload that lets the election run, then checks the
-//! record and liveness after quiesce.
+//! attrition (one process down at a time), the network nemeses, the clock
+//! nemesis and every network and clock fault family, disk faults and
+//! buggify; an observer workload that lets the election run, then checks
+//! the record and liveness after quiesce. Every process reads its own
+//! skewed clock; the record is stamped with the simulation's true time.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use moonpool_core::{Instant, TimeProvider};
 use moonpool_sim::{
-    Attrition, ConfigError, NetworkConfig, SimContext, SimProviders, Simulation, SimulationBuilder,
-    Workload, WorkloadResult,
+    Attrition, ClockConfig, ConfigError, NetworkConfig, SimContext, SimControl, SimProviders,
+    Simulation, SimulationBuilder, Workload, WorkloadResult,
 };
 
 use super::checker::{Observations, ResourceOp, check};
@@ -45,9 +46,12 @@ pub struct SimConfig {
     pub candidates: usize,
     /// How long the election runs under chaos. Default 15 s.
     pub run: Duration,
-    /// The network: the default, whose chaos profile draws a clock drift
-    /// of up to 100 ms per process.
+    /// The network: the default.
     pub network: NetworkConfig,
+    /// The clocks: the default, whose chaos profile keeps every clock
+    /// within ε ≤ 100 ms of true time (offsets, rate errors, jumps), and
+    /// the clock nemesis within the same bound.
+    pub clocks: ClockConfig,
     /// The attrition nemesis. Default: candidates and the resource, one
     /// down at most, a kill every 500 ms to 3 s, rebooted after 0 to
     /// 500 ms.
@@ -61,6 +65,7 @@ impl SimConfig {
             candidates,
             run: Duration::from_secs(15),
             network: NetworkConfig::default(),
+            clocks: ClockConfig::default(),
             attrition: Attrition::new()
                 .targets(
                     (0..candidates)
@@ -86,8 +91,8 @@ pub fn simulation(bug: Option<ElectionBug>) -> Result<Simulation, ConfigError> {
 }
 
 /// The `election` simulation: `config.candidates` candidates and the
-/// resource, attrition, the network nemeses, an observer; chaos on (the
-/// runner may turn it off).
+/// resource, attrition, the network nemeses, the clock nemesis, an
+/// observer; chaos on (the runner may turn it off).
 pub fn simulation_with(
     bug: Option<ElectionBug>,
     config: SimConfig,
@@ -98,13 +103,15 @@ pub fn simulation_with(
     let mut builder = SimulationBuilder::new()
         .chaos(true)
         .max_down(1)
-        .network(config.network.clone());
+        .network(config.network.clone())
+        .clocks(config.clocks.clone());
     for i in 0..n {
         let (addrs, recorder) = (addrs.clone(), recorder.clone());
         let ip: IpAddr = addrs[i].ip();
         builder = builder.process(candidate_name(i), ip, move |p: SimProviders| {
             let config = CandidateConfig::new(i as u32, addrs.clone(), resource_addr());
-            candidate(p, config, recorder.clone(), bug)
+            let recorder = stamped_with_true_time(&recorder, &p);
+            candidate(p, config, recorder, bug)
         });
     }
     let resource_recorder = recorder.clone();
@@ -114,7 +121,8 @@ pub fn simulation_with(
             RESOURCE_NAME,
             resource_addr().ip(),
             move |p: SimProviders| {
-                resource::resource(p, resource_addr(), resource_recorder.clone(), bug)
+                let recorder = stamped_with_true_time(&resource_recorder, &p);
+                resource::resource(p, resource_addr(), recorder, bug)
             },
         )
         .workload("election-observer", 1, move |_| {
@@ -129,8 +137,16 @@ pub fn simulation_with(
         })
         .background_workload("attrition", 1, move |_| attrition.clone())
         .network_nemeses()
+        .clock_nemesis()
         .assertion_scope(&["moonpool_examples::election"])
         .build()
+}
+
+/// `recorder` stamping with the simulation's true time: every process's
+/// own clock is skewed, the checker compares what different processes did.
+fn stamped_with_true_time(recorder: &Recorder, p: &SimProviders) -> Recorder {
+    let control = SimControl::of(p);
+    recorder.with_clock(move || control.now())
 }
 
 /// Whether a leader took office at or after `since` and the resource then
@@ -158,10 +174,12 @@ impl Workload for Observer {
 
     async fn check(&mut self, ctx: &SimContext) -> WorkloadResult {
         let p = ctx.providers();
-        let quiesced = p.now();
+        // The record's clock: true time.
+        let control = ctx.control();
+        let quiesced = control.now();
         let deadline = quiesced + LIVENESS_BOUND;
         let mut live = false;
-        while p.now() < deadline {
+        while control.now() < deadline {
             if self.recorder.with(|obs| led_since(obs, quiesced)) {
                 live = true;
                 break;

@@ -7,8 +7,9 @@
 //! with unique put values (`(client + 1) << 32 | sequence`), and records
 //! every operation in the seed's shared [`History`]. Meanwhile attrition
 //! kills and reboots replicas (one down at most), the network nemeses
-//! clog, partition (one-way too) and cut connections, disks fail, rot and
-//! fill up, and buggify widens the rare paths.
+//! clog, partition (one-way too) and cut connections, the clock nemesis
+//! skews the replicas' clocks, disks fail, rot and fill up, and buggify
+//! widens the rare paths.
 //!
 //! # Check phase (after quiesce: network healed, replicas rebooted)
 //! 1. **Convergence**: client 0 polls every replica's state until all three
@@ -98,7 +99,8 @@ pub fn simulation(bug: Option<KvBug>) -> Result<Simulation, ConfigError> {
 }
 
 /// The `kv` simulation: three replicas, `clients` client workloads,
-/// attrition and the network nemeses; chaos on (the runner may turn it off).
+/// attrition, the network and clock nemeses; chaos on (the runner may turn
+/// it off).
 pub fn simulation_with(bug: Option<KvBug>, config: SimConfig) -> Result<Simulation, ConfigError> {
     let shared = Rc::new(RefCell::new(Shared::default()));
     let attrition = config.attrition.clone();
@@ -124,6 +126,7 @@ pub fn simulation_with(bug: Option<KvBug>, config: SimConfig) -> Result<Simulati
         })
         .background_workload("attrition", 1, move |_| attrition.clone())
         .network_nemeses()
+        .clock_nemesis()
         .assertion_scope(&["moonpool_examples::kv"])
         .build()
 }

@@ -1,6 +1,6 @@
 //! The simulation: one server process and client workloads pinging it
 //! through every network fault (latency, clogs, partitions, resets, bit
-//! flips, short reads and writes), the network nemeses on. Each client
+//! flips, short reads and writes), the network and clock nemeses on. Each client
 //! checks its answers in the check phase.
 
 use std::net::SocketAddr;
@@ -49,8 +49,8 @@ pub fn simulation(bug: Option<PingpongBug>) -> Result<Simulation, ConfigError> {
 }
 
 /// A server process and `config.clients` clients sending `config.pings`
-/// pings each, over simulated TCP, with the network nemeses; chaos on (the
-/// runner may turn it off).
+/// pings each, over simulated TCP, with the network and clock nemeses;
+/// chaos on (the runner may turn it off).
 pub fn simulation_with(
     bug: Option<PingpongBug>,
     config: SimConfig,
@@ -66,6 +66,7 @@ pub fn simulation_with(
             report: None,
         })
         .network_nemeses()
+        .clock_nemesis()
         .assertion_scope(&["moonpool_examples::pingpong"])
         .build()
 }

@@ -1,6 +1,6 @@
 //! The simulation: one store process serving over simulated TCP, client
-//! workloads calling it, and the chaos — network nemeses, network and disk
-//! faults, and attrition of the store.
+//! workloads calling it, and the chaos — network and clock nemeses,
+//! network, clock and disk faults, and attrition of the store.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -68,7 +68,7 @@ pub fn simulation(bug: Option<WalBug>) -> Result<Simulation, ConfigError> {
 }
 
 /// The `wal` simulation: one store process under attrition serving over
-/// simulated TCP, `clients` client workloads, the network nemeses, chaos on
+/// simulated TCP, `clients` client workloads, the network and clock nemeses, chaos on
 /// (the runner may turn it off). Coverage goals are scoped to this module.
 pub fn simulation_with(bug: Option<WalBug>, config: SimConfig) -> Result<Simulation, ConfigError> {
     let attrition = config.attrition.clone();
@@ -83,6 +83,7 @@ pub fn simulation_with(bug: Option<WalBug>, config: SimConfig) -> Result<Simulat
         })
         .background_workload("attrition", 1, move |_| attrition.clone())
         .network_nemeses()
+        .clock_nemesis()
         .assertion_scope(&["moonpool_examples::wal"])
         .build()
 }

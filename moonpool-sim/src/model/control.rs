@@ -49,6 +49,17 @@ impl SimControl {
             .collect()
     }
 
+    /// The processes of the system under test, by id: the servers and the
+    /// clients of foreground workloads. Never the simulator's own process
+    /// or a background workload's (where the nemeses run): the built-in
+    /// nemeses aim only at these.
+    pub fn system_processes(&self) -> Vec<(ProcessId, ProcessInfo)> {
+        self.processes()
+            .into_iter()
+            .filter(|(_, p)| matches!(p.kind, ProcessKind::Server | ProcessKind::Workload))
+            .collect()
+    }
+
     /// The process with this name.
     pub fn process_by_name(&self, name: &str) -> Option<ProcessId> {
         self.processes()

@@ -1,7 +1,7 @@
 //! # Layer 2: the models
 //!
 //! What a simulated process sees and what can go wrong with it: processes
-//! and their lifecycle, the network, storage, buggify and the assertion
+//! and their lifecycle, clocks, the network, storage, buggify and the assertion
 //! hooks, all as state on the seed's [`World`](world::World) and as the
 //! providers code under test is given. Faults are *mechanisms* here (a
 //! partition, a kill, a torn write); deciding when to strike is the
@@ -25,6 +25,8 @@
 //! - `control.rs`: [`SimControl`](control::SimControl), the operations
 //!   nemeses and tests apply to the world (each model adds its own).
 //! - `network/`, `storage/`: the simulated network and disks.
+//! - `clock/`: each process's own clocks (offset, rate error, jumps, within
+//!   the seed's bound), the timers that run on them, and true time.
 //! - `buggify.rs`, `assertions.rs`: the hooks behind `moonpool-core`'s
 //!   macros, and their per-seed statistics.
 //! - `values.rs`: per-seed values (gauges, small maps) workloads record
@@ -32,6 +34,7 @@
 
 pub(crate) mod assertions;
 pub(crate) mod buggify;
+pub(crate) mod clock;
 pub(crate) mod control;
 pub(crate) mod network;
 pub(crate) mod process;

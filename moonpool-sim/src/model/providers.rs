@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use moonpool_core::{Instant, Providers, RandomProvider, TaskProvider, TimeProvider};
 
+use super::clock;
 use super::world::World;
 use crate::kernel::executor::join::SimJoinHandle;
 use crate::kernel::process::ProcessId;
@@ -127,26 +128,10 @@ impl Providers for SimProviders {
     }
 }
 
-impl TimeProvider for SimProviders {
-    type Sleep = Sleep;
-
-    #[track_caller]
-    fn now(&self) -> Instant {
-        self.world.ensure_live("now()");
-        Instant::from_nanos(self.world.now_ns())
-    }
-
-    /// The process's local clock: ahead of `now` by a per-process drift
-    /// when the seed has clock drift on (`net.clock_drift`), else `now`.
-    #[track_caller]
-    fn timer(&self) -> Instant {
-        self.world.ensure_live("timer()");
-        Instant::from_nanos(super::network::timer_ns(&self.world, self.process))
-    }
-
-    #[track_caller]
-    fn sleep(&self, duration: Duration) -> Sleep {
-        self.world.ensure_live("sleep()");
+impl SimProviders {
+    /// A sleep of `duration` of true time, whatever this process's clock
+    /// says: for what the models make take time (disk latency).
+    pub(crate) fn sleep_true(&self, duration: Duration) -> Sleep {
         let nanos = duration.as_nanos().min(u64::MAX as u128) as u64;
         Sleep::new(
             Rc::clone(&self.world.kernel),
@@ -154,10 +139,61 @@ impl TimeProvider for SimProviders {
         )
     }
 
+    /// A sleep until this process's monotonic clock reads `local` (or has
+    /// advanced by `duration_ns`, if `local` is `None`).
+    fn sleep_local(&self, local: Option<u64>, duration_ns: u64) -> Sleep {
+        let world = &self.world;
+        let Some((at, local)) = clock::timer_deadline(world, self.process, local, duration_ns)
+        else {
+            let at = local.unwrap_or_else(|| world.now_ns().saturating_add(duration_ns));
+            return Sleep::new(Rc::clone(&world.kernel), at);
+        };
+        let (weak, process) = (Rc::downgrade(world), self.process);
+        Sleep::with_recheck(
+            Rc::clone(&world.kernel),
+            at,
+            Box::new(move || {
+                let world = weak.upgrade()?;
+                clock::recheck(&world, process, local)
+            }),
+        )
+    }
+}
+
+impl TimeProvider for SimProviders {
+    type Sleep = Sleep;
+
+    /// This process's monotonic clock: true time plus its offset (which
+    /// moves at its rate error and jumps forward, never back; see
+    /// `docs/faults.md#clocks`). True time when its clock is perfect.
+    #[track_caller]
+    fn now(&self) -> Instant {
+        self.world.ensure_live("now()");
+        Instant::from_nanos(clock::mono_ns(&self.world, self.process))
+    }
+
+    /// This process's wall clock: its monotonic clock, except after a
+    /// backward jump; within the seed's clock bound of true time.
+    #[track_caller]
+    fn timer(&self) -> Instant {
+        self.world.ensure_live("timer()");
+        Instant::from_nanos(clock::wall_ns(&self.world, self.process))
+    }
+
+    /// Ends when this process's monotonic clock has advanced by `duration`
+    /// (sooner in true time on a fast clock).
+    #[track_caller]
+    fn sleep(&self, duration: Duration) -> Sleep {
+        self.world.ensure_live("sleep()");
+        let nanos = duration.as_nanos().min(u64::MAX as u128) as u64;
+        self.sleep_local(None, nanos)
+    }
+
+    /// Ends when this process's monotonic clock reads `deadline`.
     #[track_caller]
     fn sleep_until(&self, deadline: Instant) -> Sleep {
         self.world.ensure_live("sleep_until()");
-        Sleep::new(Rc::clone(&self.world.kernel), deadline.as_nanos())
+        self.sleep_local(Some(deadline.as_nanos()), 0)
     }
 }
 
@@ -248,6 +284,7 @@ mod tests {
                 chaos: false,
                 network: Default::default(),
                 storage: Default::default(),
+                clocks: Default::default(),
                 max_down: None,
             },
         );

@@ -3,7 +3,7 @@
 //! # Types
 //! - [`World`]: the [`Kernel`] (clock, tasks, events, generator,
 //!   fingerprint) plus the models' state: processes, network, storage,
-//!   lifecycle settings, buggify, assertion counts, and the chaos window
+//!   the processes' clocks, lifecycle settings, buggify, assertion counts, and the chaos window
 //!   (the run phase, quiesce). Shared as `Rc<World>` by every simulated
 //!   provider; one per seed, thrown away afterwards, so nothing leaks from
 //!   seed to seed. A `World` dereferences to its kernel: `world.now_ns()`
@@ -19,17 +19,21 @@
 //! a direct (monomorphized) call.
 
 use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::ops::Deref;
 use std::rc::Rc;
 use std::task::Waker;
 
 use super::assertions::AssertionState;
 use super::buggify::BuggifyState;
+use super::clock::{ClockConfig, Clocks};
 use super::network::{NetState, NetworkConfig};
 use super::process::ProcessTable;
 use super::process::lifecycle::LifecycleState;
 use super::storage::{StorageConfig, StorageState};
 use super::values::SeedValues;
+use crate::kernel::process::ProcessId;
 use crate::kernel::{CurrentSlot, Entered, Kernel, KernelConfig, ModelEvents, Stop};
 
 thread_local! {
@@ -61,6 +65,7 @@ pub(crate) struct WorldConfig {
     pub(crate) chaos: bool,
     pub(crate) network: NetworkConfig,
     pub(crate) storage: StorageConfig,
+    pub(crate) clocks: ClockConfig,
     /// The fault model: server processes that may be down at once.
     pub(crate) max_down: Option<usize>,
 }
@@ -78,12 +83,17 @@ pub(crate) struct World {
     pub(crate) net: RefCell<NetState>,
     /// The simulated disks.
     pub(crate) storage: RefCell<StorageState>,
+    /// Every process's clock.
+    pub(crate) clocks: Clocks,
     /// Process lifecycle settings (the fault model).
     pub(crate) lifecycle: RefCell<LifecycleState>,
     /// Buggify: on or off for the seed, per-site activation and counts.
     pub(crate) buggify: RefCell<BuggifyState>,
     /// Assertion counts of the seed, per site.
     pub(crate) assertions: RefCell<AssertionState>,
+    /// Faults whose every target is a process of the system under test,
+    /// by kind (the report's fault budget).
+    system_hits: RefCell<BTreeMap<&'static str, u64>>,
     /// False once the workloads' run phase is over: no new faults.
     chaos_active: Cell<bool>,
     /// Run by `quiesce`: each fault source heals what it broke.
@@ -121,9 +131,11 @@ impl World {
             process_table: RefCell::new(ProcessTable::default()),
             net: RefCell::new(NetState::default()),
             storage: RefCell::new(StorageState::default()),
+            clocks: Clocks::default(),
             lifecycle: RefCell::new(LifecycleState::new(config.max_down)),
             buggify: RefCell::new(Default::default()),
             assertions: RefCell::new(Default::default()),
+            system_hits: RefCell::new(BTreeMap::new()),
             chaos_active: Cell::new(true),
             quiesce_hooks: RefCell::new(Vec::new()),
             run_phase_done: Cell::new(false),
@@ -147,6 +159,63 @@ impl World {
     /// Runs the kernel's loop until the workloads finish or the seed fails.
     pub(crate) fn run(&self) -> Stop {
         self.kernel.run(self)
+    }
+
+    // ----- faults and the system under test -----
+
+    /// Counts one `kind` event, as the kernel's `Kernel::note` does (counter,
+    /// timeline, trace), and also as a hit on the system under test when
+    /// `process` is one of its processes. Every model notes its faults
+    /// through here: this method shadows the kernel's on purpose, so that
+    /// no fault escapes the fault budget.
+    pub(crate) fn note(
+        &self,
+        kind: &'static str,
+        process: Option<ProcessId>,
+        detail: impl FnOnce() -> String,
+    ) {
+        let on_system = process.is_some_and(|p| self.is_system_process(p));
+        self.note_hit(kind, process, on_system, detail);
+    }
+
+    /// [`World::note`] for a fault that acts on more than one process (a
+    /// partition, a clogged pair): `on_system` says whether every process
+    /// it acts on belongs to the system under test.
+    pub(crate) fn note_hit(
+        &self,
+        kind: &'static str,
+        process: Option<ProcessId>,
+        on_system: bool,
+        detail: impl FnOnce() -> String,
+    ) {
+        if on_system {
+            *self.system_hits.borrow_mut().entry(kind).or_insert(0) += 1;
+        }
+        self.kernel.note(kind, process, detail);
+    }
+
+    /// The faults counted so far that hit only the system under test, by
+    /// kind.
+    pub(crate) fn system_hits(&self) -> BTreeMap<&'static str, u64> {
+        self.system_hits.borrow().clone()
+    }
+
+    /// Whether `process` belongs to the system under test (a server or a
+    /// foreground workload's client).
+    pub(crate) fn is_system_process(&self, process: ProcessId) -> bool {
+        self.process_table
+            .try_borrow()
+            .is_ok_and(|t| t.is_system(process))
+    }
+
+    /// Whether the process at `ip` belongs to the system under test.
+    pub(crate) fn is_system_ip(&self, ip: IpAddr) -> bool {
+        let id = self
+            .process_table
+            .try_borrow()
+            .ok()
+            .and_then(|t| t.by_ip(ip));
+        id.is_some_and(|p| self.is_system_process(p))
     }
 
     // ----- the chaos window -----

@@ -1,7 +1,9 @@
 //! [`Attrition`]: the attrition nemesis, documented on the type.
 
+use std::pin::pin;
 use std::time::Duration;
 
+use futures::future::Either;
 use moonpool_core::{RandomProvider, Ratio};
 
 use super::{Nemesis, NemesisContext, Next};
@@ -28,7 +30,11 @@ pub const ATTRITION_KILLS_MAX: u32 = 1_000;
 /// While chaos is on and the foreground workloads are running, it waits a
 /// random interval, picks a random live target, and kills it; the process
 /// reboots after a random delay, with a wiped disk with probability
-/// `wipe`. A kill that would take more than `max_down` server processes
+/// `wipe`. With probability `aim_at_io` (when the target has files), the
+/// kill is *aimed*: it strikes at the target's next moment of I/O in
+/// flight (right after a write completes unsynced, or as a sync begins),
+/// or after `aim_wait` if none comes ([`SimControl::kill_at_io`]), so
+/// crash recovery meets unsynced data even under light load. A kill that would take more than `max_down` server processes
 /// down (its own limit or the simulation's, whichever is smaller) is refused
 /// and counted as `process.kill_refused`. When the run phase ends it stops
 /// at once and reboots whatever it killed that is still down, so the
@@ -42,6 +48,8 @@ pub const ATTRITION_KILLS_MAX: u32 = 1_000;
 /// | reboot delay | 0 – 2 s |
 /// | `max_down` | 1 |
 /// | wipe probability | 0 (a wipe loses data a single-copy system cannot recover) |
+/// | `aim_at_io`, share of kills aimed at I/O in flight | 1/2 |
+/// | `aim_wait`, longest wait for that I/O | 1 s |
 /// | targets | every server process |
 /// | rounds (kill attempts) per seed | at most 1 000 |
 #[derive(Clone, Debug)]
@@ -52,6 +60,8 @@ pub struct Attrition {
     reboot_delay_max: Duration,
     max_down: usize,
     wipe: Ratio,
+    aim_at_io: Ratio,
+    aim_wait: Duration,
     targets: Option<Vec<String>>,
     require_chaos: bool,
     /// Processes this instance killed, in kill order.
@@ -74,6 +84,8 @@ impl Attrition {
             reboot_delay_max: Duration::from_secs(2),
             max_down: 1,
             wipe: Ratio::ZERO,
+            aim_at_io: Ratio::new(1, 2),
+            aim_wait: Duration::from_secs(1),
             targets: None,
             require_chaos: true,
             killed: Vec::new(),
@@ -106,6 +118,19 @@ impl Attrition {
     /// (reboot-and-wipe).
     pub fn wipe_probability(mut self, p: Ratio) -> Self {
         self.wipe = p;
+        self
+    }
+
+    /// Aims a kill at I/O in flight with probability `p` (default 1/2;
+    /// zero: every kill at a uniformly random time, as it is drawn).
+    pub fn aim_at_io(mut self, p: Ratio) -> Self {
+        self.aim_at_io = p;
+        self
+    }
+
+    /// Waits at most `wait` for an aimed kill's I/O (default 1 s).
+    pub fn aim_wait(mut self, wait: Duration) -> Self {
+        self.aim_wait = wait;
         self
     }
 
@@ -168,10 +193,25 @@ impl Nemesis for Attrition {
             return Ok(Next::Continue);
         }
         let target = targets[p.random_range(0..targets.len())];
-        match control.kill_within(target, self.max_down) {
+        let aimed = !control.disk_files(target).is_empty() && p.random_bool(self.aim_at_io);
+        let killed = if aimed {
+            let kill = pin!(control.kill_at_io(target, Some(self.max_down), self.aim_wait));
+            let ended = pin!(p.run_phase_done());
+            match futures::future::select(kill, ended).await {
+                Either::Left((killed, _)) => killed.map(|_| ()),
+                // Chaos is over: the aimed kill is disarmed, unstruck.
+                Either::Right(_) => return Ok(Next::Stop),
+            }
+        } else {
+            control.kill_within(target, self.max_down)
+        };
+        match killed {
             Ok(()) => {}
-            // Counted as `process.kill_refused`; try again later.
-            Err(ProcessError::KillRefused { .. }) => return Ok(Next::Continue),
+            // Counted as `process.kill_refused`; try again later. (An aimed
+            // kill may find its target killed by someone else meanwhile.)
+            Err(ProcessError::KillRefused { .. } | ProcessError::AlreadyDead(_)) => {
+                return Ok(Next::Continue);
+            }
             Err(e) => return Err(e),
         }
         self.killed.push(target);

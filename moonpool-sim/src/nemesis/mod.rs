@@ -1,7 +1,7 @@
 //! # Layer 3: the nemeses
 //!
 //! The built-in fault *schedulers*: when to kill a process, clog a link,
-//! cut the network or break a connection. The mechanisms they use are the
+//! cut the network, break a connection or skew a clock. The mechanisms they use are the
 //! models' ([`SimControl`]); this layer only decides when and where, from
 //! the seed's draws.
 //!
@@ -26,6 +26,13 @@
 //! - `network.rs`: [`RandomClogging`](network::RandomClogging),
 //!   [`RandomPartitions`](network::RandomPartitions),
 //!   [`RandomConnectionKills`](network::RandomConnectionKills).
+//! - `clock.rs`: [`RandomClockSkews`](clock::RandomClockSkews), skews,
+//!   speeds up and slows down servers' clocks in episodes.
+//!
+//! # Targets
+//! The nemeses aim at the system under test only: servers, and (for the
+//! network) the clients of foreground workloads. Never at the simulator's
+//! process or a background workload's, where the nemeses themselves run.
 //!
 //! # Invariants
 //! - Every decision is a draw from the seed's generator, made at a
@@ -34,6 +41,7 @@
 //! - Every loop is bounded ([`Nemesis::EPISODES_MAX`]).
 
 pub(crate) mod attrition;
+pub(crate) mod clock;
 pub(crate) mod network;
 
 use std::time::Duration;

@@ -8,6 +8,12 @@
 //! - [`RandomConnectionKills`]: breaks a random live connection (both ends
 //!   reset, or one end only, leaving the other half-open).
 //!
+//! Each aims only at the system under test (`SimControl::system_ips`: the
+//! servers and the foreground workloads' clients), never at the processes
+//! of background workloads, where the nemeses themselves run: a clog or a
+//! partition of a process that never talks would be a fault spent on
+//! nothing. A partition always has a process of the system on each side.
+//!
 //! Each runs the shared loop ([`super::run`]) as a background workload:
 //! it acts only while chaos is on, its fault family is on for the seed
 //! (swarm testing), and the foreground workloads are still running; it
@@ -21,6 +27,7 @@ use std::time::Duration;
 use moonpool_core::{RandomProvider, Ratio};
 
 use super::{Nemesis, NemesisContext, Next, draw_ms};
+use crate::kernel::process::ProcessId;
 use crate::model::network::config::family;
 use crate::model::network::{ClogDirection, KillMode, Range};
 use crate::model::process::lifecycle::ProcessError;
@@ -57,7 +64,7 @@ impl Nemesis for RandomClogging {
     async fn strike(&mut self, ctx: &NemesisContext<'_>) -> Result<Next, ProcessError> {
         let p = ctx.providers();
         let control = ctx.control();
-        let ips = control.process_ips();
+        let ips = control.system_ips();
         if ips.len() < 2 {
             return Ok(Next::Continue);
         }
@@ -132,7 +139,7 @@ impl Nemesis for RandomPartitions {
     async fn strike(&mut self, ctx: &NemesisContext<'_>) -> Result<Next, ProcessError> {
         let p = ctx.providers();
         let control = ctx.control();
-        let mut ips = control.process_ips();
+        let mut ips = control.system_ips();
         if ips.len() < 2 {
             return Ok(Next::Continue);
         }
@@ -182,7 +189,16 @@ impl Nemesis for RandomConnectionKills {
     async fn strike(&mut self, ctx: &NemesisContext<'_>) -> Result<Next, ProcessError> {
         let p = ctx.providers();
         let control = ctx.control();
-        let conns = control.connections();
+        let system: Vec<ProcessId> = control
+            .system_processes()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        let conns: Vec<_> = control
+            .connections()
+            .into_iter()
+            .filter(|c| system.contains(&c.client_process) && system.contains(&c.server_process))
+            .collect();
         if conns.is_empty() {
             return Ok(Next::Continue);
         }

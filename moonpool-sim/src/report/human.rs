@@ -334,14 +334,14 @@ fn tables(text: &mut String, totals: &SweepSummary) {
     if !totals.faults.is_empty() {
         let _ = writeln!(
             text,
-            "faults       {:<28} {:>10} {:>8}",
-            "kind", "total", "seeds"
+            "faults       {:<28} {:>10} {:>8} {:>10}",
+            "kind", "total", "seeds", "on system"
         );
         for (kind, tally) in &totals.faults {
             let _ = writeln!(
                 text,
-                "             {kind:<28} {:>10} {:>8}",
-                tally.total, tally.seeds
+                "             {kind:<28} {:>10} {:>8} {:>10}",
+                tally.total, tally.seeds, tally.on_system
             );
         }
     }

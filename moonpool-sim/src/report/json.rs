@@ -11,14 +11,18 @@
 //!  "sim_time_ns":350000000,"wall_ms":0.42,"events":1234,
 //!  "error":"panic in task 'worker' of process 'demo#0' at src/x.rs:3:5: boom",
 //!  "failure":"panic","replay":"target/debug/demo sim --no-chaos --seed 0x2a",
-//!  "faults":{"process.kill":2},"fault_families":{"process.attrition":true},
+//!  "faults":{"process.kill":2},"faults_on_system":{"process.kill":2},
+//!  "fault_families":{"process.attrition":true},
 //!  "metrics":{"transport.frames_sent":880,"buggify.fire":3},
 //!  "values":{"leader_term":4,"balances":{"a":10,"b":-3}},
 //!  "timeline":[{"time_ms":12.5,"process":"server","kind":"process.kill","detail":"killed"}]}
 //! ```
 //!
 //! `faults` holds the injected faults and process events (`net.*`,
-//! `disk.*`, `process.*`); `metrics` every other non-zero counter: library
+//! `disk.*`, `process.*`, `clock.*`); `faults_on_system`, of those, the
+//! ones whose every target was a process of the system under test (a
+//! server or a foreground workload's client: the fault budget spent on
+//! the system); `metrics` every other non-zero counter: library
 //! metrics reported through `moonpool_core::sim_hook::metric` (the
 //! transport's `transport.*`), buggify firings. `values` holds what the
 //! workloads recorded with `SimContext::record_value` (a number: the last
@@ -85,6 +89,13 @@ pub fn seed(report: &SeedReport, sweep: &SweepReport) -> Value {
         .map(|(kind, n)| (kind.to_string(), json!(n)))
         .collect();
     o.insert("faults".into(), Value::Object(faults));
+    let on_system: Map<String, Value> = report
+        .faults_on_system
+        .iter()
+        .filter(|(kind, n)| is_fault_kind(kind) && **n > 0)
+        .map(|(kind, n)| (kind.to_string(), json!(n)))
+        .collect();
+    o.insert("faults_on_system".into(), Value::Object(on_system));
     let metrics: Map<String, Value> = report
         .counters
         .iter()
@@ -140,7 +151,7 @@ pub fn summary(sweep: &SweepReport, first_seed_fresh: bool) -> Value {
 /// | `chaos`, `check_determinism` | the settings (`null`: merged parts disagree) |
 /// | `shard`, `time_budget_ms` | `"K/N"` and the budget, or `null` |
 /// | `stopped` | `completed`, `time_budget`, `condition`, `max_failures` (or `mixed`); `stop_condition` says which |
-/// | `faults` | `{kind: {"total": n, "seeds": m}}` over the sweep |
+/// | `faults` | `{kind: {"total": n, "seeds": m, "on_system": k}}` over the sweep; `on_system`: of `total`, the faults whose every target was a process of the system under test |
 /// | `fault_families` | `{family: seeds in which it was on}` |
 /// | `metrics` | `{name: total}` of every other counter (library metrics such as `transport.frames_sent`, buggify firings) |
 /// | `assertions` | the coverage report: every assertion and buggify site in scope with its counts and status (see `docs/assertions.md`) |

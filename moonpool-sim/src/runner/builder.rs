@@ -30,6 +30,7 @@ use crate::kernel::determinism::Recorder;
 use crate::kernel::failure::SeedFailure;
 use crate::model::assertions;
 use crate::model::buggify;
+use crate::model::clock::ClockConfig;
 use crate::model::network::{NetworkConfig, NetworkConfigError};
 use crate::model::process::MainFn;
 use crate::model::providers::SimProviders;
@@ -217,6 +218,7 @@ pub(crate) struct RunConfig {
     pub(crate) perturb_ready_order: Option<Ratio>,
     pub(crate) network: NetworkConfig,
     pub(crate) storage: StorageConfig,
+    pub(crate) clocks: ClockConfig,
     /// The fault model: server processes that may be down at once.
     pub(crate) max_down: Option<usize>,
 }
@@ -241,6 +243,7 @@ impl RunConfig {
                 chaos: settings.chaos,
                 network: self.network.clone(),
                 storage: self.storage.clone(),
+                clocks: self.clocks.clone(),
                 max_down: self.max_down,
             },
         )
@@ -266,6 +269,7 @@ impl SimulationBuilder {
                 perturb_ready_order: None,
                 network: NetworkConfig::default(),
                 storage: StorageConfig::default(),
+                clocks: ClockConfig::default(),
                 max_down: None,
             },
             defaults: SeedSettings {
@@ -385,6 +389,14 @@ impl SimulationBuilder {
     /// Sets the simulated storage's configuration.
     pub fn storage(mut self, config: StorageConfig) -> Self {
         self.config.storage = config;
+        self
+    }
+
+    /// Sets the simulated clocks' configuration (default: perfect clocks
+    /// without chaos, the [`ClockChaos`](crate::clock::ClockChaos) profile
+    /// with it).
+    pub fn clocks(mut self, config: ClockConfig) -> Self {
+        self.config.clocks = config;
         self
     }
 
@@ -635,6 +647,7 @@ impl Simulation {
             events: world.steps(),
             values: world.values.borrow_mut().take(),
             counters: world.counters(),
+            faults_on_system: world.system_hits(),
             fault_families: world.fault_families(),
             timeline: world.take_timeline(),
             assertions: assertions::stats(&world),

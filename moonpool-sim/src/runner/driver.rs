@@ -17,6 +17,7 @@ pub(crate) fn populate(world: &Rc<World>, processes: &[ProcessSpec], workloads: 
     // Per-seed fault parameters are drawn first, so they depend only on the
     // seed and the configuration.
     crate::model::network::init_seed(world);
+    crate::model::clock::init_seed(world);
     crate::model::storage::init_seed(world);
     crate::model::buggify::init_seed(world);
     world.add_process(
@@ -49,7 +50,11 @@ pub(crate) fn populate(world: &Rc<World>, processes: &[ProcessSpec], workloads: 
             let pid = world.add_process(
                 format!("{}#{client_id}", spec.name).into(),
                 client_ip(w, client_id),
-                ProcessKind::Workload,
+                if spec.background {
+                    ProcessKind::Background
+                } else {
+                    ProcessKind::Workload
+                },
                 None,
             );
             let ctx = SimContext {

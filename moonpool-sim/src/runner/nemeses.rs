@@ -5,6 +5,7 @@
 use super::builder::SimulationBuilder;
 use super::workload::{SimContext, Workload, WorkloadResult};
 use crate::nemesis::attrition::Attrition;
+use crate::nemesis::clock::RandomClockSkews;
 use crate::nemesis::network::{RandomClogging, RandomConnectionKills, RandomPartitions};
 use crate::nemesis::{self, NemesisContext};
 
@@ -24,6 +25,7 @@ macro_rules! nemesis_workloads {
 
 nemesis_workloads!(
     Attrition,
+    RandomClockSkews,
     RandomClogging,
     RandomPartitions,
     RandomConnectionKills
@@ -38,5 +40,13 @@ impl SimulationBuilder {
         self.background_workload("nemesis-clog", 1, |_| RandomClogging::default())
             .background_workload("nemesis-partition", 1, |_| RandomPartitions::default())
             .background_workload("nemesis-kill", 1, |_| RandomConnectionKills::default())
+    }
+
+    /// Adds the clock nemesis ([`RandomClockSkews`]) as a background
+    /// workload named `nemesis-clock`: in episodes it skews, speeds up and
+    /// slows down the servers' clocks, within the seed's clock bound. It
+    /// acts only when chaos is on (and `clock.skew` is on for the seed).
+    pub fn clock_nemesis(self) -> Self {
+        self.background_workload("nemesis-clock", 1, |_| RandomClockSkews::default())
     }
 }

@@ -54,6 +54,11 @@ pub struct SeedReport {
     pub values: BTreeMap<String, SeedValue>,
     /// Injected faults and process events, by kind (e.g. `"net.bit_flip"`).
     pub counters: BTreeMap<&'static str, u64>,
+    /// Of `counters`, the faults whose every target was a process of the
+    /// system under test (a server or a foreground workload's client), by
+    /// kind: the fault budget actually spent on the system. A nemesis never
+    /// aims at the simulator's process or a background workload's.
+    pub faults_on_system: BTreeMap<&'static str, u64>,
     /// Fault families (swarm testing) and whether this seed had each on.
     pub fault_families: BTreeMap<&'static str, bool>,
     /// What happened when, if the timeline was recorded.

@@ -32,6 +32,12 @@ fn json_lines_have_the_documented_fields() {
         // The demo's nemesis kills and reboots the ticker: counted faults.
         assert!(u64_of(&s["faults"], "process.kill") >= 1, "{s}");
         assert!(s["faults"].get("sim.quiesce").is_none(), "only fault kinds");
+        // The ticker is a server: every kill hit the system under test.
+        assert_eq!(
+            u64_of(&s["faults_on_system"], "process.kill"),
+            u64_of(&s["faults"], "process.kill"),
+            "{s}"
+        );
         match str_of(s, "outcome") {
             "pass" => assert!(s.get("error").is_none()),
             "fail" => {
@@ -59,6 +65,7 @@ fn json_lines_have_the_documented_fields() {
         .map(|s| u64_of(&s["faults"], "process.kill"))
         .sum();
     assert_eq!(u64_of(kills, "total"), total);
+    assert_eq!(u64_of(kills, "on_system"), total, "{kills}");
     assert!(stderr(&o).is_empty(), "--json prints no progress");
 }
 
@@ -135,6 +142,7 @@ fn the_human_report_has_a_table_timeline_and_summary() {
         "sim/wall",
         "events/s",
         "process.kill",
+        "on system",
         "RESULT: PASS (1 seeds)",
     ] {
         assert!(out.contains(needle), "lacks {needle:?}:\n{out}");

@@ -114,9 +114,6 @@ pub struct NetworkFaults {
     /// Probability that a write accepts only a random prefix of what it was
     /// offered (`net.short_write`). Default 0.
     pub short_write: Ratio,
-    /// Upper bound of how far a process's local clock (`timer()`) runs ahead
-    /// of the canonical clock (`net.clock_drift`). Default 0 (no drift).
-    pub clock_drift_ms_max: u64,
 }
 
 impl Default for NetworkFaults {
@@ -139,7 +136,6 @@ impl NetworkFaults {
         bit_flip: Ratio::ZERO,
         short_read: Ratio::ZERO,
         short_write: Ratio::ZERO,
-        clock_drift_ms_max: 0,
     };
 
     /// Whether any per-read/per-write fault is on (the hot path checks this
@@ -173,11 +169,9 @@ pub(crate) mod family {
     pub(crate) const BIT_FLIP: &str = "net.bit_flip";
     /// Short reads and short writes.
     pub(crate) const PARTIAL_IO: &str = "net.partial_io";
-    /// Drifting local clocks.
-    pub(crate) const CLOCK_DRIFT: &str = "net.clock_drift";
 
     /// Every network family with the counters it increments.
-    pub(crate) const COUNTERS: [(&str, &[&str]); 10] = [
+    pub(crate) const COUNTERS: [(&str, &[&str]); 9] = [
         (LATENCY_TAIL, &["net.latency_tail"]),
         (PAIR_LATENCY, &["net.pair_latency"]),
         (CONNECT_FAIL, &["net.connect_refused", "net.connect_hang"]),
@@ -187,11 +181,10 @@ pub(crate) mod family {
         (DISCONNECT, &["net.random_close", "net.connection_kill"]),
         (BIT_FLIP, &["net.bit_flip"]),
         (PARTIAL_IO, &["net.short_read", "net.short_write"]),
-        (CLOCK_DRIFT, &["net.clock_drift"]),
     ];
 
     /// Every network family, in the order they are decided.
-    pub(crate) const ALL: [&str; 10] = [
+    pub(crate) const ALL: [&str; 9] = [
         LATENCY_TAIL,
         PAIR_LATENCY,
         CONNECT_FAIL,
@@ -201,7 +194,6 @@ pub(crate) mod family {
         DISCONNECT,
         BIT_FLIP,
         PARTIAL_IO,
-        CLOCK_DRIFT,
     ];
 }
 
@@ -234,8 +226,6 @@ pub struct ChaosProfile {
     pub short_read: OneIn,
     /// Short write probability. Default 1/8 ..= 1/2.
     pub short_write: OneIn,
-    /// Clock drift bound, in ms. Default 1 ..= 100 (FDB: up to 100 ms).
-    pub clock_drift_ms_max: Range,
 }
 
 impl Default for ChaosProfile {
@@ -252,7 +242,6 @@ impl Default for ChaosProfile {
             bit_flip: OneIn::new(200, 20_000),
             short_read: OneIn::new(2, 8),
             short_write: OneIn::new(2, 8),
-            clock_drift_ms_max: Range::new(1, 100),
         }
     }
 }
@@ -338,10 +327,8 @@ impl NetworkConfig {
             ("latency_jitter_us", self.latency_jitter_us / 1_000),
             ("faults.latency_tail_ms_max", f.latency_tail_ms_max),
             ("faults.pair_latency_ms_max", f.pair_latency_ms_max),
-            ("faults.clock_drift_ms_max", f.clock_drift_ms_max),
             ("chaos.latency_tail_ms_max", c.latency_tail_ms_max.max),
             ("chaos.pair_latency_ms_max", c.pair_latency_ms_max.max),
-            ("chaos.clock_drift_ms_max", c.clock_drift_ms_max.max),
         ];
         for (name, value) in durations_ms {
             if value > DURATION_MS_MAX {
@@ -351,7 +338,6 @@ impl NetworkConfig {
         for (name, r) in [
             ("chaos.latency_tail_ms_max", c.latency_tail_ms_max),
             ("chaos.pair_latency_ms_max", c.pair_latency_ms_max),
-            ("chaos.clock_drift_ms_max", c.clock_drift_ms_max),
         ] {
             if r.min > r.max {
                 return Err(InvertedRange(name));
@@ -398,7 +384,6 @@ pub(crate) fn sample_faults(world: &World, config: &NetworkConfig) -> NetworkFau
                 family::PARTIAL_IO,
                 !f.short_read.is_zero() || !f.short_write.is_zero(),
             ),
-            (family::CLOCK_DRIFT, f.clock_drift_ms_max > 0),
         ];
         for (name, on) in explicit {
             if on {
@@ -433,7 +418,6 @@ pub(crate) fn sample_faults(world: &World, config: &NetworkConfig) -> NetworkFau
                 f.short_read = c.short_read.sample(world);
                 f.short_write = c.short_write.sample(world);
             }
-            family::CLOCK_DRIFT => f.clock_drift_ms_max = c.clock_drift_ms_max.sample(world),
             // Nemesis families: the nemeses read the switch themselves.
             _ => {}
         }

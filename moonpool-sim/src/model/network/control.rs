@@ -111,7 +111,8 @@ pub(crate) fn cut(
         reset_end(world, links, key, conn, 1 - first, at, wakes);
     }
     let (a, b) = (conn.addrs[s], conn.addrs[1 - s]);
-    world.note(kind, Some(conn.procs[s]), || {
+    let on_system = conn.procs.iter().all(|&p| world.is_system_process(p));
+    world.note_hit(kind, Some(conn.procs[s]), on_system, || {
         let who = match how {
             Cut::Both => "both ends reset",
             Cut::Mine => "this end reset, peer half-open",
@@ -128,6 +129,16 @@ impl SimControl {
         self.processes()
             .into_iter()
             .filter(|(_, p)| p.kind != ProcessKind::System)
+            .map(|(_, p)| p.ip)
+            .collect()
+    }
+
+    /// The IPs of the system under test
+    /// ([`system_processes`](Self::system_processes)), in process order:
+    /// what the network nemeses clog and partition.
+    pub fn system_ips(&self) -> Vec<IpAddr> {
+        self.system_processes()
+            .into_iter()
             .map(|(_, p)| p.ip)
             .collect()
     }
@@ -196,9 +207,11 @@ impl SimControl {
             .links
             .clogs
             .clog_pair(from, to, until);
-        self.world.note(
+        let on_system = self.world.is_system_ip(from) && self.world.is_system_ip(to);
+        self.world.note_hit(
             "net.clog",
             self.world.process_table.borrow().by_ip(from),
+            on_system,
             || format!("pair {from} -> {to} clogged for {duration:?}"),
         );
     }
@@ -244,7 +257,8 @@ impl SimControl {
             .links
             .partitions
             .add(a, b, symmetric);
-        self.world.note("net.partition", None, || {
+        let on_system = a.iter().chain(b).all(|&ip| self.world.is_system_ip(ip));
+        self.world.note_hit("net.partition", None, on_system, || {
             let arrow = if symmetric { "<-/->" } else { "-/->" };
             format!("partition {id}: {a:?} {arrow} {b:?}")
         });

@@ -11,8 +11,9 @@
 //! around this reliable core, as in FoundationDB's Sim2: latency tails,
 //! per-pair latency, refused/hanging connects, failing binds, clogs and
 //! partitions (`faults.rs`), random closes and resets (half-open
-//! connections included), bit flips, short reads and writes, and drifting
-//! local clocks. `docs/faults.md` lists every fault with its knob.
+//! connections included), bit flips, short reads and writes.
+//! `docs/faults.md` lists every fault with its knob. (Clocks are their own
+//! model, `model/clock/`.)
 //!
 //! # Types
 //! - [`NetworkConfig`] (`config.rs`): quiet defaults and the chaos profile.
@@ -46,7 +47,7 @@ pub use config::{ChaosProfile, NetworkConfig, NetworkConfigError, NetworkFaults,
 
 /// The network's fault families (swarm testing units, as the report names
 /// them) and, for each, the fault counters it increments.
-pub const FAULT_FAMILIES: [(&str, &[&str]); 10] = config::family::COUNTERS;
+pub const FAULT_FAMILIES: [(&str, &[&str]); 9] = config::family::COUNTERS;
 pub use control::{ClogDirection, ConnectionId, ConnectionInfo, KillMode, PartitionId};
 pub use listener::SimListener;
 pub use stream::SimTcpStream;
@@ -68,12 +69,10 @@ pub(crate) struct Links {
     jitter_ns: u64,
     pub(crate) buffer_bytes_max: usize,
     pub(crate) backlog_max: usize,
-    /// This seed's faults (zeroed, except clock drift, when chaos stops).
+    /// This seed's faults (zeroed when chaos stops).
     pub(crate) faults: NetworkFaults,
     /// Whether any per-read/write fault is on.
     pub(crate) io_faults: bool,
-    /// Clock drift bound; survives quiesce (a clock does not jump back).
-    drift_ns_max: u64,
     /// Permanent extra latency per unordered pair of IPs.
     pair_ns: BTreeMap<(IpAddr, IpAddr), u64>,
     pub(crate) clogs: Clogs,
@@ -105,7 +104,8 @@ impl Links {
         if draw::bool(world, self.faults.latency_tail) {
             let tail_max = self.faults.latency_tail_ms_max.max(1);
             let tail = draw::between(world, 1, tail_max.saturating_mul(1_000_000));
-            world.note("net.latency_tail", None, || {
+            let on_system = world.is_system_ip(src) && world.is_system_ip(dst);
+            world.note_hit("net.latency_tail", None, on_system, || {
                 format!("{src} -> {dst}: +{:.3} ms", tail as f64 / 1e6)
             });
             latency = latency.saturating_add(tail);
@@ -135,7 +135,8 @@ impl Links {
         );
         self.pair_ns.insert(key, ns);
         if ns > 0 {
-            world.note("net.pair_latency", None, || {
+            let on_system = world.is_system_ip(a) && world.is_system_ip(b);
+            world.note_hit("net.pair_latency", None, on_system, || {
                 format!("{a} <-> {b}: +{:.3} ms one-way", ns as f64 / 1e6)
             });
         }
@@ -154,7 +155,6 @@ pub(crate) struct NetState {
     next_port: BTreeMap<IpAddr, u16>,
     next_conn_id: u64,
     next_listener_serial: u64,
-    drift_noted: BTreeSet<ProcessId>,
 }
 
 impl NetState {
@@ -201,7 +201,6 @@ pub(crate) fn init_seed(world: &World) {
         links.buffer_bytes_max = config.send_buffer_bytes_max.max(1);
         links.backlog_max = config.backlog_max.max(1);
         links.io_faults = faults.any_io_fault();
-        links.drift_ns_max = faults.clock_drift_ms_max.saturating_mul(1_000_000);
         links.faults = faults;
         links.partition_connect_fails = partition_connect_fails;
     }
@@ -212,11 +211,7 @@ pub(crate) fn init_seed(world: &World) {
 fn quiesce(world: &World) {
     let healed = {
         let mut net = world.net.borrow_mut();
-        let drift = net.links.faults.clock_drift_ms_max;
-        net.links.faults = NetworkFaults {
-            clock_drift_ms_max: drift,
-            ..NetworkFaults::NONE
-        };
+        net.links.faults = NetworkFaults::NONE;
         net.links.io_faults = false;
         net.links.clogs.clear();
         net.links.partitions.heal_all()
@@ -435,40 +430,6 @@ pub(crate) fn process_killed(world: &World, process: ProcessId) {
     for w in wakes {
         w.wake();
     }
-}
-
-/// The local clock of `process`: the canonical clock plus a drift that
-/// starts at up to half the seed's bound and grows (up to 1,000 ppm) to at
-/// most the bound. Drawn from a hash of the seed and process, not from the
-/// generator, so reading a clock never changes other decisions.
-pub(crate) fn timer_ns(world: &World, process: ProcessId) -> u64 {
-    let now = world.now_ns();
-    let max = world.net.borrow().links.drift_ns_max;
-    if max == 0 {
-        return now;
-    }
-    let h = splitmix(world.seed ^ 0x6472_6966_7400_0000 ^ (process.0 as u64).rotate_left(17));
-    let initial = h % (max / 2 + 1);
-    let ppm = splitmix(h) % 1_001;
-    let grown = (now as u128 * ppm as u128 / 1_000_000) as u64;
-    let offset = initial.saturating_add(grown).min(max);
-    if world.net.borrow_mut().drift_noted.insert(process) {
-        world.note("net.clock_drift", Some(process), || {
-            format!(
-                "local clock starts {:.3} ms ahead, gains {ppm} ppm, at most {:.3} ms",
-                initial as f64 / 1e6,
-                max as f64 / 1e6
-            )
-        });
-    }
-    now.saturating_add(offset)
-}
-
-fn splitmix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// Marks a process dead for the purpose of stream drops (its kill resets

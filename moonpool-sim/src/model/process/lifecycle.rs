@@ -42,7 +42,10 @@
 //! - A `main` is started only for a live incarnation.
 //!
 //! # Counters
-//! `process.kill`, `process.reboot`, `process.wipe`, `process.kill_refused`.
+//! `process.kill`, `process.reboot`, `process.wipe`, `process.kill_refused`;
+//! `process.kill_unsynced`, a kill that found unsynced operations on the
+//! disk (the share of kills that test crash recovery), and
+//! `process.kill_aimed` (`storage/aim.rs`), a kill aimed at I/O in flight.
 
 use std::rc::{Rc, Weak};
 use std::time::Duration;
@@ -142,6 +145,7 @@ impl World {
             self.is_current(id, incarnation),
             "main of process {id:?} started for a dead incarnation"
         );
+        crate::model::clock::incarnation_started(self, id, incarnation);
         let providers = SimProviders::new(Rc::clone(self), id, incarnation);
         let main_future = main(providers);
         let world = Rc::clone(self);
@@ -212,6 +216,11 @@ impl World {
             }
         }
         self.register_quiesce_reboots();
+        if crate::model::storage::has_unsynced(self, process) {
+            self.note("process.kill_unsynced", Some(process), || {
+                "killed with unsynced writes on its disk".to_string()
+            });
+        }
         let incarnation = self.kernel.processes.borrow().incarnation(process);
         let cancelled = self.kernel.kill_tasks_of(process);
         assert!(

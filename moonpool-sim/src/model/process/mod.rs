@@ -39,8 +39,13 @@ pub enum ProcessKind {
     System,
     /// A process of the system under test, with a `main`.
     Server,
-    /// A process hosting one workload client.
+    /// A process hosting one client of a foreground workload: a client of
+    /// the system under test.
     Workload,
+    /// A process hosting one client of a background workload (a nemesis,
+    /// attrition): it runs beside the system under test, and no fault is
+    /// aimed at it.
+    Background,
 }
 
 /// Where a process is in its life.
@@ -133,6 +138,16 @@ impl ProcessTable {
     /// Every process id, in order.
     pub(crate) fn ids(&self) -> impl Iterator<Item = ProcessId> + use<> {
         (0..self.entries.len() as u32).map(ProcessId)
+    }
+
+    /// Whether `id` is a process of the system under test: a server or a
+    /// client of a foreground workload (not the simulator's own process,
+    /// not a background workload's).
+    pub(crate) fn is_system(&self, id: ProcessId) -> bool {
+        matches!(
+            self.kind(id),
+            Some(ProcessKind::Server | ProcessKind::Workload)
+        )
     }
 }
 

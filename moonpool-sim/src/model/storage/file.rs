@@ -7,6 +7,8 @@
 //! - No borrow of `world.storage` or of a file node is held across an
 //!   `await`: every effect happens in one synchronous stretch after the
 //!   operation's `Sleep`.
+//! - Latency is physics: it is waited on true time (`sleep_true`), not on
+//!   the process's own (perhaps fast or slow) clock.
 //! - A fault whose probability is zero draws nothing, and no fault is drawn
 //!   once chaos has stopped.
 //! - A failed operation (injected error, full disk, dead process) has no
@@ -16,10 +18,9 @@ use std::io;
 use std::rc::Rc;
 use std::time::Duration;
 
-use moonpool_core::{
-    OpenMode, StorageError, StorageFile, StorageProvider, TimeProvider, validate_path,
-};
+use moonpool_core::{OpenMode, StorageError, StorageFile, StorageProvider, validate_path};
 
+use super::aim::KillMoment;
 use super::config::op_delay;
 use super::disk::{FileNode, NodeRef, check_size};
 use crate::model::providers::SimProviders;
@@ -136,6 +137,13 @@ impl SimProviders {
         factor
     }
 
+    /// This process's disk has I/O in flight: strike a kill aimed at it.
+    fn io_moment(&self, moment: KillMoment) {
+        if !self.world.storage.borrow().aims.is_empty() {
+            super::aim::io_moment(&self.world, self.process, self.incarnation, moment);
+        }
+    }
+
     /// Fails the operation with an injected I/O error, maybe.
     fn inject_io_error(&self, op: Op, path: &str, offset: u64) -> Result<(), StorageError> {
         let world = &self.world;
@@ -236,7 +244,7 @@ impl StorageFile for SimFile {
     async fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize, StorageError> {
         self.p.storage_alive()?;
         let delay = self.p.storage_delay(Op::Read, buf.len());
-        self.p.sleep(delay).await;
+        self.p.sleep_true(delay).await;
         self.p.storage_alive()?;
         self.p.inject_io_error(Op::Read, &self.path, offset)?;
         let n = self.node.borrow().read(buf, offset);
@@ -249,21 +257,28 @@ impl StorageFile for SimFile {
         let end = offset.saturating_add(buf.len() as u64);
         check_size(end)?;
         let delay = self.p.storage_delay(Op::Write, buf.len());
-        self.p.sleep(delay).await;
+        self.p.sleep_true(delay).await;
         self.p.storage_alive()?;
         self.p.inject_io_error(Op::Write, &self.path, offset)?;
         let new_len = end.max(self.node.borrow().len());
         self.p.check_capacity(&self.node, new_len, &self.path)?;
         self.node.borrow_mut().write(offset, buf);
+        self.p.io_moment(KillMoment::AfterWrite);
         Ok(())
     }
 
     async fn sync(&self) -> Result<(), StorageError> {
         self.p.storage_alive()?;
         // Covers what completed before the call, not what completes during it.
-        let target = self.node.borrow().ops_total;
+        let (target, unsynced) = {
+            let node = self.node.borrow();
+            (node.ops_total, !node.pending.is_empty())
+        };
+        if unsynced {
+            self.p.io_moment(KillMoment::DuringSync);
+        }
         let delay = self.p.storage_delay(Op::Sync, 0);
-        self.p.sleep(delay).await;
+        self.p.sleep_true(delay).await;
         self.p.storage_alive()?;
         self.p.inject_io_error(Op::Sync, &self.path, 0)?;
         self.node.borrow_mut().sync_through(target);
@@ -279,11 +294,12 @@ impl StorageFile for SimFile {
         self.p.storage_alive()?;
         check_size(len)?;
         let delay = self.p.storage_delay(Op::Write, 0);
-        self.p.sleep(delay).await;
+        self.p.sleep_true(delay).await;
         self.p.storage_alive()?;
         self.p.inject_io_error(Op::Write, &self.path, len)?;
         self.p.check_capacity(&self.node, len, &self.path)?;
         self.node.borrow_mut().truncate(len);
+        self.p.io_moment(KillMoment::AfterWrite);
         Ok(())
     }
 }
@@ -295,7 +311,7 @@ impl StorageProvider for SimProviders {
         validate_path(path)?;
         self.storage_alive()?;
         let delay = self.storage_delay(Op::Metadata, 0);
-        self.sleep(delay).await;
+        self.sleep_true(delay).await;
         self.storage_alive()?;
         let node = {
             let mut state = self.world.storage.borrow_mut();
@@ -335,7 +351,7 @@ impl StorageProvider for SimProviders {
         validate_path(path)?;
         self.storage_alive()?;
         let delay = self.storage_delay(Op::Metadata, 0);
-        self.sleep(delay).await;
+        self.sleep_true(delay).await;
         self.storage_alive()?;
         let removed = self
             .world
@@ -359,7 +375,7 @@ impl StorageProvider for SimProviders {
         validate_path(path)?;
         self.storage_alive()?;
         let delay = self.storage_delay(Op::Metadata, 0);
-        self.sleep(delay).await;
+        self.sleep_true(delay).await;
         self.storage_alive()?;
         Ok(self
             .world

@@ -35,12 +35,18 @@
 //! No fault is injected once chaos stops (`World::quiesce`): the checks see
 //! a healthy disk (with room to spare, and no slow episode).
 //!
+//! # Kills aimed at I/O
+//! `aim.rs`: [`SimControl::kill_at_io`] arms a kill that strikes right
+//! after the process's next unsynced write, or as its next sync of unsynced
+//! data begins (attrition aims some of its kills this way).
+//!
 //! # Types
 //! - [`StorageConfig`] and its parts (`config.rs`).
 //! - `StorageState`: the seed's fault parameters and every disk
 //!   (`disk.rs`), owned by the world.
 //! - [`SimFile`] (`file.rs`): an open file of one process incarnation.
 
+pub(crate) mod aim;
 pub(crate) mod config;
 pub(crate) mod crash;
 pub(crate) mod disk;
@@ -50,6 +56,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
+pub use aim::KillMoment;
 pub use config::{
     CrashModel, DiskChaos, DiskFaults, DiskLatency, PAGE_BYTES, PpmRange, SECTOR_BYTES, SlowDisk,
     StorageConfig, StorageConfigError,
@@ -69,6 +76,8 @@ pub(crate) struct StorageState {
     /// This seed's fault values.
     pub(crate) params: DiskParams,
     disks: BTreeMap<ProcessId, Disk>,
+    /// Kills armed to strike at a process's next I/O in flight.
+    pub(crate) aims: BTreeMap<ProcessId, Rc<aim::Aim>>,
 }
 
 impl StorageState {
@@ -109,6 +118,17 @@ pub(crate) fn process_killed(world: &World, process: ProcessId) {
     disk.files = survivors;
     // A slow episode is a property of the running device; it ends with it.
     disk.slow_until_ns = 0;
+}
+
+/// Whether `process`'s disk holds unsynced operations (what a crash now
+/// may lose or tear).
+pub(crate) fn has_unsynced(world: &World, process: ProcessId) -> bool {
+    world
+        .storage
+        .borrow()
+        .disks
+        .get(&process)
+        .is_some_and(|d| d.files.values().any(|n| !n.borrow().pending.is_empty()))
 }
 
 /// Replaces `process`'s disk with a fresh empty one (reboot-and-wipe).

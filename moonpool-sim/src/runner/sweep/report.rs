@@ -39,6 +39,10 @@ pub struct FaultTally {
     pub total: u64,
     /// Seeds in which it fired at least once.
     pub seeds: u64,
+    /// Of `total`, the faults whose every target was a process of the
+    /// system under test ([`SeedReport::faults_on_system`]).
+    #[serde(default)]
+    pub on_system: u64,
 }
 
 /// What a sweep did.
@@ -64,7 +68,8 @@ pub struct SweepReport {
     pub wall_time: Duration,
     /// Executor steps, summed over seeds.
     pub events: u64,
-    /// Fault and process events by kind (`net.*`, `disk.*`, `process.*`).
+    /// Fault and process events by kind (`net.*`, `disk.*`, `process.*`,
+    /// `clock.*`).
     pub faults: BTreeMap<&'static str, FaultTally>,
     /// Every other counter (library metrics reported through core's
     /// `sim_hook::metric`, buggify firings...), summed over seeds.
@@ -81,7 +86,7 @@ pub struct SweepReport {
 /// Whether a counter kind is an injected fault or process event (reported
 /// under `faults`), as opposed to the simulator's own bookkeeping.
 pub fn is_fault_kind(kind: &str) -> bool {
-    ["net.", "disk.", "process."]
+    ["net.", "disk.", "process.", "clock."]
         .iter()
         .any(|prefix| kind.starts_with(prefix))
 }
@@ -144,6 +149,12 @@ impl SweepReport {
             } else {
                 let total = self.metrics.entry(kind).or_insert(0);
                 *total = total.saturating_add(n);
+            }
+        }
+        for (&kind, &n) in &report.faults_on_system {
+            if n > 0 && is_fault_kind(kind) {
+                let tally = self.faults.entry(kind).or_default();
+                tally.on_system = tally.on_system.saturating_add(n);
             }
         }
         for (&family, &on) in &report.fault_families {

@@ -252,6 +252,7 @@ impl SweepSummary {
             let mine = self.faults.entry(kind.clone()).or_default();
             mine.total = mine.total.saturating_add(tally.total);
             mine.seeds = mine.seeds.saturating_add(tally.seeds);
+            mine.on_system = mine.on_system.saturating_add(tally.on_system);
         }
         for (family, n) in &other.fault_families {
             let mine = self.fault_families.entry(family.clone()).or_default();
