@@ -3,9 +3,10 @@
 //! `bench [WORKLOAD...]` runs the named workloads (default: all) and prints
 //! `framework=moonpool workload=W3 wall_ms=... sim_ms=... ops=... ops_per_sec=...`
 //! per workload, the format of the peer benchmarks in `shared/peer-bench`.
-//! Workloads: `W1`–`W4` (the simulator, `bench::network`, `bench::timers`)
-//! and `rpc-sim`, `rpc-tokio`, `rpc-tokio-64` (the transport,
-//! `bench::rpc`).
+//! Workloads: `W1`–`W4` (the simulator, `bench::network`, `bench::timers`),
+//! `rpc-sim`, `rpc-tokio`, `rpc-tokio-64` (the transport, `bench::rpc`),
+//! `scale-5000` and `idle-conns` (cost at scale, `bench::scale`) and
+//! `spawn-1m` (a million tasks, `bench::timers`).
 //! `--repeat N` runs each workload N times (one line per run).
 
 use std::process::ExitCode;
@@ -20,6 +21,9 @@ const ALL: &[&str] = &[
     "rpc-sim",
     "rpc-tokio",
     "rpc-tokio-64",
+    "scale-5000",
+    "idle-conns",
+    "spawn-1m",
 ];
 
 fn main() -> ExitCode {
@@ -54,6 +58,9 @@ fn main() -> ExitCode {
             "RPC-SIM" => bench::rpc::rpc_sim(),
             "RPC-TOKIO" => bench::rpc::rpc_tokio(),
             "RPC-TOKIO-64" => bench::rpc::rpc_tokio_64(),
+            "SCALE-5000" => bench::scale::scale_5000(),
+            "IDLE-CONNS" => bench::scale::idle_conns(),
+            "SPAWN-1M" => bench::timers::spawn(bench::timers::SPAWN_TASKS),
             _ => {
                 eprintln!(
                     "bench: unknown workload {name:?} (known: {})",
