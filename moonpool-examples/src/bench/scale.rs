@@ -10,7 +10,10 @@
 //!   `ns_per_rt` (5,000 processes) and `ns_per_rt_100`. Wall time covers
 //!   each whole seed (building the simulation, the run, teardown), as
 //!   W1's does. When the cost per round trip does not grow with the number
-//!   of processes, the two are close.
+//!   of processes, the two are close. On a machine shared with other
+//!   work, wall time includes waiting for a CPU: `cpu_ns_per_rt` and
+//!   `cpu_ns_per_rt_100` are the same figures in the thread's own CPU time
+//!   (Linux `/proc/thread-self/schedstat`; absent elsewhere).
 //! - `idle-conns`: 100 server processes, each bound to a transport at
 //!   `10.2.0.(i+1):4500` serving an echo request stream, each calling its 3
 //!   successors (`i+1`, `i+2`, `i+3` mod 100) once: 300 connections. Then
@@ -95,10 +98,27 @@ pub fn scale_simulation(processes: usize) -> Simulation {
     b.build().expect("valid simulation")
 }
 
-/// Runs the scale workload at `processes` `runs` times; wall time, total
-/// simulated time, events, and the last fingerprint.
-fn scale_runs(processes: usize, runs: u64) -> (Duration, Duration, u64, u64) {
+/// The CPU time this thread has used, where the OS tells it (Linux).
+fn thread_cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns = stat.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
+}
+
+/// What [`scale_runs`] measured.
+struct ScaleRuns {
+    wall: Duration,
+    /// The thread's CPU time, if known.
+    cpu: Option<Duration>,
+    sim: Duration,
+    events: u64,
+    fingerprint: u64,
+}
+
+/// Runs the scale workload at `processes` `runs` times.
+fn scale_runs(processes: usize, runs: u64) -> ScaleRuns {
     let (mut wall, mut sim, mut events, mut fingerprint) = (Duration::ZERO, Duration::ZERO, 0, 0);
+    let cpu_start = thread_cpu_time();
     for _ in 0..runs {
         let start = Instant::now();
         let report = scale_simulation(processes).run_seed(SEED);
@@ -112,26 +132,46 @@ fn scale_runs(processes: usize, runs: u64) -> (Duration, Duration, u64, u64) {
         events += report.events;
         fingerprint = report.fingerprint;
     }
-    (wall, sim, events, fingerprint)
+    let cpu = cpu_start.and_then(|start| Some(thread_cpu_time()?.saturating_sub(start)));
+    ScaleRuns {
+        wall,
+        cpu,
+        sim,
+        events,
+        fingerprint,
+    }
 }
 
 /// `scale-5000`: cost per round trip at 5,000 processes, and at 100.
 pub fn scale_5000() -> BenchResult {
     let small_runs = (SCALE_PROCESSES / SCALE_PROCESSES_SMALL) as u64;
-    let (small_wall, _, _, _) = scale_runs(SCALE_PROCESSES_SMALL, small_runs);
-    let (wall, sim, events, fingerprint) = scale_runs(SCALE_PROCESSES, 1);
+    let small = scale_runs(SCALE_PROCESSES_SMALL, small_runs);
+    let large = scale_runs(SCALE_PROCESSES, 1);
     let ops = SCALE_PROCESSES as u64 * SCALE_ROUND_TRIPS;
     let small_ops = small_runs * SCALE_PROCESSES_SMALL as u64 * SCALE_ROUND_TRIPS;
-    let ns_per_rt = wall.as_nanos() as f64 / ops as f64;
-    let ns_per_rt_small = small_wall.as_nanos() as f64 / small_ops as f64;
+    let per_rt = |d: Duration, ops: u64| d.as_nanos() as f64 / ops as f64;
+    let mut extra = format!(
+        "ns_per_rt={:.0} ns_per_rt_100={:.0}",
+        per_rt(large.wall, ops),
+        per_rt(small.wall, small_ops)
+    );
+    if let (Some(cpu), Some(small_cpu)) = (large.cpu, small.cpu) {
+        extra += &format!(
+            " cpu_ns_per_rt={:.0} cpu_ns_per_rt_100={:.0}",
+            per_rt(cpu, ops),
+            per_rt(small_cpu, small_ops)
+        );
+    }
+    extra += &format!(
+        " events={} fingerprint={:#018x}",
+        large.events, large.fingerprint
+    );
     BenchResult {
         workload: "scale-5000",
-        wall,
-        sim,
+        wall: large.wall,
+        sim: large.sim,
         ops,
-        extra: format!(
-            "ns_per_rt={ns_per_rt:.0} ns_per_rt_100={ns_per_rt_small:.0} events={events} fingerprint={fingerprint:#018x}"
-        ),
+        extra,
     }
 }
 
