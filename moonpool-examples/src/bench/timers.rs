@@ -65,19 +65,33 @@ impl Workload for Timers {
 
 /// Runs W3 with `tasks` tasks.
 pub fn run(tasks: u64) -> BenchResult {
+    one_seed("W3", "timers", tasks * SLEEPS, move |_| Timers { tasks })
+}
+
+/// Runs one seed of a simulation of the single workload `name` (made by
+/// `make`) and reports it as bench line `workload`, `ops` operations.
+fn one_seed<W, F>(workload: &'static str, name: &str, ops: u64, make: F) -> BenchResult
+where
+    W: Workload,
+    F: Fn(usize) -> W + 'static,
+{
     let start = Instant::now();
     let sim = SimulationBuilder::new()
-        .workload("timers", 1, move |_| Timers { tasks })
+        .workload(name, 1, make)
         .build()
         .expect("valid simulation");
     let report = sim.run_seed(SEED);
     let wall = start.elapsed();
-    assert!(report.outcome.is_pass(), "W3 failed: {:?}", report.outcome);
+    assert!(
+        report.outcome.is_pass(),
+        "{workload} failed: {:?}",
+        report.outcome
+    );
     BenchResult {
-        workload: "W3",
+        workload,
         wall,
         sim: report.sim_time,
-        ops: tasks * SLEEPS,
+        ops,
         extra: format!(
             "events={} fingerprint={:#018x}",
             report.events, report.fingerprint
@@ -109,26 +123,5 @@ impl Workload for Spawner {
 
 /// Runs `spawn-1m` with `tasks` tasks.
 pub fn spawn(tasks: u64) -> BenchResult {
-    let start = Instant::now();
-    let sim = SimulationBuilder::new()
-        .workload("spawner", 1, move |_| Spawner { tasks })
-        .build()
-        .expect("valid simulation");
-    let report = sim.run_seed(SEED);
-    let wall = start.elapsed();
-    assert!(
-        report.outcome.is_pass(),
-        "spawn-1m failed: {:?}",
-        report.outcome
-    );
-    BenchResult {
-        workload: "spawn-1m",
-        wall,
-        sim: report.sim_time,
-        ops: tasks,
-        extra: format!(
-            "events={} fingerprint={:#018x}",
-            report.events, report.fingerprint
-        ),
-    }
+    one_seed("spawn-1m", "spawner", tasks, move |_| Spawner { tasks })
 }
