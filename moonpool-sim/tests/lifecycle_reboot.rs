@@ -360,3 +360,52 @@ fn a_write_in_flight_at_the_kill_never_lands() {
         assert_eq!(report.counters.get("disk.crash_lost"), None);
     }
 }
+
+/// Every process but the simulator's own is found by its IP, and only it.
+fn assert_found_by_ip(ctx: &SimContext) {
+    let c = ctx.control();
+    for (id, info) in c.processes() {
+        let found = c.process_by_ip(info.ip);
+        if info.kind == moonpool_sim::ProcessKind::System {
+            assert_eq!(found, None, "the simulator's own process has no address");
+        } else {
+            assert_eq!(
+                found,
+                Some(id),
+                "{} ({}) in state {:?}",
+                info.name,
+                info.ip,
+                info.state
+            );
+        }
+    }
+    assert_eq!(c.process_by_ip([10, 9, 9, 9].into()), None);
+}
+
+#[test]
+fn every_process_is_found_by_its_ip_through_kill_reboot_and_wipe() {
+    let starts: Vec<_> = (0..3).map(|_| Rc::new(RefCell::new(Vec::new()))).collect();
+    let sim = sim_of(
+        3,
+        &starts,
+        |ctx: SimContext| async move {
+            let s1 = pid(&ctx, "s1")?;
+            let c = ctx.control();
+            assert_found_by_ip(&ctx);
+            c.kill(s1)?;
+            assert_found_by_ip(&ctx);
+            c.wipe(s1)?;
+            assert_found_by_ip(&ctx);
+            c.reboot(s1)?;
+            assert_found_by_ip(&ctx);
+            c.kill_and_reboot(s1, Duration::from_millis(5), true)?;
+            ctx.providers().sleep(Duration::from_millis(20)).await;
+            assert_found_by_ip(&ctx);
+            Ok(())
+        },
+        nothing,
+    );
+    let report = sim.run_seed(4);
+    assert!(report.outcome.is_pass(), "{:?}", report.outcome);
+    assert_eq!(report.counters.get("process.reboot"), Some(&2));
+}

@@ -8,6 +8,7 @@
 
 pub mod network;
 pub mod rpc;
+pub mod scale;
 pub mod timers;
 
 use std::time::Duration;

@@ -59,9 +59,10 @@ pub fn fill_payload(buf: &mut [u8; PAYLOAD], client: u64, i: u64) {
     }
 }
 
-/// The echo server: accept forever, one echo task per connection.
-async fn echo_server(p: SimProviders) -> io::Result<()> {
-    let listener = p.bind(SocketAddr::from((SERVER_IP, PORT))).await?;
+/// The echo server: listens on port [`PORT`] of its process's IP, accepts
+/// forever, one echo task per connection.
+pub(crate) async fn echo_server(p: SimProviders) -> io::Result<()> {
+    let listener = p.bind(SocketAddr::new(p.ip(), PORT)).await?;
     loop {
         let (mut s, _) = listener.accept().await?;
         p.spawn("echo", async move {
@@ -93,26 +94,43 @@ impl Workload for Client {
         if client > 0 {
             p.sleep(self.stagger * client as u32).await;
         }
-        let server = SocketAddr::from((SERVER_IP, PORT));
-        let mut s = loop {
-            match p.connect(server).await {
-                Ok(s) => break s,
-                Err(_) => p.sleep(Duration::from_millis(1)).await,
-            }
-        };
-        let mut req = [0u8; PAYLOAD];
-        let mut resp = [0u8; PAYLOAD];
-        for i in 0..self.round_trips {
-            fill_payload(&mut req, client, i);
-            s.write_all(&req).await?;
-            s.flush().await?;
-            s.read_exact(&mut resp).await?;
-            if req != resp {
-                return Err(format!("echo mismatch at round trip {i} of client {client}").into());
-            }
-        }
-        Ok(())
+        round_trips(
+            p,
+            SocketAddr::from((SERVER_IP, PORT)),
+            client,
+            self.round_trips,
+        )
+        .await
     }
+}
+
+/// Connects to the echo server at `server` (retrying every millisecond
+/// until it listens) and makes `count` sequential round trips as client
+/// `client`, checking each echo.
+pub(crate) async fn round_trips(
+    p: &SimProviders,
+    server: SocketAddr,
+    client: u64,
+    count: u64,
+) -> WorkloadResult {
+    let mut s = loop {
+        match p.connect(server).await {
+            Ok(s) => break s,
+            Err(_) => p.sleep(Duration::from_millis(1)).await,
+        }
+    };
+    let mut req = [0u8; PAYLOAD];
+    let mut resp = [0u8; PAYLOAD];
+    for i in 0..count {
+        fill_payload(&mut req, client, i);
+        s.write_all(&req).await?;
+        s.flush().await?;
+        s.read_exact(&mut resp).await?;
+        if req != resp {
+            return Err(format!("echo mismatch at round trip {i} of client {client}").into());
+        }
+    }
+    Ok(())
 }
 
 /// The simulation of `clients` clients doing `round_trips` each.

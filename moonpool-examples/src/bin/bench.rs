@@ -5,9 +5,10 @@
 //! per workload, the format of the peer benchmarks in `shared/peer-bench`.
 //! Workloads: `W1`–`W4` and `W4-jobs` (the simulator, `bench::network`,
 //! `bench::timers`; `W4-jobs` sweeps W4's seeds on every core and prints
-//! `speedup=` over W4 measured in the same run)
-//! and `rpc-sim`, `rpc-tokio`, `rpc-tokio-64` (the transport,
-//! `bench::rpc`).
+//! `speedup=` over W4 measured in the same run),
+//! `rpc-sim`, `rpc-tokio`, `rpc-tokio-64` (the transport, `bench::rpc`),
+//! `scale-5000` and `idle-conns` (cost at scale, `bench::scale`) and
+//! `spawn-1m` (a million tasks, `bench::timers`).
 //! `--repeat N` runs each workload N times (one line per run).
 
 use std::process::ExitCode;
@@ -23,6 +24,9 @@ const ALL: &[&str] = &[
     "rpc-sim",
     "rpc-tokio",
     "rpc-tokio-64",
+    "scale-5000",
+    "idle-conns",
+    "spawn-1m",
 ];
 
 fn main() -> ExitCode {
@@ -58,6 +62,9 @@ fn main() -> ExitCode {
             "RPC-SIM" => bench::rpc::rpc_sim(),
             "RPC-TOKIO" => bench::rpc::rpc_tokio(),
             "RPC-TOKIO-64" => bench::rpc::rpc_tokio_64(),
+            "SCALE-5000" => bench::scale::scale_5000(),
+            "IDLE-CONNS" => bench::scale::idle_conns(),
+            "SPAWN-1M" => bench::timers::spawn(bench::timers::SPAWN_TASKS),
             _ => {
                 eprintln!(
                     "bench: unknown workload {name:?} (known: {})",

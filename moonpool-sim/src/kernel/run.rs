@@ -77,7 +77,7 @@ impl Kernel {
         F::Output: 'static,
     {
         let (body, slot) = join::wrap(future);
-        let id = self.spawn_boxed(process, incarnation, name.into(), body);
+        let id = self.spawn_boxed(process, incarnation, name, body);
         SimJoinHandle::new(id, slot, self.weak_self.clone())
     }
 
@@ -85,7 +85,7 @@ impl Kernel {
         &self,
         process: ProcessId,
         incarnation: u32,
-        name: Rc<str>,
+        name: &str,
         body: TaskFuture,
     ) -> TaskId {
         let id = self.tasks.borrow_mut().insert(

@@ -143,8 +143,10 @@ pub(crate) async fn keeper<P: Providers, C: Codec>(inner: Rc<Inner<P, C>>, peer:
     let idle = Duration::from_millis(inner.config.peer_idle_ms);
     loop {
         // Park until a connection is wanted, or the idle timer says the
-        // peer may be forgotten.
-        let mut idle_timer = Box::pin(inner.p.time().sleep(idle));
+        // peer may be forgotten. Only a peer without a connection can be
+        // forgotten, so the timer runs only while there is none: a peer
+        // with a live connection costs nothing here.
+        let mut idle_timer = None;
         let woke_idle = poll_fn(|cx| {
             if inner.is_shut_down() {
                 return Poll::Ready(false);
@@ -159,11 +161,14 @@ pub(crate) async fn keeper<P: Providers, C: Codec>(inner: Rc<Inner<P, C>>, peer:
                 st.keeper_waker = Some(cx.waker().clone());
                 st.conn.is_none()
             };
-            if parked {
-                // Nobody is trying to reach the address: it is not failing.
-                inner.failure.idle(peer.addr);
+            if !parked {
+                idle_timer = None;
+                return Poll::Pending;
             }
-            match idle_timer.as_mut().poll(cx) {
+            // Nobody is trying to reach the address: it is not failing.
+            inner.failure.idle(peer.addr);
+            let timer = idle_timer.get_or_insert_with(|| Box::pin(inner.p.time().sleep(idle)));
+            match timer.as_mut().poll(cx) {
                 Poll::Ready(()) => Poll::Ready(true),
                 Poll::Pending => Poll::Pending,
             }
@@ -340,7 +345,7 @@ async fn contest<P: Providers, C: Codec>(inner: &Rc<Inner<P, C>>, peer: &Rc<Peer
         return true;
     };
     let received = shared.received_bytes.get();
-    inner.send_control(peer, &Control::Ping(0));
+    inner.send_control(peer, &Control::Ping(shared.pings_received.get()));
     let timeout = Duration::from_millis(inner.config.ping_timeout_ms);
     let step = Duration::from_millis((inner.config.ping_interval_ms / 20).max(1));
     let start = inner.now();
@@ -420,7 +425,14 @@ fn adopt<P: Providers, C: Codec>(
     }
     let task = inner.p.task().spawn(
         "transport-connection",
-        connection::run(inner.clone(), peer.clone(), stream, id, hs.incarnation),
+        connection::run(
+            inner.clone(),
+            peer.clone(),
+            stream,
+            id,
+            hs.incarnation,
+            initiated_by_us,
+        ),
     );
     let mut st = peer.state.borrow_mut();
     match st.conn.as_mut() {

@@ -120,6 +120,12 @@ pub(crate) struct PendingCall {
 pub(crate) struct ConnShared {
     /// Bytes received so far (a sign of life).
     pub(crate) received_bytes: Cell<u64>,
+    /// Pings received so far: every ping sent on the connection carries it
+    /// (see the connection driver's keepalive).
+    pub(crate) pings_received: Cell<u64>,
+    /// Bytes the connection's read buffer holds (its capacity), published
+    /// by the connection task for memory accounting.
+    pub(crate) read_buffer_bytes: Cell<usize>,
     /// Set to close the connection from outside its task.
     pub(crate) reset: RefCell<Option<ConnectionError>>,
     /// The connection task's waker, for `reset` and writes from outside

@@ -65,6 +65,8 @@ pub(crate) struct Outbox {
 
 /// Room a drained outbox keeps for the next frames (64 KiB).
 const OUTBOX_KEEP_BYTES: usize = 64 * 1024;
+/// Room an idle connection's outbox may keep (a few small frames).
+const OUTBOX_IDLE_BYTES: usize = 1024;
 
 impl Outbox {
     /// Whether no frame waits.
@@ -121,6 +123,25 @@ impl Outbox {
             self.written -= self.head;
             self.head = 0;
         }
+    }
+
+    /// Gives the buffer's memory back if nothing waits and it grew past
+    /// `OUTBOX_IDLE_BYTES` (the connection idles after a burst).
+    pub(crate) fn release(&mut self) {
+        if self.entries.is_empty()
+            && self.written == self.buf.len()
+            && self.capacity_bytes() > OUTBOX_IDLE_BYTES
+        {
+            self.buf = Vec::new();
+            self.entries = VecDeque::new();
+            self.written = 0;
+            self.head = 0;
+        }
+    }
+
+    /// Bytes the outbox holds allocated.
+    pub(crate) fn capacity_bytes(&self) -> usize {
+        self.buf.capacity() + self.entries.capacity() * std::mem::size_of::<Entry>()
     }
 
     /// Skips released reliable copies at the head that nothing of was

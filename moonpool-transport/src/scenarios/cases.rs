@@ -590,7 +590,7 @@ pub async fn service_macro_dispatches_several_methods<H: Harness>(p: H::P) {
     client_t.shutdown();
 }
 
-/// A peer that stops answering (no data, no pongs) is detected by the ping
+/// A peer that stops answering (no data, no pings) is detected by the ping
 /// timeout: the connection is closed and at-most-once calls end with
 /// `MaybeDelivered`.
 pub async fn dead_peer_is_detected_by_ping_timeout<H: Harness>(p: H::P) {

@@ -275,6 +275,26 @@ impl<P: Providers, C: Codec> Transport<P, C> {
         self.inner.connections.get()
     }
 
+    /// Bytes allocated for connection buffers: every connection's read
+    /// buffer and every peer's outgoing buffer. Buffers grow with traffic
+    /// and are given back when a connection idles (see the guide's
+    /// *Buffers*), so an idle transport holds little.
+    pub fn buffer_bytes(&self) -> usize {
+        self.inner
+            .peers
+            .borrow()
+            .values()
+            .map(|p| {
+                let st = p.state.borrow();
+                let read = st
+                    .conn
+                    .as_ref()
+                    .map_or(0, |c| c.shared.read_buffer_bytes.get());
+                read + st.out.capacity_bytes()
+            })
+            .sum()
+    }
+
     /// Totals over all peers (including removed ones) and the events that
     /// belong to no peer.
     pub fn metrics(&self) -> TransportMetrics {

@@ -24,10 +24,11 @@ use crate::wire::{FRAME_HEADER_LEN, begin_frame, finish_frame};
 /// Messages on the control token.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Control {
-    /// Are you there?
+    /// Keepalive: "I am here; show me you are within the ping timeout".
+    /// Carries how many pings its sender had received from the receiver,
+    /// so that pings that crossed are told apart from answers (see the
+    /// connection driver).
     Ping(u64),
-    /// Yes.
-    Pong(u64),
     /// A frame you sent to this token found no receiver.
     EndpointNotFound(Token),
 }
@@ -155,12 +156,18 @@ impl<P: Providers, C: Codec> Inner<P, C> {
     }
 
     /// Routes one received frame from `peer`, whose transport is
-    /// incarnation `incarnation`.
-    pub(crate) fn dispatch(&self, peer: &Peer<P>, incarnation: u64, token: Token, payload: &[u8]) {
+    /// incarnation `incarnation`. A ping is left to the connection, which
+    /// answers it: its acknowledgement is returned.
+    pub(crate) fn dispatch(
+        &self,
+        peer: &Peer<P>,
+        incarnation: u64,
+        token: Token,
+        payload: &[u8],
+    ) -> Option<u64> {
         if token == Token::CONTROL {
             match self.codec.decode::<Control>(payload) {
-                Ok(Control::Ping(n)) => self.send_control(peer, &Control::Pong(n)),
-                Ok(Control::Pong(_)) => {}
+                Ok(Control::Ping(acked)) => return Some(acked),
                 Ok(Control::EndpointNotFound(t)) => {
                     if peer.connectable {
                         self.failure
@@ -170,7 +177,7 @@ impl<P: Providers, C: Codec> Inner<P, C> {
                 }
                 Err(_) => add(&peer.stats.decode_errors, "transport.decode_errors", 1),
             }
-            return;
+            return None;
         }
         let receiver = self.endpoints.borrow().get(token);
         match receiver {
@@ -190,6 +197,7 @@ impl<P: Providers, C: Codec> Inner<P, C> {
                 self.send_control(peer, &Control::EndpointNotFound(token));
             }
         }
+        None
     }
 
     /// Delivers a payload to a local receiver; false if there is none.

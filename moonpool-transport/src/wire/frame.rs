@@ -308,6 +308,19 @@ impl FrameDecoder {
         self.buf.capacity()
     }
 
+    /// Gives memory back while nothing is buffered (an idle connection):
+    /// the buffer shrinks to at most `keep` bytes. A partly received frame
+    /// keeps its room.
+    pub fn release(&mut self, keep: usize) {
+        if self.start != self.end || self.buf.capacity() <= keep {
+            return;
+        }
+        self.start = 0;
+        self.end = 0;
+        self.buf.truncate(keep);
+        self.buf.shrink_to(keep);
+    }
+
     /// The next complete frame, `Ok(None)` if more bytes are needed, or the
     /// error that poisoned the stream.
     pub fn next_frame(&mut self) -> Result<Option<FrameRef<'_>>, WireError> {
@@ -561,5 +574,28 @@ mod tests {
         assert_eq!(d.buffered(), bytes.len());
         let f = d.next_frame().expect("valid").expect("complete");
         assert_eq!(f.payload, b"xyz");
+    }
+
+    #[test]
+    fn release_shrinks_an_empty_buffer_and_keeps_a_partial_frame() {
+        let frame = |token: u128, payload: &[u8]| {
+            let mut out = Vec::new();
+            encode_frame(Token::from_u128(token), payload, 1 << 20, &mut out).expect("encode");
+            out
+        };
+        let mut d = FrameDecoder::new(1 << 20);
+        d.feed(&frame(1, &[3u8; 100_000]));
+        assert!(d.next_frame().expect("valid").is_some());
+        assert!(d.capacity() >= 100_000);
+        d.release(2048);
+        assert!(d.capacity() <= 2048, "{} bytes kept", d.capacity());
+        // A frame cut in two keeps what arrived of it.
+        let f = frame(2, &[4u8; 10_000]);
+        d.feed(&f[..6_000]);
+        d.release(2048);
+        assert_eq!(d.buffered(), 6_000);
+        d.feed(&f[6_000..]);
+        let got = d.next_frame().expect("valid").expect("complete");
+        assert_eq!(got.payload, &[4u8; 10_000][..]);
     }
 }

@@ -7,6 +7,15 @@
 //! - [`TaskTable`]: the slab of [`TaskEntry`]s. An entry owns its task's
 //!   boxed future, its waker, its name, and the [`ProcessId`] and
 //!   incarnation that own it.
+//!
+//! # Cost of a spawn
+//! Spawning allocates the boxed future and the join slot, nothing more in
+//! the steady state: names are interned (the first `NAMES_INTERNED_MAX`
+//! distinct names; later ones get their own copy), and a slot keeps its
+//! last task's waker for the next task it holds, reused only when nothing
+//! else holds a clone of it (`Arc::get_mut`), so no stale waker can reach
+//! the new task. Whether a waker is reused depends only on the execution,
+//! never on addresses: the order of polls is unchanged.
 //! - [`waker::TaskWaker`]: the waker behind every task, built with std's
 //!   safe `Wake` trait (no hand-written vtable, no `unsafe`). Waking pushes
 //!   the task id onto the current kernel's ready queue, at most once until
@@ -35,11 +44,11 @@
 pub(crate) mod join;
 pub(crate) mod waker;
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::task::Waker;
 
 use super::process::ProcessId;
@@ -136,7 +145,12 @@ impl TaskEntry {
 struct Slot {
     generation: u32,
     entry: Option<TaskEntry>,
+    /// The waker of the slot's last task, kept for the next one.
+    spare_waker: Option<Arc<TaskWaker>>,
 }
+
+/// Distinct task names kept interned; names past these are copied per task.
+const NAMES_INTERNED_MAX: usize = 4096;
 
 /// The slab of live tasks.
 #[derive(Default)]
@@ -144,26 +158,55 @@ pub(crate) struct TaskTable {
     slots: Vec<Slot>,
     free: Vec<u32>,
     live: usize,
+    /// Interned task names (at most `NAMES_INTERNED_MAX`).
+    names: BTreeSet<Rc<str>>,
+    /// The last name interned: tasks spawned in a row often share it.
+    last_name: Option<Rc<str>>,
 }
 
 impl TaskTable {
+    /// The shared copy of `name`, interned while there is room.
+    fn intern(&mut self, name: &str) -> Rc<str> {
+        if let Some(last) = &self.last_name
+            && **last == *name
+        {
+            return Rc::clone(last);
+        }
+        let interned = match self.names.get(name) {
+            Some(interned) => Rc::clone(interned),
+            None => {
+                let copy: Rc<str> = name.into();
+                if self.names.len() >= NAMES_INTERNED_MAX {
+                    return copy;
+                }
+                self.names.insert(Rc::clone(&copy));
+                copy
+            }
+        };
+        self.last_name = Some(Rc::clone(&interned));
+        interned
+    }
+
     /// Stores a new task and returns its id. The waker is built here, from
-    /// the id the task gets.
+    /// the id the task gets (reusing the slot's spare one when nothing else
+    /// holds it).
     pub(crate) fn insert(
         &mut self,
         kernel_id: u64,
         process: ProcessId,
         incarnation: u32,
-        name: Rc<str>,
+        name: &str,
         future: TaskFuture,
         now_ns: u64,
     ) -> TaskId {
+        let name = self.intern(name);
         let index = match self.free.pop() {
             Some(i) => i,
             None => {
                 self.slots.push(Slot {
                     generation: 0,
                     entry: None,
+                    spare_waker: None,
                 });
                 (self.slots.len() - 1) as u32
             }
@@ -177,9 +220,20 @@ impl TaskTable {
             index,
             generation: slot.generation,
         };
-        let flag = Arc::new(TaskWaker::new(kernel_id, id));
         // New tasks start queued: the spawner pushes the id right after.
-        flag.queued.store(true, Ordering::Relaxed);
+        let fresh = TaskWaker::new(kernel_id, id, true);
+        let flag = match slot.spare_waker.take() {
+            Some(mut spare) => match Arc::get_mut(&mut spare) {
+                // Nothing else holds the old waker: no stale wake can reach
+                // the new task through it.
+                Some(unshared) => {
+                    *unshared = fresh;
+                    spare
+                }
+                None => Arc::new(fresh),
+            },
+            None => Arc::new(fresh),
+        };
         slot.entry = Some(TaskEntry {
             future: Some(future),
             waker: Some(Waker::from(Arc::clone(&flag))),
@@ -222,8 +276,12 @@ impl TaskTable {
         if slot.generation != id.generation {
             return None;
         }
-        let entry = slot.entry.take()?;
+        let mut entry = slot.entry.take()?;
         slot.generation = slot.generation.wrapping_add(1);
+        // The entry's own clone of the waker is only a reference count:
+        // dropping it here runs no foreign code.
+        entry.waker = None;
+        slot.spare_waker = Some(Arc::clone(&entry.flag));
         self.free.push(id.index);
         self.live -= 1;
         Some(entry)
@@ -264,5 +322,64 @@ impl TaskTable {
         }
         self.live = 0;
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body() -> TaskFuture {
+        Box::pin(async {})
+    }
+
+    fn spawn(t: &mut TaskTable, name: &str) -> TaskId {
+        t.insert(7, ProcessId::SYSTEM, 0, name, body())
+    }
+
+    #[test]
+    fn tasks_of_one_name_share_one_interned_copy() {
+        let mut t = TaskTable::default();
+        let a = spawn(&mut t, "sleeper");
+        let other = spawn(&mut t, "other");
+        let b = spawn(&mut t, &String::from("sleeper"));
+        let name = |id| Rc::clone(&t.get(id).expect("live").name);
+        assert!(Rc::ptr_eq(&name(a), &name(b)));
+        assert!(!Rc::ptr_eq(&name(a), &name(other)));
+        assert_eq!(&*name(b), "sleeper");
+    }
+
+    #[test]
+    fn interned_names_are_bounded() {
+        let mut t = TaskTable::default();
+        for i in 0..NAMES_INTERNED_MAX + 10 {
+            let id = spawn(&mut t, &format!("conn-{i}"));
+            assert_eq!(&*t.get(id).expect("live").name, format!("conn-{i}"));
+            drop(t.remove(id));
+        }
+        assert_eq!(t.names.len(), NAMES_INTERNED_MAX);
+    }
+
+    #[test]
+    fn a_slot_reuses_its_waker_only_when_nothing_else_holds_it() {
+        let mut t = TaskTable::default();
+        let first = spawn(&mut t, "a");
+        let first_flag = Arc::as_ptr(&t.get(first).expect("live").flag);
+        drop(t.remove(first));
+        // Nothing holds the old waker: the next task of the slot gets it,
+        // with its own id and queued.
+        let second = spawn(&mut t, "a");
+        assert_eq!(second.index, first.index);
+        let entry = t.get(second).expect("live");
+        assert_eq!(Arc::as_ptr(&entry.flag), first_flag);
+        assert!(entry.flag.queued.load(std::sync::atomic::Ordering::Relaxed));
+        // Someone keeps a clone of the second task's waker: the third task
+        // of the slot gets a new one, so that clone cannot wake it.
+        let kept = entry.waker.clone().expect("waker");
+        drop(t.remove(second));
+        let third = spawn(&mut t, "a");
+        assert_eq!(third.index, first.index);
+        assert_ne!(Arc::as_ptr(&t.get(third).expect("live").flag), first_flag);
+        drop(kept);
     }
 }

@@ -28,11 +28,13 @@ pub(crate) struct TaskWaker {
 }
 
 impl TaskWaker {
-    pub(crate) fn new(kernel_id: u64, task: TaskId) -> TaskWaker {
+    /// The waker of `task` in kernel `kernel_id`; `queued`: the task's id
+    /// is in (or about to be pushed onto) the ready queue.
+    pub(crate) fn new(kernel_id: u64, task: TaskId, queued: bool) -> TaskWaker {
         TaskWaker {
             kernel_id,
             task,
-            queued: AtomicBool::new(false),
+            queued: AtomicBool::new(queued),
         }
     }
 }

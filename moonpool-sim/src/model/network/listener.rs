@@ -62,7 +62,15 @@ pub(crate) fn arrive(
     target: SocketAddr,
     extra_ns: u64,
 ) -> io::Result<Result<SimTcpStream, Refusal>> {
-    let target_process = world.process_table.borrow().by_ip(target.ip());
+    let target_process = {
+        let table = world.process_table.borrow();
+        let found = table.by_ip(target.ip());
+        debug_assert!(
+            found.is_none_or(|p| table.ip(p) == Some(target.ip())),
+            "the IP index sent a connect for {target} to process {found:?}"
+        );
+        found
+    };
     let target_alive = target_process.is_some_and(|p| !world.is_dead(p));
     let (stream, acceptor) = {
         let mut net = world.net.borrow_mut();

@@ -40,6 +40,9 @@
 //! - A reboot starts exactly the next incarnation, from dead (the kernel
 //!   refuses to restart a live process; the lifecycle checks the number).
 //! - A `main` is started only for a live incarnation.
+//! - Kill, reboot and wipe leave the process where the IP index says it is
+//!   (each checks `ProcessTable::check_indexed`; the index is built with
+//!   the table and IPs never change).
 //!
 //! # Counters
 //! `process.kill`, `process.reboot`, `process.wipe`, `process.kill_refused`;
@@ -229,6 +232,9 @@ impl World {
         );
         crate::model::network::process_killed(self, process);
         crate::model::storage::process_killed(self, process);
+        // A dead process keeps its IP: connects to it find it (and are
+        // refused or left unanswered), so the index must still hold it.
+        self.process_table.borrow().check_indexed(process);
         self.note("process.kill", Some(process), || {
             format!("killed; {cancelled} task(s) cancelled")
         });
@@ -244,7 +250,11 @@ impl World {
             before + 1,
             "a reboot starts the next incarnation"
         );
-        self.process_table.borrow_mut().set_exited(process, false);
+        {
+            let mut table = self.process_table.borrow_mut();
+            table.set_exited(process, false);
+            table.check_indexed(process);
+        }
         self.note("process.reboot", Some(process), || {
             format!("rebooted as incarnation {incarnation}")
         });
@@ -293,6 +303,7 @@ impl World {
     pub(crate) fn wipe_process(&self, process: ProcessId) -> Result<(), ProcessError> {
         self.dead_incarnation(process)?;
         let files = crate::model::storage::wipe(self, process);
+        self.process_table.borrow().check_indexed(process);
         self.note("process.wipe", Some(process), || {
             format!("disk wiped; {files} file(s) lost")
         });

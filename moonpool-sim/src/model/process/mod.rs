@@ -17,9 +17,18 @@
 //! - Process ids are assigned in the order processes are declared, so they
 //!   are the same on every run of a seed; both tables assign the same id
 //!   to a process (asserted by [`World::add_process`]).
+//! - The IP index maps the IP of every process but the simulator's own to
+//!   that process, and nothing else: a connect finds its target in
+//!   O(log n), not by a scan of the table. IPs are unique (the runner's
+//!   configuration refuses duplicates; `add` asserts it) and never change,
+//!   so kills, reboots and wipes leave the index as it is; each of them
+//!   checks that it still points at the process they act on
+//!   ([`ProcessTable::check_indexed`]), and the network checks the process
+//!   it found has the IP it looked up.
 
 pub(crate) mod lifecycle;
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::rc::Rc;
 
@@ -83,21 +92,59 @@ struct Entry {
     exited: bool,
 }
 
-/// The models' half of the process table: IP, kind, `main`, exit.
+/// The models' half of the process table: IP, kind, `main`, exit; and the
+/// index of processes by IP.
 #[derive(Default)]
 pub(crate) struct ProcessTable {
     entries: Vec<Entry>,
+    /// Every process but the simulator's own, by IP.
+    by_ip: BTreeMap<IpAddr, ProcessId>,
+    /// Processes the index leaves out (the simulator's own).
+    unindexed: usize,
 }
 
 impl ProcessTable {
     fn add(&mut self, ip: IpAddr, kind: ProcessKind, main: Option<MainFn>) -> ProcessId {
+        let id = ProcessId(self.entries.len() as u32);
         self.entries.push(Entry {
             ip,
             kind,
             main,
             exited: false,
         });
-        ProcessId((self.entries.len() - 1) as u32)
+        if kind == ProcessKind::System {
+            self.unindexed += 1;
+        } else {
+            let previous = self.by_ip.insert(ip, id);
+            assert!(
+                previous.is_none(),
+                "processes {previous:?} and {id:?} both have the IP {ip}"
+            );
+        }
+        self.check_indexed(id);
+        id
+    }
+
+    /// Asserts that the IP index and the table agree on `id`: the index
+    /// maps its IP to it (unless it is the simulator's own process, which
+    /// the index leaves out), and holds one entry per indexed process.
+    pub(crate) fn check_indexed(&self, id: ProcessId) {
+        let entry = self
+            .get(id)
+            .unwrap_or_else(|| panic!("process {id:?} is not in the table"));
+        if entry.kind != ProcessKind::System {
+            assert_eq!(
+                self.by_ip.get(&entry.ip),
+                Some(&id),
+                "the IP index lost process {id:?} ({})",
+                entry.ip
+            );
+        }
+        assert_eq!(
+            self.by_ip.len() + self.unindexed,
+            self.entries.len(),
+            "the IP index and the process table differ in size"
+        );
     }
 
     fn get(&self, id: ProcessId) -> Option<&Entry> {
@@ -127,12 +174,10 @@ impl ProcessTable {
         }
     }
 
-    /// The process with this IP, if any.
+    /// The process with this IP, if any (never the simulator's own), from
+    /// the index.
     pub(crate) fn by_ip(&self, ip: IpAddr) -> Option<ProcessId> {
-        self.entries
-            .iter()
-            .position(|p| p.ip == ip && p.kind != ProcessKind::System)
-            .map(|i| ProcessId(i as u32))
+        self.by_ip.get(&ip).copied()
     }
 
     /// Every process id, in order.
@@ -207,5 +252,47 @@ impl World {
         ids.into_iter()
             .filter_map(|id| self.process_info(id).map(|info| (id, info)))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::from([10, 0, 0, last])
+    }
+
+    #[test]
+    fn the_ip_index_finds_each_process_and_never_the_simulators_own() {
+        let mut t = ProcessTable::default();
+        let system = t.add(IpAddr::from([0, 0, 0, 0]), ProcessKind::System, None);
+        let a = t.add(ip(1), ProcessKind::Server, None);
+        let b = t.add(ip(2), ProcessKind::Workload, None);
+        assert_eq!(t.by_ip(ip(1)), Some(a));
+        assert_eq!(t.by_ip(ip(2)), Some(b));
+        assert_eq!(t.by_ip(IpAddr::from([0, 0, 0, 0])), None);
+        assert_eq!(t.by_ip(ip(3)), None);
+        for id in [system, a, b] {
+            t.check_indexed(id);
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "both have the IP")]
+    fn two_processes_with_one_ip_are_refused() {
+        let mut t = ProcessTable::default();
+        t.add(ip(1), ProcessKind::Server, None);
+        t.add(ip(1), ProcessKind::Workload, None);
+    }
+
+    #[test]
+    #[should_panic(expected = "the IP index lost process")]
+    fn an_index_out_of_step_with_the_table_is_caught() {
+        let mut t = ProcessTable::default();
+        let a = t.add(ip(1), ProcessKind::Server, None);
+        // What a bug rewriting an entry's IP without the index would leave.
+        t.entries[0].ip = ip(9);
+        t.check_indexed(a);
     }
 }
