@@ -121,6 +121,7 @@ pub use kernel::TimelineEntry;
 pub use kernel::executor::TaskId;
 pub use kernel::executor::join::SimJoinHandle;
 pub use kernel::failure::SeedFailure;
+pub use kernel::faults::FaultSelection;
 pub use kernel::process::ProcessId;
 pub use kernel::time::sleep::Sleep;
 
@@ -140,6 +141,8 @@ pub use runner::builder::{
     ConfigError, DEFAULT_CHAOS_PERTURBATION, DEFAULT_STEP_LIMIT, DEFAULT_TIME_LIMIT, ProcessResult,
     Simulation, SimulationBuilder,
 };
+pub use runner::faults::fault_families;
+pub use runner::minimize::{FailureClass, MinimizeError, MinimizeOptions, Minimized};
 pub use runner::report::{SeedOutcome, SeedReport};
 pub use runner::sweep::plan::{SeedPlan, Shard, SweepPlan};
 pub use runner::sweep::report::{StopReason, SweepReport};

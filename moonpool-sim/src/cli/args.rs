@@ -41,6 +41,10 @@ pub(crate) enum Key {
     Json,
     Trace,
     Quiet,
+    Faults,
+    NoFaults,
+    BuggifySites,
+    Minimize,
 }
 
 /// Every setting in [`Key`] order (the order of `--help`): its clap id
@@ -49,7 +53,7 @@ pub(crate) enum Key {
 /// and belongs to `--chaos`), and whether the flag takes a value (the
 /// others are switches, whose variable holds a boolean).
 #[rustfmt::skip]
-const KEYS: [(Key, &str, Option<&str>, bool); 13] = [
+const KEYS: [(Key, &str, Option<&str>, bool); 17] = [
     (Key::Seed,              "seed",                Some("MOONPOOL_SEED"),                true),
     (Key::Seeds,             "seeds",               Some("MOONPOOL_SEEDS"),               true),
     (Key::FirstSeed,         "first_seed",          Some("MOONPOOL_FIRST_SEED"),          true),
@@ -63,6 +67,10 @@ const KEYS: [(Key, &str, Option<&str>, bool); 13] = [
     (Key::Json,              "json",                Some("MOONPOOL_JSON"),                false),
     (Key::Trace,             "trace",               Some("MOONPOOL_TRACE"),               true),
     (Key::Quiet,             "quiet",               Some("MOONPOOL_QUIET"),               false),
+    (Key::Faults,            "faults",              Some("MOONPOOL_FAULTS"),              true),
+    (Key::NoFaults,          "no_faults",           Some("MOONPOOL_NO_FAULTS"),           true),
+    (Key::BuggifySites,      "buggify_sites",       Some("MOONPOOL_BUGGIFY_SITES"),       true),
+    (Key::Minimize,          "minimize",            None,                                 false),
 ];
 
 impl Key {
@@ -197,10 +205,22 @@ struct Flags {
         default_missing_value = "true"
     )]
     quiet: Option<String>,
+    /// Chaos seeds inject exactly these fault families (comma-separated, or `none`)
+    #[arg(long, value_name = "LIST", env = "MOONPOOL_FAULTS")]
+    faults: Option<String>,
+    /// Chaos seeds never inject these fault families (comma-separated)
+    #[arg(long, value_name = "LIST", env = "MOONPOOL_NO_FAULTS")]
+    no_faults: Option<String>,
+    /// Only these buggify sites (module::path:line, comma-separated, or `none`) may fire
+    #[arg(long, value_name = "LIST", env = "MOONPOOL_BUGGIFY_SITES")]
+    buggify_sites: Option<String>,
+    /// Shrink the failing --seed to the fewest fault families and buggify sites that still fail it the same way
+    #[arg(long, num_args = 0, default_missing_value = "true")]
+    minimize: Option<String>,
 }
 
 impl Flags {
-    fn into_values(self) -> [(Key, Option<String>); 13] {
+    fn into_values(self) -> [(Key, Option<String>); 17] {
         [
             (Key::Seed, self.seed),
             (Key::Seeds, self.seeds),
@@ -215,6 +235,10 @@ impl Flags {
             (Key::Json, self.json),
             (Key::Trace, self.trace),
             (Key::Quiet, self.quiet),
+            (Key::Faults, self.faults),
+            (Key::NoFaults, self.no_faults),
+            (Key::BuggifySites, self.buggify_sites),
+            (Key::Minimize, self.minimize),
         ]
     }
 }

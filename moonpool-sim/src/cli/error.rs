@@ -104,6 +104,14 @@ pub enum CliError {
         /// The OS error.
         message: String,
     },
+    /// A fault selection (`--faults`, `--no-faults`, `--buggify-sites`, or
+    /// their variables) names a family or site that does not exist.
+    #[error("{0}")]
+    UnknownFault(String),
+    /// `--minimize` cannot run: not one seed, a quiet seed, a seed that
+    /// passes, or one that does not reproduce.
+    #[error("cannot minimize: {0}")]
+    Minimize(String),
     /// The binary refused its options or its simulation is invalid.
     #[error("invalid simulation: {0}")]
     Simulation(String),
@@ -120,6 +128,9 @@ impl From<PlanError> for CliError {
                 shard: shard.to_string(),
                 count,
             },
+            e @ (PlanError::UnknownFaultFamily { .. } | PlanError::UnknownBuggifySite { .. }) => {
+                CliError::UnknownFault(e.to_string())
+            }
         }
     }
 }

@@ -18,12 +18,14 @@
 //!   --time-budget 10s` sweeps for ten seconds: a variable left in a shell
 //!   never changes the kind of run the flags asked for.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use moonpool_core::parse_seed;
 
 use super::CliError;
 use super::args::{Given, Key, Origin};
+use crate::kernel::faults::{FaultSelection, parse_list};
 use crate::runner::sweep::plan::{SeedPlan, Shard, SweepPlan};
 use crate::runner::sweep::{DEFAULT_MAX_SEEDS, ShardError, Until};
 use crate::trace::TraceSink;
@@ -45,6 +47,10 @@ pub(crate) struct Settings {
     pub(crate) json: Slot<bool>,
     pub(crate) quiet: Slot<bool>,
     pub(crate) trace: Slot<String>,
+    pub(crate) faults: Slot<BTreeSet<String>>,
+    pub(crate) no_faults: Slot<BTreeSet<String>>,
+    pub(crate) buggify_sites: Slot<BTreeSet<String>>,
+    pub(crate) minimize: Slot<bool>,
 }
 
 fn put<T>(slot: &mut Slot<T>, value: T, origin: Origin) -> Result<(), CliError> {
@@ -104,6 +110,10 @@ impl Settings {
             Key::Quiet => put(&mut self.quiet, switch(text, origin)?, origin),
             Key::Chaos => put(&mut self.chaos, switch(text, origin)?, origin),
             Key::NoChaos => put(&mut self.chaos, !switch(text, origin)?, origin),
+            Key::Faults => put(&mut self.faults, parse_list(text), origin),
+            Key::NoFaults => put(&mut self.no_faults, parse_list(text), origin),
+            Key::BuggifySites => put(&mut self.buggify_sites, parse_list(text), origin),
+            Key::Minimize => put(&mut self.minimize, switch(text, origin)?, origin),
         }
     }
 
@@ -150,6 +160,10 @@ impl Settings {
             json: flags.json.or(env.json),
             quiet: flags.quiet.or(env.quiet),
             trace: flags.trace.or(env.trace),
+            faults: flags.faults.or(env.faults),
+            no_faults: flags.no_faults.or(env.no_faults),
+            buggify_sites: flags.buggify_sites.or(env.buggify_sites),
+            minimize: flags.minimize.or(env.minimize),
         }
     }
 
@@ -178,6 +192,32 @@ impl Settings {
                 second: until.to_string(),
                 why: "--until-all-sometimes sweeps until its goal; cap it with --max-seeds",
             });
+        }
+        let selection = [&self.faults, &self.no_faults, &self.buggify_sites];
+        if let (Some((false, quiet)), Some(Some((_, faults)))) = (
+            self.chaos,
+            selection.iter().map(|s| s.as_ref()).find(|s| s.is_some()),
+        ) {
+            return Err(CliError::Conflict {
+                first: quiet.to_string(),
+                second: faults.to_string(),
+                why: "a fault selection chooses among the chaos profile's faults",
+            });
+        }
+        if let Some((true, minimize)) = self.minimize {
+            if self.seed.is_none() {
+                return Err(CliError::Requires {
+                    setting: minimize.to_string(),
+                    needs: "--seed S (the failing seed to shrink)",
+                });
+            }
+            if let Some((true, check)) = self.check_determinism {
+                return Err(CliError::Conflict {
+                    first: minimize.to_string(),
+                    second: check.to_string(),
+                    why: "--minimize reruns the seed many times; check determinism separately",
+                });
+            }
         }
         if let (None, Some((_, max))) = (until, self.max_seeds) {
             return Err(CliError::Requires {
@@ -221,7 +261,21 @@ impl Settings {
             plan.until = Some(Until::AllSometimes);
         }
         plan.chaos = self.chaos.map(|c| c.0);
+        plan.set_faults(self.selection())?;
         Ok(plan)
+    }
+
+    /// The fault selection of `--faults`, `--no-faults`, `--buggify-sites`.
+    fn selection(&self) -> FaultSelection {
+        FaultSelection {
+            only: self.faults.as_ref().map(|f| f.0.clone()),
+            off: self
+                .no_faults
+                .as_ref()
+                .map(|f| f.0.clone())
+                .unwrap_or_default(),
+            buggify_sites: self.buggify_sites.as_ref().map(|f| f.0.clone()),
+        }
     }
 }
 
@@ -269,6 +323,10 @@ pub(crate) fn plan_from_env(
     }
     if let Some((path, _)) = &settings.trace {
         plan.trace = Some(open_trace(path)?);
+    }
+    let selection = settings.selection();
+    if !selection.is_empty() {
+        plan.set_faults(selection)?;
     }
     Ok(plan)
 }

@@ -14,6 +14,7 @@ use super::settings::{Settings, open_trace};
 use super::{CliError, SimArgs};
 use crate::report::{Format, Reporter, unmet_goal};
 use crate::runner::builder::Simulation;
+use crate::runner::minimize::MinimizeOptions;
 use crate::runner::sweep::plan::SweepPlan;
 use crate::runner::sweep::{Replay, fresh_first_seed};
 
@@ -25,6 +26,7 @@ pub struct SimSettings {
     quiet: bool,
     trace: Option<String>,
     first_seed_fresh: bool,
+    minimize: bool,
 }
 
 impl SimSettings {
@@ -55,6 +57,11 @@ impl SimSettings {
         self.trace.as_deref()
     }
 
+    /// `--minimize`: shrink the failing `--seed` instead of reporting it.
+    pub fn minimize(&self) -> bool {
+        self.minimize
+    }
+
     /// Whether the first seed was picked fresh (no `--seed`/`--first-seed`).
     pub fn first_seed_fresh(&self) -> bool {
         self.first_seed_fresh
@@ -80,6 +87,9 @@ impl SimSettings {
                 Err(e) => return refuse(title, err, &e),
             }
         }
+        if self.minimize {
+            return self.run_minimize(title, out, err, &sim, &plan);
+        }
         let format = if self.json {
             Format::Json
         } else {
@@ -101,6 +111,38 @@ impl SimSettings {
         } else {
             ExitCode::from(1)
         }
+    }
+}
+
+impl SimSettings {
+    /// `--minimize`: shrinks the seed, prints the result, and exits 1 (the
+    /// seed fails, now with fewer faults) or 2 (nothing to minimize).
+    fn run_minimize(
+        &self,
+        title: &str,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+        sim: &Simulation,
+        plan: &SweepPlan,
+    ) -> ExitCode {
+        let options = MinimizeOptions {
+            time_budget: plan.time_budget,
+            ..MinimizeOptions::default()
+        };
+        let minimized = match sim.minimize(plan, &options) {
+            Ok(m) => m,
+            Err(e) => return refuse(title, err, &CliError::Minimize(e.to_string())),
+        };
+        if self.json {
+            let _ = writeln!(
+                out,
+                "{}",
+                crate::report::minimize::to_json(&minimized, plan)
+            );
+        } else {
+            crate::report::minimize::write_human(out, title, &minimized, plan);
+        }
+        ExitCode::from(1)
     }
 }
 
@@ -129,6 +171,12 @@ impl SimArgs {
         let mut plan = settings.plan(self.default_seeds, fresh_first_seed)?;
         let chaos = settings.chaos.map_or(self.default_chaos, |c| c.0);
         plan.chaos = Some(chaos);
+        if !chaos && !plan.faults.is_empty() {
+            return Err(CliError::Requires {
+                setting: "--faults, --no-faults or --buggify-sites".to_string(),
+                needs: "--chaos (this binary runs quiet seeds by default)",
+            });
+        }
         let words: Vec<String> = argv
             .iter()
             .map(|w| w.to_string_lossy().into_owned())
@@ -149,6 +197,7 @@ impl SimArgs {
             json: settings.json.is_some_and(|j| j.0),
             quiet: settings.quiet.is_some_and(|q| q.0),
             trace: settings.trace.map(|t| t.0),
+            minimize: settings.minimize.is_some_and(|m| m.0),
         })
     }
 

@@ -23,6 +23,8 @@
 //!   recorder that names the first divergence of two runs.
 //! - `draw.rs`: the simulator's own random draws.
 //! - `failure.rs`: [`SeedFailure`], why a seed failed.
+//! - `faults.rs`: [`FaultSelection`](faults::FaultSelection), the run's
+//!   overrides of the seed's fault-family and buggify-site draws.
 //!
 //! # Model events
 //! A model schedules an event with a `u64` token
@@ -52,6 +54,7 @@ pub(crate) mod determinism;
 pub(crate) mod draw;
 pub(crate) mod executor;
 pub(crate) mod failure;
+pub(crate) mod faults;
 pub(crate) mod fingerprint;
 pub(crate) mod process;
 mod run;
@@ -124,6 +127,8 @@ pub(crate) struct KernelConfig {
     pub(crate) perturb_ready_order: Ratio,
     /// Whether to keep the timeline (for a single replayed seed).
     pub(crate) record_timeline: bool,
+    /// Overrides of the seed's fault decisions (`--faults`, ...).
+    pub(crate) faults: faults::FaultSelection,
 }
 
 /// One line of the chaos timeline: a fault or process event.
@@ -370,15 +375,26 @@ impl Kernel {
         self.counters.borrow().clone()
     }
 
-    /// Records whether fault family `family` is on for this seed.
-    pub(crate) fn set_fault_family(&self, family: &'static str, on: bool) {
-        self.fault_families.borrow_mut().insert(family, on);
+    /// Decides fault family `family` for this seed: the seed drew `drawn`;
+    /// the run's [`FaultSelection`](faults::FaultSelection) may override
+    /// it. Records and returns the decision, which the caller must follow.
+    #[must_use = "the selection may have overridden the draw"]
+    pub(crate) fn set_fault_family(&self, family: &'static str, drawn: bool) -> bool {
+        let on = self.config.faults.family_on(family, drawn);
+        let previous = self.fault_families.borrow_mut().insert(family, on);
+        debug_assert!(previous.is_none(), "fault family {family} decided twice");
         self.fold(Fold::Mark, on as u64);
+        on
     }
 
     /// The fault families of this seed and whether each is on.
     pub(crate) fn fault_families(&self) -> BTreeMap<&'static str, bool> {
         self.fault_families.borrow().clone()
+    }
+
+    /// Whether fault family `family` has been decided for this seed.
+    pub(crate) fn fault_families_decided(&self, family: &str) -> bool {
+        self.fault_families.borrow().contains_key(family)
     }
 
     /// Whether fault family `family` is on for this seed.

@@ -373,6 +373,7 @@ mod tests {
                 step_limit: 1_000,
                 perturb_ready_order: Ratio::ZERO,
                 record_timeline: false,
+                faults: Default::default(),
             },
         )
     }

@@ -8,11 +8,15 @@
 //!    [`BUGGIFY_ENABLED_P`] (80%), drawn in `init_seed` and recorded as
 //!    the fault family `"buggify"`. A quiet (no-chaos) seed never buggifies
 //!    and draws nothing.
+//!    A [`FaultSelection`](crate::FaultSelection) can force the family
+//!    either way (`--faults`, `--no-faults`).
 //! 2. **Per site, per seed.** The first time a site is evaluated in a seed
 //!    where buggify is on, it is *activated* with probability
 //!    [`SITE_ACTIVE_P`] (25%); the decision holds for the rest of the seed.
 //!    Most sites are therefore quiet in any one seed, so each seed stresses
-//!    a different handful of rare paths instead of all at once.
+//!    a different handful of rare paths instead of all at once. A
+//!    selection's `buggify_sites` (`--buggify-sites`) decides instead:
+//!    exactly the listed sites are active (the draw is still taken).
 //! 3. **Per evaluation.** An active `buggify!()` fires with
 //!    [`FIRE_P`] (25%); an active `buggify_with_prob!(p)` with `p`. An
 //!    active knob always takes its chaos value.
@@ -38,6 +42,7 @@ use moonpool_core::Ratio;
 use moonpool_core::buggify::{BuggifyKind, BuggifySite, buggify_sites};
 
 use crate::kernel::draw;
+use crate::kernel::faults::site_name;
 use crate::kernel::process::ProcessId;
 use crate::model::world::World;
 
@@ -53,6 +58,9 @@ pub const SITE_ACTIVE_P: Ratio = Ratio::percent(25);
 /// Probability that an active `buggify!()` site fires on one evaluation
 /// (FoundationDB: 25%).
 pub const FIRE_P: Ratio = Ratio::percent(25);
+
+/// The fault family that switches buggify on or off for a seed.
+pub(crate) const FAMILY: &str = "buggify";
 
 /// Whether a site is active in this seed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -97,9 +105,9 @@ pub(crate) fn init_seed(world: &World) {
     if !world.config.chaos {
         return;
     }
-    let on = draw::bool(world, BUGGIFY_ENABLED_P);
+    let drawn = draw::bool(world, BUGGIFY_ENABLED_P);
+    let on = world.set_fault_family(FAMILY, drawn);
     world.buggify.borrow_mut().enabled = on;
-    world.set_fault_family("buggify", on);
 }
 
 /// The hook `moonpool-core` calls for every buggify evaluation.
@@ -135,7 +143,13 @@ fn evaluate(world: &World, site: &'static BuggifySite, probability: Option<Ratio
         Activation::Active => true,
         Activation::Inactive => false,
         Activation::Undecided => {
-            let active = draw::bool(world, SITE_ACTIVE_P);
+            let drawn = draw::bool(world, SITE_ACTIVE_P);
+            // A selection (`--buggify-sites`) overrides the draw, which is
+            // still taken so that the generator's stream stays the same.
+            let active = match &world.kernel.config.faults.buggify_sites {
+                None => drawn,
+                Some(sites) => sites.contains(&site_name(site)),
+            };
             set(world, index, |s| {
                 s.activation = if active {
                     Activation::Active

@@ -24,6 +24,7 @@
 
 mod human;
 pub mod json;
+pub mod minimize;
 mod progress;
 
 use std::io::Write;

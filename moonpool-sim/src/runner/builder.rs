@@ -28,6 +28,7 @@ use super::workload::{DynWorkload, Workload};
 use crate::kernel::KernelConfig;
 use crate::kernel::determinism::Recorder;
 use crate::kernel::failure::SeedFailure;
+use crate::kernel::faults::FaultSelection;
 use crate::model::assertions;
 use crate::model::buggify;
 use crate::model::network::NetworkConfig;
@@ -167,7 +168,7 @@ pub struct SimulationBuilder {
 /// everything below: whether chaos is on, and whether the timeline is
 /// kept. A sweep decides it from its plan ([`Simulation::settings_for`]);
 /// [`Simulation::run_seed`] uses the simulation's defaults.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct SeedSettings {
     /// The chaos profile (faults sampled per seed, ready-order perturbation)
     /// or the quiet configuration. The models read it from the world's
@@ -176,6 +177,8 @@ pub(crate) struct SeedSettings {
     pub(crate) chaos: bool,
     /// Keep the chaos timeline (for a single replayed seed).
     pub(crate) record_timeline: bool,
+    /// Overrides of each chaos seed's fault decisions.
+    pub(crate) faults: FaultSelection,
 }
 
 /// Limits and model configuration of every seed of a simulation.
@@ -196,7 +199,7 @@ pub(crate) struct RunConfig {
 impl RunConfig {
     /// The kernel's and the world's configurations of one seed run with
     /// `settings`.
-    fn split(&self, settings: SeedSettings) -> (KernelConfig, WorldConfig) {
+    fn split(&self, settings: &SeedSettings) -> (KernelConfig, WorldConfig) {
         let perturb = self.perturb_ready_order.unwrap_or(if settings.chaos {
             DEFAULT_CHAOS_PERTURBATION
         } else {
@@ -208,6 +211,12 @@ impl RunConfig {
                 step_limit: self.step_limit,
                 perturb_ready_order: perturb,
                 record_timeline: settings.record_timeline,
+                // A quiet seed draws no faults: there is nothing to select.
+                faults: if settings.chaos {
+                    settings.faults.clone()
+                } else {
+                    FaultSelection::default()
+                },
             },
             WorldConfig {
                 chaos: settings.chaos,
@@ -244,6 +253,7 @@ impl SimulationBuilder {
             defaults: SeedSettings {
                 chaos: false,
                 record_timeline: false,
+                faults: FaultSelection::default(),
             },
         }
     }
@@ -486,24 +496,25 @@ impl Simulation {
         SeedSettings {
             chaos: plan.chaos.unwrap_or(self.defaults.chaos),
             record_timeline: self.defaults.record_timeline || plan.record_timeline,
+            faults: plan.faults.clone(),
         }
     }
 
     /// Runs one seed in a fresh world and reports how it went. A panic in
     /// user code fails the seed; it does not unwind out of here.
     pub fn run_seed(&self, seed: u64) -> SeedReport {
-        self.run_seed_with(seed, self.defaults)
+        self.run_seed_with(seed, &self.defaults)
     }
 
     /// Runs `seed` twice and compares the executions. If the fingerprints
     /// differ, the report fails with [`SeedFailure::Nondeterminism`] naming
     /// the first step where the runs diverged.
     pub fn check_determinism(&self, seed: u64) -> SeedReport {
-        self.check_determinism_with(seed, self.defaults)
+        self.check_determinism_with(seed, &self.defaults)
     }
 
     /// [`Simulation::check_determinism`] with the settings a sweep decided.
-    pub(crate) fn check_determinism_with(&self, seed: u64, settings: SeedSettings) -> SeedReport {
+    pub(crate) fn check_determinism_with(&self, seed: u64, settings: &SeedSettings) -> SeedReport {
         let (first, recorder) = self.run_world(seed, settings, Some(Recorder::record()));
         let Some(recorder) = recorder else {
             return first;
@@ -527,14 +538,14 @@ impl Simulation {
     }
 
     /// [`Simulation::run_seed`] with the settings a sweep decided.
-    pub(crate) fn run_seed_with(&self, seed: u64, settings: SeedSettings) -> SeedReport {
+    pub(crate) fn run_seed_with(&self, seed: u64, settings: &SeedSettings) -> SeedReport {
         self.run_world(seed, settings, None).0
     }
 
     fn run_world(
         &self,
         seed: u64,
-        settings: SeedSettings,
+        settings: &SeedSettings,
         recorder: Option<Recorder>,
     ) -> (SeedReport, Option<Recorder>) {
         // Wall time is measured for the report only; it decides nothing.

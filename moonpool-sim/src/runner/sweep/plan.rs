@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::Replay;
 use super::run::{AllSometimesSatisfied, StopCondition};
+use crate::kernel::faults::FaultSelection;
 use crate::trace::TraceSink;
 
 /// Which seeds, in which order.
@@ -125,6 +126,22 @@ pub enum PlanError {
         /// Seeds in the plan.
         count: u64,
     },
+    /// A selection names a fault family the simulator does not have.
+    #[error("unknown fault family '{name}' (known: {})", known.join(", "))]
+    UnknownFaultFamily {
+        /// The name as given.
+        name: String,
+        /// Every family (`moonpool_sim::fault_families()`).
+        known: Vec<&'static str>,
+    },
+    /// A selection names a buggify site no code registers.
+    #[error(
+        "unknown buggify site '{name}' (sites are named module::path:line; the coverage report lists them)"
+    )]
+    UnknownBuggifySite {
+        /// The name as given.
+        name: String,
+    },
 }
 
 /// A goal the sweep works toward, beyond its seed plan.
@@ -169,6 +186,11 @@ pub struct SweepPlan {
     /// Record the chaos timeline of each seed (default: on for
     /// [`SeedPlan::One`]).
     pub record_timeline: bool,
+    /// Overrides of each chaos seed's fault decisions (`--faults`,
+    /// `--no-faults`, `--buggify-sites`); set with
+    /// [`SweepPlan::set_faults`], which checks the names. Ignored in quiet
+    /// seeds, which inject no chaos to select from.
+    pub faults: FaultSelection,
     /// Write a trace of every seed here (see [`crate::trace`]).
     pub trace: Option<TraceSink>,
     /// How failure replay lines are written.
@@ -201,6 +223,7 @@ impl SweepPlan {
             until: None,
             chaos: None,
             record_timeline: matches!(seeds, SeedPlan::One(_)),
+            faults: FaultSelection::default(),
             trace: None,
             replay: Replay::cargo_test(),
         }
@@ -213,6 +236,14 @@ impl SweepPlan {
             return Err(PlanError::EmptyShard { shard, count });
         }
         self.shard = Some(shard);
+        Ok(())
+    }
+
+    /// Selects the faults every chaos seed may inject; refused if it names
+    /// a family or a buggify site that does not exist.
+    pub fn set_faults(&mut self, faults: FaultSelection) -> Result<(), PlanError> {
+        crate::runner::faults::check(&faults)?;
+        self.faults = faults;
         Ok(())
     }
 

@@ -120,9 +120,9 @@ impl Simulation {
                 }
                 tracing::debug!(target: "moonpool_sim::runner", "seed {seed:#x} starts");
                 let report = if plan.check_determinism {
-                    self.check_determinism_with(seed, settings)
+                    self.check_determinism_with(seed, &settings)
                 } else {
-                    self.run_seed_with(seed, settings)
+                    self.run_seed_with(seed, &settings)
                 };
                 tracing::debug!(
                     target: "moonpool_sim::runner",
