@@ -45,6 +45,9 @@ pub(crate) enum Key {
     NoFaults,
     BuggifySites,
     Minimize,
+    TraceFilter,
+    TraceFrom,
+    TraceUntil,
 }
 
 /// Every setting in [`Key`] order (the order of `--help`): its clap id
@@ -53,7 +56,7 @@ pub(crate) enum Key {
 /// and belongs to `--chaos`), and whether the flag takes a value (the
 /// others are switches, whose variable holds a boolean).
 #[rustfmt::skip]
-const KEYS: [(Key, &str, Option<&str>, bool); 17] = [
+const KEYS: [(Key, &str, Option<&str>, bool); 20] = [
     (Key::Seed,              "seed",                Some("MOONPOOL_SEED"),                true),
     (Key::Seeds,             "seeds",               Some("MOONPOOL_SEEDS"),               true),
     (Key::FirstSeed,         "first_seed",          Some("MOONPOOL_FIRST_SEED"),          true),
@@ -71,6 +74,9 @@ const KEYS: [(Key, &str, Option<&str>, bool); 17] = [
     (Key::NoFaults,          "no_faults",           Some("MOONPOOL_NO_FAULTS"),           true),
     (Key::BuggifySites,      "buggify_sites",       Some("MOONPOOL_BUGGIFY_SITES"),       true),
     (Key::Minimize,          "minimize",            None,                                 false),
+    (Key::TraceFilter,       "trace_filter",        Some("MOONPOOL_TRACE_FILTER"),        true),
+    (Key::TraceFrom,         "trace_from",          Some("MOONPOOL_TRACE_FROM"),          true),
+    (Key::TraceUntil,        "trace_until",         Some("MOONPOOL_TRACE_UNTIL"),         true),
 ];
 
 impl Key {
@@ -217,10 +223,19 @@ struct Flags {
     /// Shrink the failing --seed to the fewest fault families and buggify sites that still fail it the same way
     #[arg(long, num_args = 0, default_missing_value = "true")]
     minimize: Option<String>,
+    /// Keep only these trace events: process=NAME, task=NAME, level=LEVEL, TARGET=LEVEL (comma-separated)
+    #[arg(long, value_name = "FILTER", env = "MOONPOOL_TRACE_FILTER")]
+    trace_filter: Option<String>,
+    /// Keep only trace events at or after this simulated time (1.2s, 1500ms)
+    #[arg(long, value_name = "TIME", env = "MOONPOOL_TRACE_FROM")]
+    trace_from: Option<String>,
+    /// Keep only trace events at or before this simulated time
+    #[arg(long, value_name = "TIME", env = "MOONPOOL_TRACE_UNTIL")]
+    trace_until: Option<String>,
 }
 
 impl Flags {
-    fn into_values(self) -> [(Key, Option<String>); 17] {
+    fn into_values(self) -> [(Key, Option<String>); 20] {
         [
             (Key::Seed, self.seed),
             (Key::Seeds, self.seeds),
@@ -239,6 +254,9 @@ impl Flags {
             (Key::NoFaults, self.no_faults),
             (Key::BuggifySites, self.buggify_sites),
             (Key::Minimize, self.minimize),
+            (Key::TraceFilter, self.trace_filter),
+            (Key::TraceFrom, self.trace_from),
+            (Key::TraceUntil, self.trace_until),
         ]
     }
 }

@@ -104,6 +104,16 @@ pub enum CliError {
         /// The OS error.
         message: String,
     },
+    /// A `--trace-filter` or trace window that cannot be read.
+    #[error("{setting}: '{text}' is not a trace filter: {reason}")]
+    InvalidTraceFilter {
+        /// Where it came from.
+        setting: String,
+        /// The text given.
+        text: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A fault selection (`--faults`, `--no-faults`, `--buggify-sites`, or
     /// their variables) names a family or site that does not exist.
     #[error("{0}")]

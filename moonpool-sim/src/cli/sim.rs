@@ -17,6 +17,7 @@ use crate::runner::builder::Simulation;
 use crate::runner::minimize::MinimizeOptions;
 use crate::runner::sweep::plan::SweepPlan;
 use crate::runner::sweep::{Replay, fresh_first_seed};
+use crate::trace::TraceFilter;
 
 /// A checked `sim` invocation: what to run and how to report it.
 #[derive(Clone, Debug)]
@@ -25,6 +26,7 @@ pub struct SimSettings {
     json: bool,
     quiet: bool,
     trace: Option<String>,
+    trace_filter: TraceFilter,
     first_seed_fresh: bool,
     minimize: bool,
 }
@@ -57,6 +59,12 @@ impl SimSettings {
         self.trace.as_deref()
     }
 
+    /// `--trace-filter`, `--trace-from`, `--trace-until`: which trace
+    /// events the trace keeps.
+    pub fn trace_filter(&self) -> &TraceFilter {
+        &self.trace_filter
+    }
+
     /// `--minimize`: shrink the failing `--seed` instead of reporting it.
     pub fn minimize(&self) -> bool {
         self.minimize
@@ -83,7 +91,7 @@ impl SimSettings {
         let mut plan = self.plan.clone();
         if let Some(path) = &self.trace {
             match open_trace(path) {
-                Ok(sink) => plan.trace = Some(sink),
+                Ok(sink) => plan.trace = Some(sink.with_filter(self.trace_filter.clone())),
                 Err(e) => return refuse(title, err, &e),
             }
         }
@@ -191,7 +199,9 @@ impl SimArgs {
                 args: Vec::new(),
             },
         };
+        let trace_filter = settings.trace_filter_checked()?;
         Ok(SimSettings {
+            trace_filter,
             first_seed_fresh: settings.seed.is_none() && settings.first_seed.is_none(),
             plan,
             json: settings.json.is_some_and(|j| j.0),
