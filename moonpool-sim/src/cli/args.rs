@@ -48,6 +48,7 @@ pub(crate) enum Key {
     TraceFilter,
     TraceFrom,
     TraceUntil,
+    Timeline,
 }
 
 /// Every setting in [`Key`] order (the order of `--help`): its clap id
@@ -56,7 +57,7 @@ pub(crate) enum Key {
 /// and belongs to `--chaos`), and whether the flag takes a value (the
 /// others are switches, whose variable holds a boolean).
 #[rustfmt::skip]
-const KEYS: [(Key, &str, Option<&str>, bool); 20] = [
+const KEYS: [(Key, &str, Option<&str>, bool); 21] = [
     (Key::Seed,              "seed",                Some("MOONPOOL_SEED"),                true),
     (Key::Seeds,             "seeds",               Some("MOONPOOL_SEEDS"),               true),
     (Key::FirstSeed,         "first_seed",          Some("MOONPOOL_FIRST_SEED"),          true),
@@ -77,6 +78,7 @@ const KEYS: [(Key, &str, Option<&str>, bool); 20] = [
     (Key::TraceFilter,       "trace_filter",        Some("MOONPOOL_TRACE_FILTER"),        true),
     (Key::TraceFrom,         "trace_from",          Some("MOONPOOL_TRACE_FROM"),          true),
     (Key::TraceUntil,        "trace_until",         Some("MOONPOOL_TRACE_UNTIL"),         true),
+    (Key::Timeline,          "timeline",            Some("MOONPOOL_TIMELINE"),            true),
 ];
 
 impl Key {
@@ -232,10 +234,13 @@ struct Flags {
     /// Keep only trace events at or before this simulated time
     #[arg(long, value_name = "TIME", env = "MOONPOOL_TRACE_UNTIL")]
     trace_until: Option<String>,
+    /// Write the --seed's timeline picture (one self-contained HTML file) to FILE
+    #[arg(long, value_name = "FILE", env = "MOONPOOL_TIMELINE")]
+    timeline: Option<String>,
 }
 
 impl Flags {
-    fn into_values(self) -> [(Key, Option<String>); 20] {
+    fn into_values(self) -> [(Key, Option<String>); 21] {
         [
             (Key::Seed, self.seed),
             (Key::Seeds, self.seeds),
@@ -257,6 +262,7 @@ impl Flags {
             (Key::TraceFilter, self.trace_filter),
             (Key::TraceFrom, self.trace_from),
             (Key::TraceUntil, self.trace_until),
+            (Key::Timeline, self.timeline),
         ]
     }
 }

@@ -122,6 +122,14 @@ pub enum CliError {
     /// passes, or one that does not reproduce.
     #[error("cannot minimize: {0}")]
     Minimize(String),
+    /// The timeline picture could not be written.
+    #[error("cannot write timeline '{path}': {message}")]
+    TimelineFile {
+        /// The path.
+        path: String,
+        /// The OS error.
+        message: String,
+    },
     /// The binary refused its options or its simulation is invalid.
     #[error("invalid simulation: {0}")]
     Simulation(String),

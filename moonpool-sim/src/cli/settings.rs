@@ -54,6 +54,7 @@ pub(crate) struct Settings {
     pub(crate) trace_filter: Slot<TraceFilter>,
     pub(crate) trace_from: Slot<Duration>,
     pub(crate) trace_until: Slot<Duration>,
+    pub(crate) timeline: Slot<String>,
 }
 
 fn put<T>(slot: &mut Slot<T>, value: T, origin: Origin) -> Result<(), CliError> {
@@ -128,6 +129,7 @@ impl Settings {
             }
             Key::TraceFrom => put(&mut self.trace_from, sim_time(text, origin)?, origin),
             Key::TraceUntil => put(&mut self.trace_until, sim_time(text, origin)?, origin),
+            Key::Timeline => put(&mut self.timeline, text.to_string(), origin),
         }
     }
 
@@ -181,6 +183,7 @@ impl Settings {
             trace_filter: flags.trace_filter.or(env.trace_filter),
             trace_from: flags.trace_from.or(env.trace_from),
             trace_until: flags.trace_until.or(env.trace_until),
+            timeline: flags.timeline.or(env.timeline),
         }
     }
 
@@ -248,6 +251,19 @@ impl Settings {
             });
         }
         self.trace_filter_checked()?;
+        if let (Some((_, timeline)), None) = (&self.timeline, self.seed) {
+            return Err(CliError::Requires {
+                setting: timeline.to_string(),
+                needs: "--seed S (the picture is of one seed)",
+            });
+        }
+        if let (Some((_, timeline)), Some((true, minimize))) = (&self.timeline, self.minimize) {
+            return Err(CliError::Conflict {
+                first: minimize.to_string(),
+                second: timeline.to_string(),
+                why: "draw the minimized seed from the replay line --minimize prints",
+            });
+        }
         if let (None, Some((_, max))) = (until, self.max_seeds) {
             return Err(CliError::Requires {
                 setting: max.to_string(),

@@ -15,7 +15,10 @@ use super::{CliError, SimArgs};
 use crate::report::{Format, Reporter, unmet_goal};
 use crate::runner::builder::Simulation;
 use crate::runner::minimize::MinimizeOptions;
+use crate::runner::report::SeedReport;
 use crate::runner::sweep::plan::SweepPlan;
+use crate::runner::sweep::report::SweepReport;
+use crate::runner::sweep::run::SweepObserver;
 use crate::runner::sweep::{Replay, fresh_first_seed};
 use crate::trace::TraceFilter;
 
@@ -29,6 +32,7 @@ pub struct SimSettings {
     trace_filter: TraceFilter,
     first_seed_fresh: bool,
     minimize: bool,
+    timeline: Option<String>,
 }
 
 impl SimSettings {
@@ -63,6 +67,11 @@ impl SimSettings {
     /// events the trace keeps.
     pub fn trace_filter(&self) -> &TraceFilter {
         &self.trace_filter
+    }
+
+    /// `--timeline FILE`: where the seed's timeline picture goes.
+    pub fn timeline(&self) -> Option<&str> {
+        self.timeline.as_deref()
     }
 
     /// `--minimize`: shrink the failing `--seed` instead of reporting it.
@@ -103,13 +112,40 @@ impl SimSettings {
         } else {
             Format::Human
         };
-        let report = {
-            let mut reporter = Reporter::new(title, format, self.quiet(), out, err)
+        if self.timeline.is_some() {
+            plan.record_timeline = true;
+            plan.record_marks = true;
+        }
+        let (report, last) = {
+            let reporter = Reporter::new(title, format, self.quiet(), out, err)
                 .first_seed_fresh(self.first_seed_fresh);
-            let report = sim.sweep_with(&plan, &mut reporter, None);
-            reporter.finish(&report);
-            report
+            let mut keep = KeepLast {
+                reporter,
+                keep: self.timeline.is_some(),
+                last: None,
+            };
+            let report = sim.sweep_with(&plan, &mut keep, None);
+            keep.reporter.finish(&report);
+            (report, keep.last)
         };
+        if let (Some(path), Some(seed)) = (&self.timeline, &last) {
+            let html = crate::report::timeline::render(title, seed);
+            if let Err(e) = std::fs::write(path, html) {
+                return refuse(
+                    title,
+                    err,
+                    &CliError::TimelineFile {
+                        path: path.clone(),
+                        message: e.to_string(),
+                    },
+                );
+            }
+            let _ = writeln!(
+                err,
+                "{title}: timeline of seed {:#x} written to {path}",
+                seed.seed
+            );
+        }
         let unmet = unmet_goal(&report);
         if let Some(unmet) = &unmet {
             let _ = writeln!(err, "{title}: {unmet}");
@@ -151,6 +187,27 @@ impl SimSettings {
             crate::report::minimize::write_human(out, title, &minimized, plan);
         }
         ExitCode::from(1)
+    }
+}
+
+/// Forwards to the reporter and keeps the last seed's report (for the
+/// timeline picture, which draws one seed).
+struct KeepLast<'a> {
+    reporter: Reporter<'a>,
+    keep: bool,
+    last: Option<SeedReport>,
+}
+
+impl SweepObserver for KeepLast<'_> {
+    fn sweep_started(&mut self, plan: &SweepPlan, chaos: bool) {
+        self.reporter.sweep_started(plan, chaos);
+    }
+
+    fn seed_done(&mut self, report: &SeedReport, sweep: &SweepReport) {
+        self.reporter.seed_done(report, sweep);
+        if self.keep {
+            self.last = Some(report.clone());
+        }
     }
 }
 
@@ -208,6 +265,7 @@ impl SimArgs {
             quiet: settings.quiet.is_some_and(|q| q.0),
             trace: settings.trace.map(|t| t.0),
             minimize: settings.minimize.is_some_and(|m| m.0),
+            timeline: settings.timeline.as_ref().map(|t| t.0.clone()),
         })
     }
 

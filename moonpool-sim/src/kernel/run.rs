@@ -374,6 +374,7 @@ mod tests {
                 perturb_ready_order: Ratio::ZERO,
                 record_timeline: false,
                 faults: Default::default(),
+                record_marks: false,
             },
         )
     }

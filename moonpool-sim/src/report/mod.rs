@@ -26,6 +26,7 @@ mod human;
 pub mod json;
 pub mod minimize;
 mod progress;
+pub mod timeline;
 
 use std::io::Write;
 use std::time::{Duration, Instant};

@@ -179,6 +179,8 @@ pub(crate) struct SeedSettings {
     pub(crate) record_timeline: bool,
     /// Overrides of each chaos seed's fault decisions.
     pub(crate) faults: FaultSelection,
+    /// Keep the marks of the timeline picture.
+    pub(crate) record_marks: bool,
 }
 
 /// Limits and model configuration of every seed of a simulation.
@@ -211,6 +213,7 @@ impl RunConfig {
                 step_limit: self.step_limit,
                 perturb_ready_order: perturb,
                 record_timeline: settings.record_timeline,
+                record_marks: settings.record_marks,
                 // A quiet seed draws no faults: there is nothing to select.
                 faults: if settings.chaos {
                     settings.faults.clone()
@@ -254,6 +257,7 @@ impl SimulationBuilder {
                 chaos: false,
                 record_timeline: false,
                 faults: FaultSelection::default(),
+                record_marks: false,
             },
         }
     }
@@ -497,6 +501,7 @@ impl Simulation {
             chaos: plan.chaos.unwrap_or(self.defaults.chaos),
             record_timeline: self.defaults.record_timeline || plan.record_timeline,
             faults: plan.faults.clone(),
+            record_marks: plan.record_marks,
         }
     }
 
@@ -592,6 +597,7 @@ impl Simulation {
             }
         };
         let recorder = world.take_recorder();
+        let marks_dropped;
         let report = SeedReport {
             seed,
             outcome: match failure {
@@ -605,6 +611,12 @@ impl Simulation {
             counters: world.counters(),
             fault_families: world.fault_families(),
             timeline: world.take_timeline(),
+            marks: {
+                let (marks, dropped) = world.take_marks();
+                marks_dropped = dropped;
+                marks
+            },
+            marks_dropped,
             assertions: assertions::stats(&world),
             buggify: buggify::stats(&world),
         };

@@ -108,3 +108,13 @@ fn trace_filters_and_windows_need_a_trace_and_must_parse() {
     assert_eq!(f.until, Some(Duration::from_millis(1500)));
     assert_eq!(f.processes, Some(["server".to_string()].into()));
 }
+
+#[test]
+fn the_timeline_picture_needs_one_seed_and_not_minimize() {
+    let s = sim(&["sim", "--seed", "3", "--timeline", "t.html"]);
+    assert_eq!(s.timeline(), Some("t.html"));
+    let e = err(&["sim", "--seeds", "3", "--timeline", "t.html"]);
+    assert!(matches!(e, CliError::Requires { .. }), "{e:?}");
+    let e = err(&["sim", "--seed", "3", "--minimize", "--timeline", "t.html"]);
+    assert!(matches!(e, CliError::Conflict { .. }), "{e:?}");
+}

@@ -5,6 +5,7 @@
 //! `net.connection_kill`) and appears in the chaos timeline. They work
 //! whether or not chaos is on: the nemeses decide when to call them.
 
+use crate::kernel::timeline::Mark;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -196,11 +197,16 @@ impl SimControl {
             .links
             .clogs
             .clog_pair(from, to, until);
-        self.world.note(
-            "net.clog",
-            self.world.process_table.borrow().by_ip(from),
-            || format!("pair {from} -> {to} clogged for {duration:?}"),
-        );
+        let (clogged, other) = {
+            let table = self.world.process_table.borrow();
+            (table.by_ip(from), table.by_ip(to))
+        };
+        self.world.note_mark("net.clog", clogged, || Mark {
+            detail: format!("pair {from} -> {to} clogged for {duration:?}"),
+            end: Some(Duration::from_nanos(until)),
+            peers: vec![self.world.entry_name(other)],
+            ..Mark::default()
+        });
     }
 
     /// Delays what `ip` sends and/or receives until `duration` from now.
@@ -217,11 +223,12 @@ impl SimControl {
             .links
             .clogs
             .clog_interface(ip, send, recv, until);
-        self.world.note(
-            "net.clog",
-            self.world.process_table.borrow().by_ip(ip),
-            || format!("interface {ip} clogged ({direction:?}) for {duration:?}"),
-        );
+        let clogged = self.world.process_table.borrow().by_ip(ip);
+        self.world.note_mark("net.clog", clogged, || Mark {
+            detail: format!("interface {ip} clogged ({direction:?}) for {duration:?}"),
+            end: Some(Duration::from_nanos(until)),
+            ..Mark::default()
+        });
     }
 
     /// Cuts every direction between the processes at IPs `a` and those at
@@ -244,9 +251,20 @@ impl SimControl {
             .links
             .partitions
             .add(a, b, symmetric);
-        self.world.note("net.partition", None, || {
+        self.world.note_mark("net.partition", None, || {
             let arrow = if symmetric { "<-/->" } else { "-/->" };
-            format!("partition {id}: {a:?} {arrow} {b:?}")
+            let table = self.world.process_table.borrow();
+            let names = a
+                .iter()
+                .chain(b)
+                .map(|ip| self.world.entry_name(table.by_ip(*ip)))
+                .collect();
+            Mark {
+                detail: format!("partition {id}: {a:?} {arrow} {b:?}"),
+                pair: Some(id),
+                peers: names,
+                ..Mark::default()
+            }
         });
         PartitionId(id)
     }
@@ -257,8 +275,11 @@ impl SimControl {
         let healed = self.world.net.borrow_mut().links.partitions.heal(id.0);
         if healed {
             release_held(&self.world);
-            self.world
-                .note("net.heal", None, || format!("partition {} healed", id.0));
+            self.world.note_mark("net.heal", None, || Mark {
+                detail: format!("partition {} healed", id.0),
+                pair: Some(id.0),
+                ..Mark::default()
+            });
         }
         healed
     }

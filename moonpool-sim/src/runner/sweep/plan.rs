@@ -191,6 +191,10 @@ pub struct SweepPlan {
     /// [`SweepPlan::set_faults`], which checks the names. Ignored in quiet
     /// seeds, which inject no chaos to select from.
     pub faults: FaultSelection,
+    /// Keep the marks of the timeline picture (process starts, connections,
+    /// RPC calls, assertion hits) in each seed's report (`--timeline`;
+    /// meant for one seed).
+    pub record_marks: bool,
     /// Write a trace of every seed here (see [`crate::trace`]).
     pub trace: Option<TraceSink>,
     /// How failure replay lines are written.
@@ -224,6 +228,7 @@ impl SweepPlan {
             chaos: None,
             record_timeline: matches!(seeds, SeedPlan::One(_)),
             faults: FaultSelection::default(),
+            record_marks: false,
             trace: None,
             replay: Replay::cargo_test(),
         }
