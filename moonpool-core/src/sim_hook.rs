@@ -48,6 +48,8 @@ pub struct SimHook {
     pub assertion: fn(site: &'static AssertionSite, event: &AssertionEvent<'_>),
     /// `delta` more of the metric `name` (e.g. `"transport.frames_sent"`).
     pub metric: fn(name: &'static str, delta: u64),
+    /// A point in the run's history worth drawing (see [`mark`]).
+    pub mark: fn(kind: &'static str, key: u64),
 }
 
 /// One evaluation of an assertion, as the hook sees it.
@@ -112,6 +114,19 @@ pub fn buggify(site: &'static BuggifySite, probability: Option<Ratio>) -> bool {
 pub fn metric(name: &'static str, delta: u64) {
     if let Some(hook) = current() {
         (hook.metric)(name, delta);
+    }
+}
+
+/// Marks a point of the run's history for the simulator's timeline
+/// picture: `kind` is `area.what` (`"rpc.send"`, `"rpc.serve"`,
+/// `"rpc.reply"`), `key` pairs the marks of one story (a request's reply
+/// token). The simulator stamps it with the time and the process running.
+/// It decides nothing and is kept only when a picture was asked for; with
+/// no simulator running it does nothing (one thread-local load).
+#[inline]
+pub fn mark(kind: &'static str, key: u64) {
+    if let Some(hook) = current() {
+        (hook.mark)(kind, key);
     }
 }
 
@@ -180,10 +195,15 @@ mod tests {
         METRICS.with(|m| m.borrow_mut().push((name, delta)));
     }
 
+    fn fake_mark(kind: &'static str, key: u64) {
+        METRICS.with(|m| m.borrow_mut().push((kind, key)));
+    }
+
     static FAKE: SimHook = SimHook {
         buggify: fake_buggify,
         assertion: fake_assertion,
         metric: fake_metric,
+        mark: fake_mark,
     };
 
     fn other_buggify(_: &'static BuggifySite, _: Option<Ratio>) -> bool {
@@ -194,6 +214,7 @@ mod tests {
         buggify: other_buggify,
         assertion: fake_assertion,
         metric: fake_metric,
+        mark: fake_mark,
     };
 
     #[test]

@@ -124,6 +124,7 @@ pub use kernel::TimelineEntry;
 pub use kernel::executor::TaskId;
 pub use kernel::executor::join::SimJoinHandle;
 pub use kernel::failure::{SeedFailure, StuckTask, Waiting};
+pub use kernel::faults::FaultSelection;
 pub use kernel::process::ProcessId;
 pub use kernel::time::sleep::Sleep;
 
@@ -136,8 +137,8 @@ pub use model::network::{
 pub use model::process::lifecycle::ProcessError;
 pub use model::process::{ProcessInfo, ProcessKind, ProcessState};
 pub use model::providers::SimProviders;
-pub use model::values::SeedValue;
 pub use model::storage::KillMoment;
+pub use model::values::SeedValue;
 
 pub use nemesis::attrition::{ATTRITION_KILLS_MAX, Attrition};
 pub use nemesis::clock::RandomClockSkews;
@@ -147,6 +148,8 @@ pub use runner::builder::{
     ConfigError, DEFAULT_CHAOS_PERTURBATION, DEFAULT_STEP_LIMIT, DEFAULT_TIME_LIMIT, ProcessResult,
     Simulation, SimulationBuilder,
 };
+pub use runner::faults::fault_families;
+pub use runner::minimize::{FailureClass, MinimizeError, MinimizeOptions, Minimized};
 pub use runner::report::{SeedOutcome, SeedReport};
 pub use runner::sweep::parallel::SweepRunner;
 pub use runner::sweep::plan::{SeedPlan, Shard, SweepPlan};

@@ -90,6 +90,12 @@ impl Token {
         self.0.to_le_bytes()
     }
 
+    /// The key that pairs this token's marks in the simulator's timeline
+    /// picture (both halves folded).
+    pub(crate) const fn mark_key(self) -> u64 {
+        (self.0 as u64) ^ ((self.0 >> 64) as u64)
+    }
+
     /// The token of 16 wire bytes.
     pub const fn from_bytes(b: [u8; 16]) -> Token {
         Token(u128::from_le_bytes(b))

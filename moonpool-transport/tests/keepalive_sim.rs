@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
-use moonpool_core::{JoinHandle, TaskProvider, TimeProvider};
+use moonpool_core::{TaskProvider, TimeProvider};
 use moonpool_sim::{
     FnWorkload, SeedReport, SimContext, SimProviders, SimulationBuilder, WorkloadResult,
 };

@@ -142,6 +142,60 @@ pub fn assert_caught_and_replayed<B: PlantedBug>(
     report.seed
 }
 
+/// The bar of `--minimize`: the first failing seed of `bug` in
+/// `0..budget`, shrunk by the binary `bin` (`sim --seed S --minimize`),
+/// ends with strictly fewer fault families than the seed had on, still
+/// fails the same way (the same failure kind and site as the seed), and
+/// the replay line it prints, run as printed, fails with the minimal run's
+/// failure and fingerprint. Returns (families before, families after).
+pub fn assert_minimizes<B: PlantedBug>(
+    bin: &str,
+    simulation: SimulationFn<B>,
+    bug: B,
+    budget: u64,
+) -> (usize, usize) {
+    let sim = simulation(Some(bug)).expect("a valid simulation");
+    let report = first_failure(&sim, 0, budget)
+        .unwrap_or_else(|| panic!("{bug} not caught in {budget} seeds"));
+    let class = report
+        .outcome
+        .failure()
+        .map(moonpool_sim::FailureClass::of)
+        .expect("a failure");
+    let seed = format!("{:#x}", report.seed);
+    let out = Command::new(bin)
+        .args(["sim", "--bug", bug.name(), "--chaos", "--seed", &seed])
+        .args(["--minimize", "--json"])
+        .output()
+        .unwrap_or_else(|e| panic!("run {bin}: {e}"));
+    assert_eq!(out.status.code(), Some(1), "a minimized failure exits 1");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let m = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find_map(|v| v.get("minimized").cloned())
+        .unwrap_or_else(|| panic!("no minimized object: {stdout}"));
+    let count = |name: &str| m[name].as_array().map_or(0, Vec::len);
+    let (before, after) = (count("families_before"), count("families"));
+    assert!(after < before, "{bug}: {before} -> {after} families: {m}");
+    assert_eq!(field(&m, "failure_kind"), class.kind, "{m}");
+    assert_eq!(field(&m, "failure_site"), class.site, "{m}");
+    println!(
+        "{bug}: seed {seed} minimized from {before} to {after} families in {} runs: {}",
+        m["runs"], m["families"]
+    );
+
+    // The printed line, run as printed (its first word is the binary).
+    let replay = field(&m, "replay").to_string();
+    assert!(replay.contains("--faults "), "{replay}");
+    let words: Vec<&str> = replay.split_whitespace().skip(1).collect();
+    let (code, again) = run_one_seed(bin, &words);
+    assert_eq!(code, Some(1), "the replay exits 1: {again}");
+    assert_eq!(field(&again, "error"), field(&m, "failure"));
+    assert_eq!(field(&again, "fingerprint"), field(&m, "fingerprint"));
+    (before, after)
+}
+
 /// Runs seeds `seeds` of `sim`, all of which must pass; returns the
 /// coverage and the sum of every counter (faults, metrics) over them.
 pub fn assert_passes(

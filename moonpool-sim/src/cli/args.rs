@@ -48,6 +48,14 @@ pub(crate) enum Key {
     FailFast,
     MaxFailures,
     Verbose,
+    Faults,
+    NoFaults,
+    BuggifySites,
+    Minimize,
+    TraceFilter,
+    TraceFrom,
+    TraceUntil,
+    Timeline,
 }
 
 /// Every setting in [`Key`] order (the order of `--help`): its clap id
@@ -56,7 +64,7 @@ pub(crate) enum Key {
 /// and belongs to `--chaos`), and whether the flag takes a value (the
 /// others are switches, whose variable holds a boolean).
 #[rustfmt::skip]
-const KEYS: [(Key, &str, Option<&str>, bool); 20] = [
+const KEYS: [(Key, &str, Option<&str>, bool); 28] = [
     (Key::Seed,              "seed",                Some("MOONPOOL_SEED"),                true),
     (Key::Seeds,             "seeds",               Some("MOONPOOL_SEEDS"),               true),
     (Key::FirstSeed,         "first_seed",          Some("MOONPOOL_FIRST_SEED"),          true),
@@ -77,6 +85,14 @@ const KEYS: [(Key, &str, Option<&str>, bool); 20] = [
     (Key::FailFast,          "fail_fast",           Some("MOONPOOL_FAIL_FAST"),           false),
     (Key::MaxFailures,       "max_failures",        Some("MOONPOOL_MAX_FAILURES"),        true),
     (Key::Verbose,           "verbose",             Some("MOONPOOL_VERBOSE"),             false),
+    (Key::Faults,            "faults",              Some("MOONPOOL_FAULTS"),              true),
+    (Key::NoFaults,          "no_faults",           Some("MOONPOOL_NO_FAULTS"),           true),
+    (Key::BuggifySites,      "buggify_sites",       Some("MOONPOOL_BUGGIFY_SITES"),       true),
+    (Key::Minimize,          "minimize",            None,                                 false),
+    (Key::TraceFilter,       "trace_filter",        Some("MOONPOOL_TRACE_FILTER"),        true),
+    (Key::TraceFrom,         "trace_from",          Some("MOONPOOL_TRACE_FROM"),          true),
+    (Key::TraceUntil,        "trace_until",         Some("MOONPOOL_TRACE_UNTIL"),         true),
+    (Key::Timeline,          "timeline",            Some("MOONPOOL_TIMELINE"),            true),
 ];
 
 impl Key {
@@ -242,10 +258,34 @@ struct Flags {
         default_missing_value = "true"
     )]
     verbose: Option<String>,
+    /// Chaos seeds inject exactly these fault families (comma-separated, or `none`)
+    #[arg(long, value_name = "LIST", env = "MOONPOOL_FAULTS")]
+    faults: Option<String>,
+    /// Chaos seeds never inject these fault families (comma-separated)
+    #[arg(long, value_name = "LIST", env = "MOONPOOL_NO_FAULTS")]
+    no_faults: Option<String>,
+    /// Only these buggify sites (module::path:line, comma-separated, or `none`) may fire
+    #[arg(long, value_name = "LIST", env = "MOONPOOL_BUGGIFY_SITES")]
+    buggify_sites: Option<String>,
+    /// Shrink the failing --seed to the fewest fault families and buggify sites that still fail it the same way
+    #[arg(long, num_args = 0, default_missing_value = "true")]
+    minimize: Option<String>,
+    /// Keep only these trace events: process=NAME, task=NAME, level=LEVEL, TARGET=LEVEL (comma-separated)
+    #[arg(long, value_name = "FILTER", env = "MOONPOOL_TRACE_FILTER")]
+    trace_filter: Option<String>,
+    /// Keep only trace events at or after this simulated time (1.2s, 1500ms)
+    #[arg(long, value_name = "TIME", env = "MOONPOOL_TRACE_FROM")]
+    trace_from: Option<String>,
+    /// Keep only trace events at or before this simulated time
+    #[arg(long, value_name = "TIME", env = "MOONPOOL_TRACE_UNTIL")]
+    trace_until: Option<String>,
+    /// Write the --seed's timeline picture (one self-contained HTML file) to FILE
+    #[arg(long, value_name = "FILE", env = "MOONPOOL_TIMELINE")]
+    timeline: Option<String>,
 }
 
 impl Flags {
-    fn into_values(self) -> [(Key, Option<String>); 20] {
+    fn into_values(self) -> [(Key, Option<String>); 28] {
         [
             (Key::Seed, self.seed),
             (Key::Seeds, self.seeds),
@@ -267,6 +307,14 @@ impl Flags {
             (Key::FailFast, self.fail_fast),
             (Key::MaxFailures, self.max_failures),
             (Key::Verbose, self.verbose),
+            (Key::Faults, self.faults),
+            (Key::NoFaults, self.no_faults),
+            (Key::BuggifySites, self.buggify_sites),
+            (Key::Minimize, self.minimize),
+            (Key::TraceFilter, self.trace_filter),
+            (Key::TraceFrom, self.trace_from),
+            (Key::TraceUntil, self.trace_until),
+            (Key::Timeline, self.timeline),
         ]
     }
 }

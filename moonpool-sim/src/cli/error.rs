@@ -156,6 +156,32 @@ pub enum CliError {
     /// `RUST_LOG` holds directives that do not parse.
     #[error("RUST_LOG: {0}")]
     LogFilter(#[from] crate::trace::TraceFilterError),
+    /// A `--trace-filter` or trace window that cannot be read.
+    #[error("{setting}: '{text}' is not a trace filter: {reason}")]
+    InvalidTraceFilter {
+        /// Where it came from.
+        setting: String,
+        /// The text given.
+        text: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A fault selection (`--faults`, `--no-faults`, `--buggify-sites`, or
+    /// their variables) names a family or site that does not exist.
+    #[error("{0}")]
+    UnknownFault(String),
+    /// `--minimize` cannot run: not one seed, a quiet seed, a seed that
+    /// passes, or one that does not reproduce.
+    #[error("cannot minimize: {0}")]
+    Minimize(String),
+    /// The timeline picture could not be written.
+    #[error("cannot write timeline '{path}': {message}")]
+    TimelineFile {
+        /// The path.
+        path: String,
+        /// The OS error.
+        message: String,
+    },
     /// The binary refused its options or its simulation is invalid.
     #[error("invalid simulation: {0}")]
     Simulation(String),
@@ -173,6 +199,9 @@ impl From<PlanError> for CliError {
                 count,
             },
             PlanError::EmptyList => CliError::NoSeeds(String::new()),
+            e @ (PlanError::UnknownFaultFamily { .. } | PlanError::UnknownBuggifySite { .. }) => {
+                CliError::UnknownFault(e.to_string())
+            }
         }
     }
 }

@@ -24,15 +24,17 @@
 //!   A sharded sweep without a first seed starts at [`SHARDED_FIRST_SEED`]
 //!   (never a fresh seed: every shard must draw the same plan).
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use moonpool_core::parse_seed;
 
 use super::CliError;
 use super::args::{Given, Key, Origin};
+use crate::kernel::faults::{FaultSelection, parse_list};
 use crate::runner::sweep::plan::{SeedPlan, Shard, SweepPlan};
 use crate::runner::sweep::{DEFAULT_MAX_SEEDS, ShardError, Until};
-use crate::trace::TraceSink;
+use crate::trace::{TraceFilter, TraceSink};
 
 type Slot<T> = Option<(T, Origin)>;
 
@@ -86,6 +88,14 @@ pub(crate) struct Settings {
     pub(crate) save_failures: Slot<String>,
     pub(crate) max_failures: Slot<u64>,
     pub(crate) verbose: Slot<bool>,
+    pub(crate) faults: Slot<BTreeSet<String>>,
+    pub(crate) no_faults: Slot<BTreeSet<String>>,
+    pub(crate) buggify_sites: Slot<BTreeSet<String>>,
+    pub(crate) minimize: Slot<bool>,
+    pub(crate) trace_filter: Slot<TraceFilter>,
+    pub(crate) trace_from: Slot<Duration>,
+    pub(crate) trace_until: Slot<Duration>,
+    pub(crate) timeline: Slot<String>,
 }
 
 fn put<T>(slot: &mut Slot<T>, value: T, origin: Origin) -> Result<(), CliError> {
@@ -163,6 +173,22 @@ impl Settings {
             Key::Quiet => put(&mut self.quiet, switch(text, origin)?, origin),
             Key::Chaos => put(&mut self.chaos, switch(text, origin)?, origin),
             Key::NoChaos => put(&mut self.chaos, !switch(text, origin)?, origin),
+            Key::Faults => put(&mut self.faults, parse_list(text), origin),
+            Key::NoFaults => put(&mut self.no_faults, parse_list(text), origin),
+            Key::BuggifySites => put(&mut self.buggify_sites, parse_list(text), origin),
+            Key::Minimize => put(&mut self.minimize, switch(text, origin)?, origin),
+            Key::TraceFilter => {
+                let filter =
+                    TraceFilter::parse(text).map_err(|e| CliError::InvalidTraceFilter {
+                        setting: origin.to_string(),
+                        text: text.to_string(),
+                        reason: e.to_string(),
+                    })?;
+                put(&mut self.trace_filter, filter, origin)
+            }
+            Key::TraceFrom => put(&mut self.trace_from, sim_time(text, origin)?, origin),
+            Key::TraceUntil => put(&mut self.trace_until, sim_time(text, origin)?, origin),
+            Key::Timeline => put(&mut self.timeline, text.to_string(), origin),
         }
     }
 
@@ -229,6 +255,14 @@ impl Settings {
             save_failures: flags.save_failures.or(env.save_failures),
             max_failures: flags.max_failures.or(env.max_failures),
             verbose: flags.verbose.or(env.verbose),
+            faults: flags.faults.or(env.faults),
+            no_faults: flags.no_faults.or(env.no_faults),
+            buggify_sites: flags.buggify_sites.or(env.buggify_sites),
+            minimize: flags.minimize.or(env.minimize),
+            trace_filter: flags.trace_filter.or(env.trace_filter),
+            trace_from: flags.trace_from.or(env.trace_from),
+            trace_until: flags.trace_until.or(env.trace_until),
+            timeline: flags.timeline.or(env.timeline),
         }
     }
 
@@ -272,6 +306,57 @@ impl Settings {
                 first: seeds.to_string(),
                 second: until.to_string(),
                 why: "--until-all-sometimes sweeps until its goal; cap it with --max-seeds",
+            });
+        }
+        let selection = [&self.faults, &self.no_faults, &self.buggify_sites];
+        if let (Some((false, quiet)), Some(Some((_, faults)))) = (
+            self.chaos,
+            selection.iter().map(|s| s.as_ref()).find(|s| s.is_some()),
+        ) {
+            return Err(CliError::Conflict {
+                first: quiet.to_string(),
+                second: faults.to_string(),
+                why: "a fault selection chooses among the chaos profile's faults",
+            });
+        }
+        if let Some((true, minimize)) = self.minimize {
+            if self.seed.is_none() {
+                return Err(CliError::Requires {
+                    setting: minimize.to_string(),
+                    needs: "--seed S (the failing seed to shrink)",
+                });
+            }
+            if let Some((true, check)) = self.check_determinism {
+                return Err(CliError::Conflict {
+                    first: minimize.to_string(),
+                    second: check.to_string(),
+                    why: "--minimize reruns the seed many times; check determinism separately",
+                });
+            }
+        }
+        let trace_options = [
+            self.trace_filter.as_ref().map(|t| t.1),
+            self.trace_from.map(|t| t.1),
+            self.trace_until.map(|t| t.1),
+        ];
+        if let (None, Some(option)) = (&self.trace, trace_options.into_iter().flatten().next()) {
+            return Err(CliError::Requires {
+                setting: option.to_string(),
+                needs: "--trace FILE",
+            });
+        }
+        self.trace_filter_checked()?;
+        if let (Some((_, timeline)), None) = (&self.timeline, self.seed) {
+            return Err(CliError::Requires {
+                setting: timeline.to_string(),
+                needs: "--seed S (the picture is of one seed)",
+            });
+        }
+        if let (Some((_, timeline)), Some((true, minimize))) = (&self.timeline, self.minimize) {
+            return Err(CliError::Conflict {
+                first: minimize.to_string(),
+                second: timeline.to_string(),
+                why: "draw the minimized seed from the replay line --minimize prints",
             });
         }
         if let (None, Some((_, max))) = (until, self.max_seeds) {
@@ -320,6 +405,7 @@ impl Settings {
         }
         plan.chaos = self.chaos.map(|c| c.0);
         plan.max_failures = self.max_failures.map(|m| m.0);
+        plan.set_faults(self.selection())?;
         Ok(plan)
     }
 
@@ -379,6 +465,39 @@ impl Settings {
         Shard::new(k, count)
             .map(Some)
             .map_err(|e| invalid(e.to_string()))
+    }
+
+    /// The trace filter of `--trace-filter`, `--trace-from`, `--trace-until`.
+    pub(crate) fn trace_filter_checked(&self) -> Result<TraceFilter, CliError> {
+        let filter = self
+            .trace_filter
+            .as_ref()
+            .map(|f| f.0.clone())
+            .unwrap_or_default();
+        filter
+            .with_window(self.trace_from.map(|t| t.0), self.trace_until.map(|t| t.0))
+            .map_err(|e| CliError::InvalidTraceFilter {
+                setting: "--trace-from/--trace-until".to_string(),
+                text: format!(
+                    "{:?}..{:?}",
+                    self.trace_from.map(|t| t.0),
+                    self.trace_until.map(|t| t.0)
+                ),
+                reason: e.to_string(),
+            })
+    }
+
+    /// The fault selection of `--faults`, `--no-faults`, `--buggify-sites`.
+    fn selection(&self) -> FaultSelection {
+        FaultSelection {
+            only: self.faults.as_ref().map(|f| f.0.clone()),
+            off: self
+                .no_faults
+                .as_ref()
+                .map(|f| f.0.clone())
+                .unwrap_or_default(),
+            buggify_sites: self.buggify_sites.as_ref().map(|f| f.0.clone()),
+        }
     }
 }
 
@@ -447,7 +566,11 @@ pub(crate) fn plan_from_env(
         plan.chaos = Some(chaos);
     }
     if let Some((path, _)) = &settings.trace {
-        plan.trace = Some(open_trace(path)?);
+        plan.trace = Some(open_trace(path)?.with_filter(settings.trace_filter_checked()?));
+    }
+    let selection = settings.selection();
+    if !selection.is_empty() {
+        plan.set_faults(selection)?;
     }
     Ok(plan)
 }
@@ -553,6 +676,57 @@ fn duration(text: &str, origin: Origin) -> Result<Duration, CliError> {
     })
 }
 
+fn sim_time(text: &str, origin: Origin) -> Result<Duration, CliError> {
+    parse_sim_time(text).map_err(|reason| CliError::InvalidDuration {
+        setting: origin.to_string(),
+        text: text.to_string(),
+        reason,
+    })
+}
+
+/// A point in simulated time: `1.2s`, `1500ms`, `250us`, `0s` (a decimal
+/// number and a unit: ns, us, ms, s, m, h; zero allowed).
+pub(crate) fn parse_sim_time(text: &str) -> Result<Duration, &'static str> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .ok_or("missing unit")?;
+    let (number, unit) = text.split_at(split);
+    let ns_per_unit: u128 = match unit {
+        "ns" => 1,
+        "us" => 1_000,
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        "m" | "min" => 60_000_000_000,
+        "h" => 3_600_000_000_000,
+        _ => return Err("unknown unit (use ns, us, ms, s, m or h)"),
+    };
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if whole.is_empty() && fraction.is_empty() {
+        return Err("it must start with a number");
+    }
+    if fraction.contains('.') || fraction.len() > 18 {
+        return Err("not a decimal number");
+    }
+    let whole: u128 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| "the number is too large")?
+    };
+    let frac: u128 = if fraction.is_empty() {
+        0
+    } else {
+        fraction.parse().map_err(|_| "not a decimal number")?
+    };
+    let scale = 10u128.pow(fraction.len() as u32);
+    let ns = whole
+        .checked_mul(ns_per_unit)
+        .and_then(|w| w.checked_add(frac * ns_per_unit / scale))
+        .ok_or("the number is too large")?;
+    let ns = u64::try_from(ns).map_err(|_| "the number is too large")?;
+    Ok(Duration::from_nanos(ns))
+}
+
 /// `500ms`, `30s`, `2m`, `1h`: a whole number and a unit.
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, &'static str> {
     let text = text.trim();
@@ -583,6 +757,18 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn points_in_simulated_time() {
+        assert_eq!(parse_sim_time("1.2s"), Ok(Duration::from_millis(1200)));
+        assert_eq!(parse_sim_time("0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_sim_time("250us"), Ok(Duration::from_micros(250)));
+        assert_eq!(parse_sim_time(".5ms"), Ok(Duration::from_micros(500)));
+        assert!(parse_sim_time("1.2").is_err());
+        assert!(parse_sim_time("s").is_err());
+        assert!(parse_sim_time("1.2.3s").is_err());
+        assert!(parse_sim_time("99999999999999h").is_err());
+    }
 
     #[test]
     fn durations() {

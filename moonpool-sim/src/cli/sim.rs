@@ -22,10 +22,14 @@ use super::settings::{Settings, open_trace};
 use super::{CliError, SimArgs};
 use crate::report::{Format, Reporter, unmet_goal};
 use crate::runner::builder::Simulation;
+use crate::runner::minimize::MinimizeOptions;
+use crate::runner::report::SeedReport;
 use crate::runner::sweep::parallel::SweepRunner;
 use crate::runner::sweep::plan::SweepPlan;
 use crate::runner::sweep::report::{StopReason, SweepReport};
+use crate::runner::sweep::run::SweepObserver;
 use crate::runner::sweep::{Replay, SweepSummary, available_jobs, fresh_first_seed};
+use crate::trace::TraceFilter;
 use crate::trace::TraceSink;
 
 /// A checked `sim` invocation: what to run and how to report it.
@@ -42,6 +46,9 @@ pub struct SimSettings {
     first_seed_fresh: bool,
     seeds_file: Option<(String, Vec<SeedEntry>)>,
     save_failures: Option<String>,
+    trace_filter: TraceFilter,
+    minimize: bool,
+    timeline: Option<String>,
 }
 
 /// How a seeds-file line's options become the binary's flags.
@@ -100,6 +107,22 @@ impl SimSettings {
         self.trace.as_deref()
     }
 
+    /// `--trace-filter`, `--trace-from`, `--trace-until`: which trace
+    /// events the trace keeps.
+    pub fn trace_filter(&self) -> &TraceFilter {
+        &self.trace_filter
+    }
+
+    /// `--timeline FILE`: where the seed's timeline picture goes.
+    pub fn timeline(&self) -> Option<&str> {
+        self.timeline.as_deref()
+    }
+
+    /// `--minimize`: shrink the failing `--seed` instead of reporting it.
+    pub fn minimize(&self) -> bool {
+        self.minimize
+    }
+
     /// Whether the first seed was picked fresh (no `--seed`/`--first-seed`,
     /// no shard, no seeds file).
     pub fn first_seed_fresh(&self) -> bool {
@@ -137,7 +160,7 @@ impl SimSettings {
         let mut settings = self.clone();
         if let Some(path) = &self.trace {
             match open_trace(path) {
-                Ok(sink) => settings.plan.trace = Some(sink),
+                Ok(sink) => settings.plan.trace = Some(sink.with_filter(self.trace_filter.clone())),
                 Err(e) => return refuse(title, err, &e),
             }
         } else if let Some(directives) = &self.log {
@@ -147,6 +170,16 @@ impl SimSettings {
                 Ok(sink) => settings.plan.trace = Some(sink),
                 Err(e) => return refuse(title, err, &CliError::from(e)),
             }
+        }
+        if self.minimize || self.timeline.is_some() {
+            let sim = match build(base, self) {
+                Ok(sim) => sim,
+                Err(e) => return refuse(title, err, &CliError::Simulation(e.to_string())),
+            };
+            if self.minimize {
+                return self.run_minimize(title, out, err, &sim, &settings.plan);
+            }
+            return self.run_timeline(title, out, err, &sim, &mut settings.plan);
         }
         let format = if self.json {
             Format::Json
@@ -324,6 +357,110 @@ fn binary_options(replay: &Replay) -> Vec<String> {
     }
 }
 
+impl SimSettings {
+    /// `--minimize`: shrinks the seed, prints the result, and exits 1 (the
+    /// seed fails, now with fewer faults) or 2 (nothing to minimize).
+    fn run_minimize(
+        &self,
+        title: &str,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+        sim: &Simulation,
+        plan: &SweepPlan,
+    ) -> ExitCode {
+        let options = MinimizeOptions {
+            time_budget: plan.time_budget,
+            ..MinimizeOptions::default()
+        };
+        let minimized = match sim.minimize(plan, &options) {
+            Ok(m) => m,
+            Err(e) => return refuse(title, err, &CliError::Minimize(e.to_string())),
+        };
+        if self.json {
+            let _ = writeln!(
+                out,
+                "{}",
+                crate::report::minimize::to_json(&minimized, plan)
+            );
+        } else {
+            crate::report::minimize::write_human(out, title, &minimized, plan);
+        }
+        ExitCode::from(1)
+    }
+
+    /// `--timeline FILE`: runs the seed as usual (report and exit code),
+    /// keeping its marks, and writes its picture.
+    fn run_timeline(
+        &self,
+        title: &str,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+        sim: &Simulation,
+        plan: &mut SweepPlan,
+    ) -> ExitCode {
+        plan.record_timeline = true;
+        plan.record_marks = true;
+        let format = if self.json {
+            Format::Json
+        } else {
+            Format::Human
+        };
+        let (report, last) = {
+            let mut reporter = Reporter::new(title, format, self.quiet(), out, err)
+                .first_seed_fresh(self.first_seed_fresh);
+            let mut keep = KeepLast {
+                reporter: &mut reporter,
+                last: None,
+            };
+            let report = sim.sweep_with(plan, &mut keep, None);
+            let last = keep.last;
+            reporter.finish(&report);
+            (report, last)
+        };
+        if let (Some(path), Some(seed)) = (&self.timeline, &last) {
+            let html = crate::report::timeline::render(title, seed);
+            if let Err(e) = std::fs::write(path, html) {
+                return refuse(
+                    title,
+                    err,
+                    &CliError::TimelineFile {
+                        path: path.clone(),
+                        message: e.to_string(),
+                    },
+                );
+            }
+            let _ = writeln!(
+                err,
+                "{title}: timeline of seed {:#x} written to {path}",
+                seed.seed
+            );
+        }
+        if report.all_passed() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Forwards to the reporter and keeps the last seed's report (for the
+/// timeline picture, which draws one seed).
+struct KeepLast<'r, 'a> {
+    reporter: &'r mut Reporter<'a>,
+    last: Option<SeedReport>,
+}
+
+impl SweepObserver for KeepLast<'_, '_> {
+    fn sweep_started(&mut self, plan: &SweepPlan, chaos: bool) {
+        self.reporter.sweep_started(plan, chaos);
+    }
+
+    fn seed_done(&mut self, report: &SeedReport, sweep: &SweepReport) {
+        self.reporter.seed_done(report, sweep);
+        self.last = Some(report.clone());
+    }
+}
+
 /// Prints `e` on one line and returns its exit code.
 pub(crate) fn refuse(title: &str, err: &mut dyn Write, e: &CliError) -> ExitCode {
     let _ = writeln!(err, "{title}: error: {e}");
@@ -389,6 +526,12 @@ impl SimArgs {
         };
         let chaos = settings.chaos.map_or(self.default_chaos, |c| c.0);
         plan.chaos = Some(chaos);
+        if !chaos && !plan.faults.is_empty() {
+            return Err(CliError::Requires {
+                setting: "--faults, --no-faults or --buggify-sites".to_string(),
+                needs: "--chaos (this binary runs quiet seeds by default)",
+            });
+        }
         let words: Vec<String> = argv
             .iter()
             .map(|w| w.to_string_lossy().into_owned())
@@ -408,7 +551,9 @@ impl SimArgs {
             (crate::runner::sweep::plan::SeedPlan::One(_), None) => 1,
             (_, None) => available_jobs(),
         };
+        let trace_filter = settings.trace_filter_checked()?;
         Ok(SimSettings {
+            trace_filter,
             first_seed_fresh: settings.seed.is_none()
                 && settings.first_seed.is_none()
                 && settings.shard.is_none()
@@ -424,6 +569,8 @@ impl SimArgs {
             log: std::env::var("RUST_LOG")
                 .ok()
                 .filter(|v| !v.trim().is_empty()),
+            minimize: settings.minimize.is_some_and(|m| m.0),
+            timeline: settings.timeline.as_ref().map(|t| t.0.clone()),
         })
     }
 

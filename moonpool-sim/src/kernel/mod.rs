@@ -23,6 +23,8 @@
 //!   recorder that names the first divergence of two runs.
 //! - `draw.rs`: the simulator's own random draws.
 //! - `failure.rs`: [`SeedFailure`], why a seed failed.
+//! - `faults.rs`: [`FaultSelection`](faults::FaultSelection), the run's
+//!   overrides of the seed's fault-family and buggify-site draws.
 //!
 //! # Model events
 //! A model schedules an event with a `u64` token
@@ -52,10 +54,15 @@ pub(crate) mod determinism;
 pub(crate) mod draw;
 pub(crate) mod executor;
 pub(crate) mod failure;
+pub(crate) mod faults;
 pub(crate) mod fingerprint;
 pub(crate) mod process;
 mod run;
 pub(crate) mod time;
+pub(crate) mod timeline;
+
+pub use timeline::TimelineEntry;
+use timeline::{Mark, Marks, TIMELINE_ENTRIES_MAX};
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
@@ -124,23 +131,11 @@ pub(crate) struct KernelConfig {
     pub(crate) perturb_ready_order: Ratio,
     /// Whether to keep the timeline (for a single replayed seed).
     pub(crate) record_timeline: bool,
+    /// Overrides of the seed's fault decisions (`--faults`, ...).
+    pub(crate) faults: faults::FaultSelection,
+    /// Whether to keep marks for the timeline picture.
+    pub(crate) record_marks: bool,
 }
-
-/// One line of the chaos timeline: a fault or process event.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TimelineEntry {
-    /// Virtual time of the event.
-    pub time: Duration,
-    /// The process concerned (`-` if none).
-    pub process: String,
-    /// The counter it was counted under (e.g. `"net.partition"`).
-    pub kind: &'static str,
-    /// What happened, in words.
-    pub detail: String,
-}
-
-/// Entries kept in a timeline; later ones are counted but not kept.
-pub(crate) const TIMELINE_ENTRIES_MAX: usize = 100_000;
 
 /// One seed's deterministic engine. See the module documentation.
 pub(crate) struct Kernel {
@@ -180,6 +175,8 @@ pub(crate) struct Kernel {
     counters: RefCell<BTreeMap<&'static str, u64>>,
     /// The chaos timeline, when asked for.
     timeline: RefCell<Option<Vec<TimelineEntry>>>,
+    /// Marks for the timeline picture, when asked for.
+    marks: RefCell<Option<Marks>>,
     /// Fault families and whether this seed has them on (swarm testing).
     fault_families: RefCell<BTreeMap<&'static str, bool>>,
 }
@@ -223,6 +220,7 @@ impl Kernel {
             recording: Cell::new(false),
             counters: RefCell::new(BTreeMap::new()),
             timeline: RefCell::new(config.record_timeline.then(Vec::new)),
+            marks: RefCell::new(config.record_marks.then(Marks::default)),
             fault_families: RefCell::new(BTreeMap::new()),
             config,
         })
@@ -387,6 +385,18 @@ impl Kernel {
         process: Option<ProcessId>,
         detail: impl FnOnce() -> String,
     ) {
+        self.note_mark(kind, process, || Mark::text(detail()));
+    }
+
+    /// [`Kernel::note`] with the structured part of the entry (the end of
+    /// a clog, the id pairing a partition with its heal, the processes on
+    /// either side), for the timeline picture.
+    pub(crate) fn note_mark(
+        &self,
+        kind: &'static str,
+        process: Option<ProcessId>,
+        mark: impl FnOnce() -> Mark,
+    ) {
         *self.counters.borrow_mut().entry(kind).or_insert(0) += 1;
         let keep = matches!(&*self.timeline.borrow(), Some(e) if e.len() < TIMELINE_ENTRIES_MAX);
         // With a trace installed (`--trace`), every fault is also a trace
@@ -395,23 +405,20 @@ impl Kernel {
         if !keep && !traced {
             return;
         }
-        let process = match process {
-            Some(p) => self
-                .process_name(p)
-                .map(|n| n.to_string())
-                .unwrap_or_else(|| "?".to_string()),
-            None => "-".to_string(),
-        };
-        let detail = detail();
+        let process = self.entry_name(process);
+        let mark = mark();
         if traced {
-            tracing::debug!(target: "moonpool_sim::chaos", kind, affected = %process, "{detail}");
+            tracing::debug!(target: "moonpool_sim::chaos", kind, affected = %process, "{}", mark.detail);
         }
         if keep && let Some(entries) = self.timeline.borrow_mut().as_mut() {
             entries.push(TimelineEntry {
                 time: self.now(),
                 process,
                 kind,
-                detail,
+                detail: mark.detail,
+                end: mark.end,
+                pair: mark.pair,
+                peers: mark.peers,
             });
         }
     }
@@ -429,15 +436,26 @@ impl Kernel {
         self.counters.borrow().clone()
     }
 
-    /// Records whether fault family `family` is on for this seed.
-    pub(crate) fn set_fault_family(&self, family: &'static str, on: bool) {
-        self.fault_families.borrow_mut().insert(family, on);
+    /// Decides fault family `family` for this seed: the seed drew `drawn`;
+    /// the run's [`FaultSelection`](faults::FaultSelection) may override
+    /// it. Records and returns the decision, which the caller must follow.
+    #[must_use = "the selection may have overridden the draw"]
+    pub(crate) fn set_fault_family(&self, family: &'static str, drawn: bool) -> bool {
+        let on = self.config.faults.family_on(family, drawn);
+        let previous = self.fault_families.borrow_mut().insert(family, on);
+        debug_assert!(previous.is_none(), "fault family {family} decided twice");
         self.fold(Fold::Mark, on as u64);
+        on
     }
 
     /// The fault families of this seed and whether each is on.
     pub(crate) fn fault_families(&self) -> BTreeMap<&'static str, bool> {
         self.fault_families.borrow().clone()
+    }
+
+    /// Whether fault family `family` has been decided for this seed.
+    pub(crate) fn fault_families_decided(&self, family: &str) -> bool {
+        self.fault_families.borrow().contains_key(family)
     }
 
     /// Whether fault family `family` is on for this seed.

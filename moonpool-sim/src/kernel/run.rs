@@ -505,6 +505,8 @@ mod tests {
                 step_limit: 1_000,
                 perturb_ready_order: Ratio::ZERO,
                 record_timeline: false,
+                faults: Default::default(),
+                record_marks: false,
             },
         )
     }

@@ -37,7 +37,18 @@ pub(crate) static HOOK: SimHook = SimHook {
     buggify: crate::model::buggify::hook,
     assertion: hook,
     metric: metric_hook,
+    mark: mark_hook,
 };
+
+/// Keeps a library's mark (an RPC sent, served, answered) for the picture.
+fn mark_hook(kind: &'static str, key: u64) {
+    crate::model::world::with_current(|world| {
+        world.mark(kind, None, || crate::kernel::timeline::Mark {
+            pair: Some(key),
+            ..Default::default()
+        })
+    });
+}
 
 /// Counts a library's metric into the current world's counters.
 fn metric_hook(name: &'static str, delta: u64) {
@@ -115,6 +126,7 @@ pub(crate) fn hook(site: &'static AssertionSite, event: &AssertionEvent<'_>) {
 }
 
 fn record(world: &World, site: &'static AssertionSite, event: &AssertionEvent<'_>) {
+    let mut first_true = false;
     if let Some(index) = site.index() {
         let mut state = world.assertions.borrow_mut();
         if state.sites.len() <= index {
@@ -124,6 +136,7 @@ fn record(world: &World, site: &'static AssertionSite, event: &AssertionEvent<'_
         let counts = &mut state.sites[index];
         counts.evaluations += 1;
         counts.true_count += event.condition as u64;
+        first_true = event.condition && counts.true_count == 1;
         if let (Some(comparison), Some((left, right))) = (site.comparison, event.values) {
             let sample = NumericSample {
                 left,
@@ -140,7 +153,23 @@ fn record(world: &World, site: &'static AssertionSite, event: &AssertionEvent<'_
             }
         }
     }
-    if site.kind.is_violation(event.condition) {
+    let violated = site.kind.is_violation(event.condition);
+    // For the timeline picture: the first time each site held in the
+    // seed, and every violation.
+    if (first_true || violated) && world.marking() {
+        let kind = if violated {
+            "assert.fail"
+        } else {
+            "assert.hit"
+        };
+        world.mark(kind, None, || {
+            crate::kernel::timeline::Mark::text(format!(
+                "{} ({}:{})",
+                site.message, site.file, site.line
+            ))
+        });
+    }
+    if violated {
         violation(world, site, event);
     }
 }

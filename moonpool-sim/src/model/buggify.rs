@@ -8,11 +8,15 @@
 //!    [`BUGGIFY_ENABLED_P`] (80%), drawn in `init_seed` and recorded as
 //!    the fault family `"buggify"`. A quiet (no-chaos) seed never buggifies
 //!    and draws nothing.
+//!    A [`FaultSelection`](crate::FaultSelection) can force the family
+//!    either way (`--faults`, `--no-faults`).
 //! 2. **Per site, per seed.** The first time a site is evaluated in a seed
 //!    where buggify is on, it is *activated* with probability
 //!    [`SITE_ACTIVE_P`] (25%); the decision holds for the rest of the seed.
 //!    Most sites are therefore quiet in any one seed, so each seed stresses
-//!    a different handful of rare paths instead of all at once.
+//!    a different handful of rare paths instead of all at once. A
+//!    selection's `buggify_sites` (`--buggify-sites`) decides instead:
+//!    exactly the listed sites are active (the draw is still taken).
 //! 3. **Per evaluation.** An active `buggify!()` fires with
 //!    [`FIRE_P`] (25%); an active `buggify_with_prob!(p)` with `p`. An
 //!    active knob always takes its chaos value.
@@ -38,6 +42,7 @@ use moonpool_core::Ratio;
 use moonpool_core::buggify::{BuggifyKind, BuggifySite, buggify_sites};
 
 use crate::kernel::draw;
+use crate::kernel::faults::site_name;
 use crate::kernel::process::ProcessId;
 use crate::model::world::World;
 
@@ -60,6 +65,9 @@ pub const BUGGIFIED_DELAY_MS_MAX: u64 = 200;
 
 /// The fault family (and counter) of buggified timer delays.
 pub(crate) const BUGGIFIED_DELAY: &str = "sim.buggified_delay";
+
+/// The fault family that switches buggify on or off for a seed.
+pub(crate) const FAMILY: &str = "buggify";
 
 /// Whether a site is active in this seed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -105,14 +113,14 @@ pub(crate) fn init_seed(world: &World) {
     if !world.config.chaos {
         return;
     }
-    let on = draw::bool(world, BUGGIFY_ENABLED_P);
+    let drawn = draw::bool(world, BUGGIFY_ENABLED_P);
+    let on = world.set_fault_family(FAMILY, drawn);
     world.buggify.borrow_mut().enabled = on;
-    world.set_fault_family("buggify", on);
     // FoundationDB's `MAX_BUGGIFIED_DELAY`: a knob that is 0 unless
     // buggified, then uniform up to 0.2 s. Here: an active knob of a
     // buggify-enabled seed (probability `SITE_ACTIVE_P`).
-    let delays = on && draw::bool(world, SITE_ACTIVE_P);
-    world.set_fault_family(BUGGIFIED_DELAY, delays);
+    let delays_drawn = on && draw::bool(world, SITE_ACTIVE_P);
+    let delays = world.set_fault_family(BUGGIFIED_DELAY, delays_drawn);
     if delays {
         let max_ns = draw::between(world, 0, BUGGIFIED_DELAY_MS_MAX * 1_000_000);
         world.set_buggified_delay_max(std::time::Duration::from_nanos(max_ns));
@@ -154,7 +162,13 @@ fn evaluate(world: &World, site: &'static BuggifySite, probability: Option<Ratio
         Activation::Active => true,
         Activation::Inactive => false,
         Activation::Undecided => {
-            let active = draw::bool(world, SITE_ACTIVE_P);
+            let drawn = draw::bool(world, SITE_ACTIVE_P);
+            // A selection (`--buggify-sites`) overrides the draw, which is
+            // still taken so that the generator's stream stays the same.
+            let active = match &world.kernel.config.faults.buggify_sites {
+                None => drawn,
+                Some(sites) => sites.contains(&site_name(site)),
+            };
             set(world, index, |s| {
                 s.activation = if active {
                     Activation::Active

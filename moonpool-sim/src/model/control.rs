@@ -86,6 +86,17 @@ impl SimControl {
         self.world.fault_family_on(family)
     }
 
+    /// Decides a family that the seed does not draw (a fault a nemesis
+    /// brings with it, such as `process.attrition`): on unless the run's
+    /// selection switches it off. Decided once; later calls return the
+    /// first decision.
+    pub(crate) fn decide_undrawn_family(&self, family: &'static str) -> bool {
+        if self.world.fault_families_decided(family) {
+            return self.world.fault_family_on(family);
+        }
+        self.world.set_fault_family(family, true)
+    }
+
     /// The providers of `process` in its current incarnation: code that
     /// uses them runs *as* that process (its tasks belong to it and die
     /// with it; its connections come from its IP; its files are its disk).

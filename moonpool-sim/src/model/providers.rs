@@ -279,6 +279,8 @@ mod tests {
                 step_limit: 10_000_000,
                 perturb_ready_order: Ratio::ZERO,
                 record_timeline: false,
+                faults: Default::default(),
+                record_marks: false,
             },
             WorldConfig {
                 chaos: false,

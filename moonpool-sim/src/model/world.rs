@@ -188,10 +188,24 @@ impl World {
         on_system: bool,
         detail: impl FnOnce() -> String,
     ) {
+        self.note_hit_mark(kind, process, on_system, || {
+            crate::kernel::timeline::Mark::text(detail())
+        });
+    }
+
+    /// [`World::note_hit`] with the structured part of the timeline entry
+    /// (a clog's end, a partition's id and sides) for the timeline picture.
+    pub(crate) fn note_hit_mark(
+        &self,
+        kind: &'static str,
+        process: Option<ProcessId>,
+        on_system: bool,
+        mark: impl FnOnce() -> crate::kernel::timeline::Mark,
+    ) {
         if on_system {
             *self.system_hits.borrow_mut().entry(kind).or_insert(0) += 1;
         }
-        self.kernel.note(kind, process, detail);
+        self.kernel.note_mark(kind, process, mark);
     }
 
     /// The faults counted so far that hit only the system under test, by

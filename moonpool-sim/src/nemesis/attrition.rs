@@ -170,11 +170,16 @@ impl Attrition {
     }
 }
 
+/// Attrition's fault family: not drawn per seed (attrition is on wherever
+/// it is added), but a selection can switch it off (`--no-faults
+/// process.attrition`), and `--minimize` tries to.
+pub(crate) const FAMILY: &str = "process.attrition";
+
 impl Nemesis for Attrition {
     const EPISODES_MAX: u32 = ATTRITION_KILLS_MAX;
 
     fn family(&self) -> Option<&'static str> {
-        None
+        Some(FAMILY)
     }
 
     fn needs_chaos(&self) -> bool {

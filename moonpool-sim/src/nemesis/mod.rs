@@ -114,7 +114,8 @@ pub(crate) trait Nemesis {
     const EPISODES_MAX: u32 = EPISODES_MAX;
 
     /// The fault family (swarm testing) that must be on for this nemesis
-    /// to act, if any.
+    /// to act, if any. A family the seed does not draw is decided when
+    /// the nemesis starts: on, unless the run's selection switches it off.
     fn family(&self) -> Option<&'static str>;
 
     /// Whether it acts only when chaos is on (and stops when it stops).
@@ -143,8 +144,14 @@ pub(crate) async fn run<N: Nemesis>(
 ) -> Result<(), ProcessError> {
     let control = ctx.control();
     let chaos_allows = !nemesis.needs_chaos() || control.chaos_active();
-    let family_on = nemesis.family().is_none_or(|f| control.fault_family_on(f));
-    if !(chaos_allows && family_on) {
+    // A family the seed drew is decided already; one it does not draw
+    // (attrition's) is decided here, on unless a selection says otherwise.
+    let family_on = || {
+        nemesis
+            .family()
+            .is_none_or(|f| control.decide_undrawn_family(f))
+    };
+    if !(chaos_allows && family_on()) {
         ctx.providers().run_phase_done().await;
         return Ok(());
     }

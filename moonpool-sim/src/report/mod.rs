@@ -25,7 +25,9 @@
 
 pub(crate) mod human;
 pub mod json;
+pub mod minimize;
 mod progress;
+pub mod timeline;
 
 use std::io::Write;
 use std::time::{Duration, Instant};

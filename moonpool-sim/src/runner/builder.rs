@@ -28,6 +28,7 @@ use super::workload::{DynWorkload, Workload};
 use crate::kernel::KernelConfig;
 use crate::kernel::determinism::Recorder;
 use crate::kernel::failure::SeedFailure;
+use crate::kernel::faults::FaultSelection;
 use crate::model::assertions;
 use crate::model::buggify;
 use crate::model::clock::ClockConfig;
@@ -196,7 +197,7 @@ pub struct SimulationBuilder {
 /// everything below: whether chaos is on, and whether the timeline is
 /// kept. A sweep decides it from its plan ([`Simulation::settings_for`]);
 /// [`Simulation::run_seed`] uses the simulation's defaults.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct SeedSettings {
     /// The chaos profile (faults sampled per seed, ready-order perturbation)
     /// or the quiet configuration. The models read it from the world's
@@ -205,6 +206,10 @@ pub(crate) struct SeedSettings {
     pub(crate) chaos: bool,
     /// Keep the chaos timeline (for a single replayed seed).
     pub(crate) record_timeline: bool,
+    /// Overrides of each chaos seed's fault decisions.
+    pub(crate) faults: FaultSelection,
+    /// Keep the marks of the timeline picture.
+    pub(crate) record_marks: bool,
 }
 
 /// Limits and model configuration of every seed of a simulation.
@@ -226,7 +231,7 @@ pub(crate) struct RunConfig {
 impl RunConfig {
     /// The kernel's and the world's configurations of one seed run with
     /// `settings`.
-    fn split(&self, settings: SeedSettings) -> (KernelConfig, WorldConfig) {
+    fn split(&self, settings: &SeedSettings) -> (KernelConfig, WorldConfig) {
         let perturb = self.perturb_ready_order.unwrap_or(if settings.chaos {
             DEFAULT_CHAOS_PERTURBATION
         } else {
@@ -238,6 +243,13 @@ impl RunConfig {
                 step_limit: self.step_limit,
                 perturb_ready_order: perturb,
                 record_timeline: settings.record_timeline,
+                record_marks: settings.record_marks,
+                // A quiet seed draws no faults: there is nothing to select.
+                faults: if settings.chaos {
+                    settings.faults.clone()
+                } else {
+                    FaultSelection::default()
+                },
             },
             WorldConfig {
                 chaos: settings.chaos,
@@ -275,6 +287,8 @@ impl SimulationBuilder {
             defaults: SeedSettings {
                 chaos: true,
                 record_timeline: false,
+                faults: FaultSelection::default(),
+                record_marks: false,
             },
         }
     }
@@ -537,24 +551,26 @@ impl Simulation {
         SeedSettings {
             chaos: plan.chaos.unwrap_or(self.defaults.chaos),
             record_timeline: self.defaults.record_timeline || plan.record_timeline,
+            faults: plan.faults.clone(),
+            record_marks: plan.record_marks,
         }
     }
 
     /// Runs one seed in a fresh world and reports how it went. A panic in
     /// user code fails the seed; it does not unwind out of here.
     pub fn run_seed(&self, seed: u64) -> SeedReport {
-        self.run_seed_with(seed, self.defaults)
+        self.run_seed_with(seed, &self.defaults)
     }
 
     /// Runs `seed` twice and compares the executions. If the fingerprints
     /// differ, the report fails with [`SeedFailure::Nondeterminism`] naming
     /// the first step where the runs diverged.
     pub fn check_determinism(&self, seed: u64) -> SeedReport {
-        self.check_determinism_with(seed, self.defaults)
+        self.check_determinism_with(seed, &self.defaults)
     }
 
     /// [`Simulation::check_determinism`] with the settings a sweep decided.
-    pub(crate) fn check_determinism_with(&self, seed: u64, settings: SeedSettings) -> SeedReport {
+    pub(crate) fn check_determinism_with(&self, seed: u64, settings: &SeedSettings) -> SeedReport {
         let (first, recorder) = self.run_world(seed, settings, Some(Recorder::record()));
         let Some(recorder) = recorder else {
             return first;
@@ -578,14 +594,14 @@ impl Simulation {
     }
 
     /// [`Simulation::run_seed`] with the settings a sweep decided.
-    pub(crate) fn run_seed_with(&self, seed: u64, settings: SeedSettings) -> SeedReport {
+    pub(crate) fn run_seed_with(&self, seed: u64, settings: &SeedSettings) -> SeedReport {
         self.run_world(seed, settings, None).0
     }
 
     fn run_world(
         &self,
         seed: u64,
-        settings: SeedSettings,
+        settings: &SeedSettings,
         recorder: Option<Recorder>,
     ) -> (SeedReport, Option<Recorder>) {
         // Wall time is measured for the report only; it decides nothing.
@@ -635,6 +651,7 @@ impl Simulation {
             }
         };
         let recorder = world.take_recorder();
+        let marks_dropped;
         let report = SeedReport {
             seed,
             outcome: match failure {
@@ -650,6 +667,12 @@ impl Simulation {
             faults_on_system: world.system_hits(),
             fault_families: world.fault_families(),
             timeline: world.take_timeline(),
+            marks: {
+                let (marks, dropped) = world.take_marks();
+                marks_dropped = dropped;
+                marks
+            },
+            marks_dropped,
             assertions: assertions::stats(&world),
             buggify: buggify::stats(&world),
         };

@@ -25,6 +25,10 @@
 //! - `nemeses.rs`: every built-in nemesis as a background workload.
 //! - `report.rs`: `SeedReport`, `SeedOutcome`.
 //! - `coverage/`: `Coverage`, assertion and buggify coverage across seeds.
+//! - `faults.rs`: `fault_families()`, every family by name, and the check
+//!   of a `FaultSelection` (`--faults`, `--no-faults`, `--buggify-sites`).
+//! - `minimize.rs`: `Simulation::minimize`, the smallest fault
+//!   configuration under which a failing seed still fails the same way.
 //! - `panic.rs`: capturing panics of user code as seed failures.
 //! - [`sweep`]: seed plans, shards, stop conditions, observers, sweep
 //!   reports, replay lines.
@@ -42,6 +46,8 @@
 pub(crate) mod builder;
 pub(crate) mod coverage;
 mod driver;
+pub(crate) mod faults;
+pub(crate) mod minimize;
 mod nemeses;
 pub(crate) mod panic;
 pub(crate) mod report;

@@ -63,6 +63,12 @@ pub struct SeedReport {
     pub fault_families: BTreeMap<&'static str, bool>,
     /// What happened when, if the timeline was recorded.
     pub timeline: Vec<TimelineEntry>,
+    /// Process starts, connections, RPCs and assertion hits, if the plan
+    /// asked for them ([`SweepPlan::record_marks`](crate::SweepPlan::record_marks),
+    /// `--timeline`).
+    pub marks: Vec<TimelineEntry>,
+    /// Marks past the per-seed bound, counted but not kept.
+    pub marks_dropped: u64,
     /// Every assertion site evaluated in this seed, with its counts
     /// (sites not evaluated are absent; `assertions::Coverage` adds them).
     pub assertions: Vec<AssertionStats>,

@@ -8,6 +8,7 @@
 //! shell cannot change these tests; `cli_demo` checks the same rules with
 //! real variables read by clap.
 
+mod debugging;
 mod environment;
 mod flags;
 mod flatten;

@@ -127,12 +127,25 @@ impl<P: Providers, C: Codec> Inner<P, C> {
         encode: impl FnOnce(Token, &mut Vec<u8>) -> Result<(), CodecError>,
     ) -> Result<Rep, RpcError> {
         let (mut call, waiting) = self.start::<Rep>(dest, mode, unless_failed, encode)?;
-        if let Some(frame) = waiting
-            && let Some(outcome) = Box::pin(self.queue_after_room(&mut call, frame)).await
-        {
-            return outcome;
-        }
-        poll_fn(|cx| self.poll_outcome(&mut call, cx)).await
+        // The simulator's timeline picture draws a call from its send to
+        // the server's answer and back (no-ops outside a simulation).
+        let key = call.guard.reply_token.mark_key();
+        moonpool_core::sim_hook::mark("rpc.send", key);
+        let outcome = match waiting {
+            Some(frame) => Box::pin(self.queue_after_room(&mut call, frame)).await,
+            None => None,
+        };
+        let outcome = match outcome {
+            Some(outcome) => outcome,
+            None => poll_fn(|cx| self.poll_outcome(&mut call, cx)).await,
+        };
+        let kind = if outcome.is_ok() {
+            "rpc.reply"
+        } else {
+            "rpc.error"
+        };
+        moonpool_core::sim_hook::mark(kind, key);
+        outcome
     }
 
     /// Registers the call and queues its request if there is room; returns

@@ -72,6 +72,7 @@ impl<Rep: Serialize, C: Codec> ReplyPromise<Rep, C> {
         let Some(core) = self.core.upgrade() else {
             return;
         };
+        moonpool_core::sim_hook::mark("rpc.serve", token.mark_key());
         let codec = &self.codec;
         let mut encode = |out: &mut Vec<u8>| codec.encode(&Ok::<&Rep, RemoteError>(&reply), out);
         core.send_reply(to, token, ReplyBody::Ok(&mut encode));
@@ -91,6 +92,7 @@ impl<Rep: Serialize, C: Codec> ReplyPromise<Rep, C> {
         let Some((to, token)) = self.target.take() else {
             return;
         };
+        moonpool_core::sim_hook::mark("rpc.serve", token.mark_key());
         if let Some(core) = self.core.upgrade() {
             core.send_reply(to, token, ReplyBody::Err(error));
         }

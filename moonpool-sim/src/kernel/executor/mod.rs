@@ -334,7 +334,7 @@ mod tests {
     }
 
     fn spawn(t: &mut TaskTable, name: &str) -> TaskId {
-        t.insert(7, ProcessId::SYSTEM, 0, name, body())
+        t.insert(7, ProcessId::SYSTEM, 0, name, body(), 0)
     }
 
     #[test]

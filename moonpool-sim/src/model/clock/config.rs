@@ -130,10 +130,12 @@ pub(crate) fn sample(world: &World, config: &ClockConfig) -> ClockParams {
         let rate_ppm_max = if bound_ns > 0 { f.rate_ppm_max } else { 0 };
         let jumps = bound_ns > 0 && f.jump_interval_ms.is_some();
         if offsets || rate_ppm_max > 0 {
-            world.set_fault_family(family::DRIFT, true);
+            // Without chaos the clocks are the ones configured: recorded as
+            // on (a selection applies to the chaos profile only).
+            let _recorded = world.set_fault_family(family::DRIFT, true);
         }
         if jumps {
-            world.set_fault_family(family::JUMP, true);
+            let _recorded = world.set_fault_family(family::JUMP, true);
         }
         return ClockParams {
             bound_ns,
@@ -145,8 +147,8 @@ pub(crate) fn sample(world: &World, config: &ClockConfig) -> ClockParams {
     let c = &config.chaos;
     let mut on = [false; 3];
     for (i, name) in family::ALL.into_iter().enumerate() {
-        on[i] = !draw::bool(world, c.family_off);
-        world.set_fault_family(name, on[i]);
+        let drawn = !draw::bool(world, c.family_off);
+        on[i] = world.set_fault_family(name, drawn);
     }
     let [drift, jumps, skew] = on;
     if !(drift || jumps || skew) {

@@ -385,9 +385,11 @@ pub(crate) fn sample_faults(world: &World, config: &NetworkConfig) -> NetworkFau
                 !f.short_read.is_zero() || !f.short_write.is_zero(),
             ),
         ];
+        // Without chaos the faults are the ones configured: recorded as on
+        // (a selection applies to the chaos profile only).
         for (name, on) in explicit {
             if on {
-                world.set_fault_family(name, true);
+                let _recorded = world.set_fault_family(name, true);
             }
         }
         return f;
@@ -395,11 +397,14 @@ pub(crate) fn sample_faults(world: &World, config: &NetworkConfig) -> NetworkFau
     let c = &config.chaos;
     let mut f = NetworkFaults::NONE;
     for name in family::ALL {
-        let on = !draw::bool(world, c.family_off);
-        world.set_fault_family(name, on);
-        if !on {
+        let drawn = !draw::bool(world, c.family_off);
+        let on = world.set_fault_family(name, drawn);
+        if !(drawn || on) {
             continue;
         }
+        // A family drawn on but switched off by a selection still samples
+        // its knobs (and drops them), so the draws after it stay the same.
+        let unselected = f.clone();
         match name {
             family::LATENCY_TAIL => {
                 f.latency_tail = c.latency_tail.sample(world);
@@ -420,6 +425,9 @@ pub(crate) fn sample_faults(world: &World, config: &NetworkConfig) -> NetworkFau
             }
             // Nemesis families: the nemeses read the switch themselves.
             _ => {}
+        }
+        if !on {
+            f = unselected;
         }
     }
     f

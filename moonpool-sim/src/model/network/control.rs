@@ -5,6 +5,7 @@
 //! `net.connection_kill`) and appears in the chaos timeline. They work
 //! whether or not chaos is on: the nemeses decide when to call them.
 
+use crate::kernel::timeline::Mark;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -208,12 +209,17 @@ impl SimControl {
             .clogs
             .clog_pair(from, to, until);
         let on_system = self.world.is_system_ip(from) && self.world.is_system_ip(to);
-        self.world.note_hit(
-            "net.clog",
-            self.world.process_table.borrow().by_ip(from),
-            on_system,
-            || format!("pair {from} -> {to} clogged for {duration:?}"),
-        );
+        let (clogged, other) = {
+            let table = self.world.process_table.borrow();
+            (table.by_ip(from), table.by_ip(to))
+        };
+        self.world
+            .note_hit_mark("net.clog", clogged, on_system, || Mark {
+                detail: format!("pair {from} -> {to} clogged for {duration:?}"),
+                end: Some(Duration::from_nanos(until)),
+                peers: vec![self.world.entry_name(other)],
+                ..Mark::default()
+            });
     }
 
     /// Delays what `ip` sends and/or receives until `duration` from now.
@@ -230,11 +236,14 @@ impl SimControl {
             .links
             .clogs
             .clog_interface(ip, send, recv, until);
-        self.world.note(
-            "net.clog",
-            self.world.process_table.borrow().by_ip(ip),
-            || format!("interface {ip} clogged ({direction:?}) for {duration:?}"),
-        );
+        let clogged = self.world.process_table.borrow().by_ip(ip);
+        let on_system = self.world.is_system_ip(ip);
+        self.world
+            .note_hit_mark("net.clog", clogged, on_system, || Mark {
+                detail: format!("interface {ip} clogged ({direction:?}) for {duration:?}"),
+                end: Some(Duration::from_nanos(until)),
+                ..Mark::default()
+            });
     }
 
     /// Cuts every direction between the processes at IPs `a` and those at
@@ -258,10 +267,22 @@ impl SimControl {
             .partitions
             .add(a, b, symmetric);
         let on_system = a.iter().chain(b).all(|&ip| self.world.is_system_ip(ip));
-        self.world.note_hit("net.partition", None, on_system, || {
-            let arrow = if symmetric { "<-/->" } else { "-/->" };
-            format!("partition {id}: {a:?} {arrow} {b:?}")
-        });
+        self.world
+            .note_hit_mark("net.partition", None, on_system, || {
+                let arrow = if symmetric { "<-/->" } else { "-/->" };
+                let table = self.world.process_table.borrow();
+                let names = a
+                    .iter()
+                    .chain(b)
+                    .map(|ip| self.world.entry_name(table.by_ip(*ip)))
+                    .collect();
+                Mark {
+                    detail: format!("partition {id}: {a:?} {arrow} {b:?}"),
+                    pair: Some(id),
+                    peers: names,
+                    ..Mark::default()
+                }
+            });
         PartitionId(id)
     }
 
@@ -271,8 +292,11 @@ impl SimControl {
         let healed = self.world.net.borrow_mut().links.partitions.heal(id.0);
         if healed {
             release_held(&self.world);
-            self.world
-                .note("net.heal", None, || format!("partition {} healed", id.0));
+            self.world.note_mark("net.heal", None, || Mark {
+                detail: format!("partition {} healed", id.0),
+                pair: Some(id.0),
+                ..Mark::default()
+            });
         }
         healed
     }

@@ -9,6 +9,7 @@
 //! Dropping a listener (or killing its process) frees its port and resets
 //! the clients of connections never accepted.
 
+use crate::kernel::timeline::Mark;
 use std::collections::VecDeque;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -98,6 +99,12 @@ pub(crate) fn arrive(
         let id = net.next_conn_id;
         net.next_conn_id += 1;
         let conn = Conn::new(id, [local, target], [client, server], extra_ns);
+        world.mark("conn.open", Some(client), || Mark {
+            detail: format!("connection {id}: {local} -> {target}"),
+            pair: Some(id),
+            peers: vec![world.entry_name(Some(server))],
+            ..Mark::default()
+        });
         let key = net.conns.insert(conn);
         let Some(listener) = net.listeners.get_mut(&target) else {
             unreachable!("looked up above, under the same borrow")

@@ -38,6 +38,7 @@ mod listener;
 mod provider;
 mod stream;
 
+use crate::kernel::timeline::Mark;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -329,6 +330,15 @@ pub(crate) fn reset_end(
         return;
     }
     end.reset_at = at;
+    world.mark("conn.reset", Some(conn.procs[s]), || Mark {
+        detail: format!(
+            "connection {}: {} learns of a reset",
+            conn.id, conn.addrs[s]
+        ),
+        pair: Some(conn.id),
+        peers: vec![world.entry_name(Some(conn.procs[1 - s]))],
+        ..Mark::default()
+    });
     if at <= now {
         learn_reset(world, links, key, conn, s, wakes);
     } else {

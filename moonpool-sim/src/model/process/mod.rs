@@ -208,6 +208,9 @@ impl World {
         let id = self.kernel.add_process(name);
         let same = self.process_table.borrow_mut().add(ip, kind, main);
         assert_eq!(id, same, "the kernel and the models number processes alike");
+        self.kernel.mark("process.start", Some(id), || {
+            crate::kernel::timeline::Mark::text(format!("{kind:?} process at {ip}"))
+        });
         id
     }
 

@@ -377,6 +377,10 @@ impl Default for DiskParams {
     }
 }
 
+/// The storage fault families, in the order a chaos seed decides them.
+pub(crate) const FAULT_FAMILIES: [&str; 4] =
+    ["disk.io_error", "disk.bit_rot", "disk.full", "disk.slow"];
+
 impl DiskParams {
     /// Decides this seed's values: the quiet profile's as they are, or, with
     /// chaos on, each family switched on or off and then sampled.
@@ -390,34 +394,34 @@ impl DiskParams {
             };
         }
         let chaos = &config.chaos;
+        // (drawn, on): a family drawn on but switched off by a selection
+        // still samples its value (and drops it), so later draws stay the
+        // same.
         let family = |name: &'static str| {
-            let on = crate::kernel::draw::bool(world, chaos.family_on);
-            world.set_fault_family(name, on);
-            on
+            let drawn = crate::kernel::draw::bool(world, chaos.family_on);
+            (drawn, world.set_fault_family(name, drawn))
         };
-        let io_on = family("disk.io_error");
-        let rot_on = family("disk.bit_rot");
-        let full_on = family("disk.full");
-        let slow_on = family("disk.slow");
+        let [io, rot, full, slow] = FAULT_FAMILIES;
+        let io_on = family(io);
+        let rot_on = family(rot);
+        let full_on = family(full);
+        let slow_on = family(slow);
+        let sampled = |(drawn, on): (bool, bool), value: &dyn Fn() -> Ratio| {
+            let v = if drawn || on { value() } else { Ratio::ZERO };
+            if on { v } else { Ratio::ZERO }
+        };
+        // In this order: the draws of a seed without a selection are those
+        // of every earlier version.
+        let io_error = sampled(io_on, &|| sample_ppm(world, chaos.io_error));
+        let bit_rot = sampled(rot_on, &|| sample_ppm(world, chaos.bit_rot));
+        let capacity = (full_on.0 || full_on.1).then(|| {
+            crate::kernel::draw::between(world, chaos.capacity_bytes_min, chaos.capacity_bytes_max)
+        });
         DiskParams {
-            io_error: if io_on {
-                sample_ppm(world, chaos.io_error)
-            } else {
-                Ratio::ZERO
-            },
-            bit_rot: if rot_on {
-                sample_ppm(world, chaos.bit_rot)
-            } else {
-                Ratio::ZERO
-            },
-            capacity_bytes: full_on.then(|| {
-                crate::kernel::draw::between(
-                    world,
-                    chaos.capacity_bytes_min,
-                    chaos.capacity_bytes_max,
-                )
-            }),
-            slow: slow_on.then(|| chaos.slow.clone()),
+            io_error,
+            bit_rot,
+            capacity_bytes: capacity.filter(|_| full_on.1),
+            slow: slow_on.1.then(|| chaos.slow.clone()),
         }
     }
 }

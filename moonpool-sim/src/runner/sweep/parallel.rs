@@ -140,6 +140,7 @@ where
             for _ in 0..workers {
                 let sender = sender.clone();
                 let dispatch = &dispatch;
+                let settings = &settings;
                 scope.spawn(move || self.work(plan, settings, dispatch, &sender));
             }
             drop(sender);
@@ -156,7 +157,7 @@ where
     fn work(
         &self,
         plan: &SweepPlan,
-        settings: SeedSettings,
+        settings: &SeedSettings,
         dispatch: &Dispatch,
         sender: &mpsc::Sender<Message<E>>,
     ) {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::Replay;
 use super::run::{AllSometimesSatisfied, StopCondition};
+use crate::kernel::faults::FaultSelection;
 use crate::trace::TraceSink;
 
 /// Which seeds, in which order.
@@ -152,6 +153,22 @@ pub enum PlanError {
     /// A list of seeds with no seed in it.
     #[error("the list of seeds is empty")]
     EmptyList,
+    /// A selection names a fault family the simulator does not have.
+    #[error("unknown fault family '{name}' (known: {})", known.join(", "))]
+    UnknownFaultFamily {
+        /// The name as given.
+        name: String,
+        /// Every family (`moonpool_sim::fault_families()`).
+        known: Vec<&'static str>,
+    },
+    /// A selection names a buggify site no code registers.
+    #[error(
+        "unknown buggify site '{name}' (sites are named module::path:line; the coverage report lists them)"
+    )]
+    UnknownBuggifySite {
+        /// The name as given.
+        name: String,
+    },
 }
 
 /// A goal the sweep works toward, beyond its seed plan.
@@ -196,6 +213,15 @@ pub struct SweepPlan {
     /// Record the chaos timeline of each seed (default: on for
     /// [`SeedPlan::One`]).
     pub record_timeline: bool,
+    /// Overrides of each chaos seed's fault decisions (`--faults`,
+    /// `--no-faults`, `--buggify-sites`); set with
+    /// [`SweepPlan::set_faults`], which checks the names. Ignored in quiet
+    /// seeds, which inject no chaos to select from.
+    pub faults: FaultSelection,
+    /// Keep the marks of the timeline picture (process starts, connections,
+    /// RPC calls, assertion hits) in each seed's report (`--timeline`;
+    /// meant for one seed).
+    pub record_marks: bool,
     /// Write a trace of every seed here (see [`crate::trace`]).
     pub trace: Option<TraceSink>,
     /// How failure replay lines are written.
@@ -242,6 +268,8 @@ impl SweepPlan {
             chaos: None,
             record_timeline: matches!(seeds, SeedPlan::One(_)),
             seeds,
+            faults: FaultSelection::default(),
+            record_marks: false,
             trace: None,
             replay: Replay::cargo_test(),
             max_failures: None,
@@ -255,6 +283,14 @@ impl SweepPlan {
             return Err(PlanError::EmptyShard { shard, count });
         }
         self.shard = Some(shard);
+        Ok(())
+    }
+
+    /// Selects the faults every chaos seed may inject; refused if it names
+    /// a family or a buggify site that does not exist.
+    pub fn set_faults(&mut self, faults: FaultSelection) -> Result<(), PlanError> {
+        crate::runner::faults::check(&faults)?;
+        self.faults = faults;
         Ok(())
     }
 

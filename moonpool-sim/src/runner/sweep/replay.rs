@@ -14,6 +14,12 @@
 //! - [`Replay::CargoTest`], for sweeps run from a test (the default, and
 //!   what `SweepPlan::from_env_or` keeps):
 //!   `MOONPOOL_SEED=0x2a MOONPOOL_CHAOS=on cargo test -p my-crate my_test -- --exact`.
+//!
+//! A sweep run under a [`FaultSelection`] prints it too (`--faults
+//! net.clog --buggify-sites none`, or `MOONPOOL_FAULTS=net.clog ...`), so
+//! the line reruns the seed under the same selection.
+
+use crate::kernel::faults::FaultSelection;
 
 /// How to print the command that replays a seed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,6 +55,21 @@ impl Replay {
 
     /// The command line that replays `seed`.
     pub fn line(&self, seed: u64, chaos: bool, check_determinism: bool) -> String {
+        self.line_with_faults(seed, chaos, check_determinism, &FaultSelection::default())
+    }
+
+    /// The command line that replays `seed` under the fault selection
+    /// `faults` (`--faults ...` flags, or `MOONPOOL_FAULTS=...` variables;
+    /// nothing for an empty selection or a quiet seed).
+    pub fn line_with_faults(
+        &self,
+        seed: u64,
+        chaos: bool,
+        check_determinism: bool,
+        faults: &FaultSelection,
+    ) -> String {
+        let quiet = FaultSelection::default();
+        let faults = if chaos { faults } else { &quiet };
         match self {
             Replay::Command { program, args } => {
                 let mut words: Vec<String> = Vec::with_capacity(args.len() + 5);
@@ -57,6 +78,7 @@ impl Replay {
                 if check_determinism {
                     words.push("--check-determinism".to_string());
                 }
+                words.extend(faults.flags());
                 words.push(if chaos { "--chaos" } else { "--no-chaos" }.to_string());
                 words.push("--seed".to_string());
                 words.push(format!("{seed:#x}"));
@@ -73,6 +95,9 @@ impl Replay {
                 );
                 if check_determinism {
                     line.push_str(" MOONPOOL_CHECK_DETERMINISM=1");
+                }
+                for (name, value) in faults.env_vars() {
+                    line.push_str(&format!(" {name}={}", shell_quote(&value)));
                 }
                 line.push_str(" cargo test");
                 if let Some(p) = package {
@@ -117,6 +142,34 @@ mod tests {
         assert_eq!(
             r.line(1, false, true),
             r"target/debug/demo sim --bug 'it'\''s here' --check-determinism --no-chaos --seed 0x1"
+        );
+    }
+
+    #[test]
+    fn lines_carry_the_fault_selection_in_chaos_seeds_only() {
+        let faults = FaultSelection {
+            only: Some(["net.clog".to_string()].into()),
+            ..FaultSelection::default()
+        };
+        let r = Replay::Command {
+            program: "demo".into(),
+            args: vec!["sim".into()],
+        };
+        assert_eq!(
+            r.line_with_faults(7, true, false, &faults),
+            "demo sim --faults net.clog --chaos --seed 0x7"
+        );
+        assert_eq!(
+            r.line_with_faults(7, false, false, &faults),
+            "demo sim --no-chaos --seed 0x7"
+        );
+        let r = Replay::CargoTest {
+            package: None,
+            test: None,
+        };
+        assert_eq!(
+            r.line_with_faults(7, true, false, &faults),
+            "MOONPOOL_SEED=0x7 MOONPOOL_CHAOS=on MOONPOOL_FAULTS=net.clog cargo test"
         );
     }
 

@@ -174,9 +174,12 @@ impl SweepReport {
 
     /// The command line that replays `seed` exactly.
     pub fn replay_line(&self, seed: u64) -> String {
-        self.plan
-            .replay
-            .line(seed, self.chaos, self.plan.check_determinism)
+        self.plan.replay.line_with_faults(
+            seed,
+            self.chaos,
+            self.plan.check_determinism,
+            &self.plan.faults,
+        )
     }
 
     /// Executor steps per wall-clock second.

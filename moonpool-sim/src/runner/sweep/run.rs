@@ -116,7 +116,7 @@ impl Simulation {
                     consumer.stopped(StopReason::TimeBudget(consumer.budget()));
                     break;
                 }
-                let report = self.run_planned_seed(seed, plan, settings);
+                let report = self.run_planned_seed(seed, plan, &settings);
                 if consumer.take(&report) {
                     break;
                 }
@@ -134,7 +134,7 @@ impl Simulation {
         &self,
         seed: u64,
         plan: &SweepPlan,
-        settings: SeedSettings,
+        settings: &SeedSettings,
     ) -> SeedReport {
         tracing::debug!(target: "moonpool_sim::runner", "seed {seed:#x} starts");
         let report = if plan.check_determinism {

@@ -6,6 +6,9 @@
 //! - [`TraceSink`]: where trace lines go (a file, a test's captured output,
 //!   memory, any writer), and the most verbose level kept (default
 //!   `TRACE`: everything). Cheap to clone; clones share the writer.
+//! - [`TraceFilter`]: which events a sink keeps: by process, task, target
+//!   and level, and by a window of simulated time (`--trace-filter`,
+//!   `--trace-from`, `--trace-until`; `filter.rs`).
 //! - [`SimTraceLayer`]: the layer. Each event becomes one line:
 //!
 //!   ```text
@@ -47,14 +50,18 @@ use std::fmt::{self, Write as _};
 use std::io::{self, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Metadata, Subscriber};
-use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::kernel::{Kernel, with_current};
+
+mod filter;
+
+pub use filter::{TraceFilter, TraceFilterError};
 
 type SharedWriter = Arc<Mutex<Box<dyn Write + Send>>>;
 
@@ -62,9 +69,7 @@ type SharedWriter = Arc<Mutex<Box<dyn Write + Send>>>;
 #[derive(Clone)]
 pub struct TraceSink {
     writer: SharedWriter,
-    level: Level,
-    /// Per-target levels (`RUST_LOG`-style directives), if any.
-    targets: Option<Targets>,
+    filter: Arc<TraceFilter>,
     name: Arc<str>,
 }
 
@@ -72,7 +77,7 @@ impl fmt::Debug for TraceSink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TraceSink")
             .field("name", &self.name)
-            .field("level", &self.level)
+            .field("filter", &self.filter)
             .finish()
     }
 }
@@ -122,8 +127,7 @@ impl TraceSink {
         let name: String = name.into();
         TraceSink {
             writer: Arc::new(Mutex::new(Box::new(writer))),
-            level: Level::TRACE,
-            targets: None,
+            filter: Arc::new(TraceFilter::default()),
             name: name.into(),
         }
     }
@@ -152,23 +156,35 @@ impl TraceSink {
 
     /// Keeps only events at `level` or more severe (default `TRACE`).
     pub fn with_level(mut self, level: Level) -> TraceSink {
-        self.level = level;
+        Arc::make_mut(&mut self.filter).level = Some(level);
+        self
+    }
+
+    /// Keeps only the events `filter` selects (`--trace-filter`,
+    /// `--trace-from`, `--trace-until`).
+    pub fn with_filter(mut self, filter: TraceFilter) -> TraceSink {
+        self.filter = Arc::new(filter);
         self
     }
 
     /// Keeps only the events `directives` enable: `RUST_LOG`-style
     /// `target=level` pairs and a bare default level, comma-separated
     /// (`info,my_app::net=trace`); targets not named are off unless a
-    /// default is given.
-    pub fn with_directives(mut self, directives: &str) -> Result<TraceSink, TraceFilterError> {
-        let targets = directives
-            .parse::<Targets>()
-            .map_err(|e| TraceFilterError {
-                directives: directives.to_string(),
-                message: e.to_string(),
-            })?;
-        self.targets = Some(targets);
-        Ok(self)
+    /// default is given. The same syntax as `--trace-filter`
+    /// ([`TraceFilter::parse`]); a window already set is kept.
+    pub fn with_directives(self, directives: &str) -> Result<TraceSink, TraceFilterError> {
+        let parsed = TraceFilter::parse(directives)?;
+        let filter = TraceFilter {
+            from: self.filter.from,
+            until: self.filter.until,
+            ..parsed
+        };
+        Ok(self.with_filter(filter))
+    }
+
+    /// The filter of this sink.
+    pub fn filter(&self) -> &TraceFilter {
+        &self.filter
     }
 
     /// What the sink writes to (a path, "memory", ...).
@@ -184,16 +200,6 @@ impl TraceSink {
     fn write_line(&self, line: &str) {
         let _ = lock(&self.writer).write_all(line.as_bytes());
     }
-}
-
-/// Directives for [`TraceSink::with_directives`] that do not parse.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("invalid log directives '{directives}': {message}")]
-pub struct TraceFilterError {
-    /// The directives given.
-    pub directives: String,
-    /// What is wrong with them.
-    pub message: String,
 }
 
 /// The layer that writes stamped events to a [`TraceSink`].
@@ -228,17 +234,17 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn enabled(&self, metadata: &Metadata<'_>, _ctx: Context<'_, S>) -> bool {
-        *metadata.level() <= self.sink.level
-            && self
+        // Spans are kept whatever their level: they only label events.
+        metadata.is_span()
+            || self
                 .sink
-                .targets
-                .as_ref()
-                .is_none_or(|t| t.would_enable(metadata.target(), metadata.level()))
+                .filter
+                .keeps_level(metadata.target(), *metadata.level())
     }
 
     fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
         Some(tracing::level_filters::LevelFilter::from_level(
-            self.sink.level,
+            self.sink.filter.max_level(),
         ))
     }
 
@@ -246,10 +252,19 @@ where
         let mut line = String::with_capacity(160);
         let stamp = with_current(|kernel| stamp(kernel)).unwrap_or_else(|| Stamp {
             seed: "-".to_string(),
+            time_ns: None,
             time: "-".to_string(),
             process: "-".to_string(),
             task: "-".to_string(),
         });
+        let time = stamp.time_ns.map(Duration::from_nanos);
+        if !self
+            .sink
+            .filter
+            .keeps_stamp(time, &stamp.process, &stamp.task)
+        {
+            return;
+        }
         let _ = write!(
             line,
             "seed={} t={} process={} task={} ",
@@ -280,6 +295,7 @@ where
 
 struct Stamp {
     seed: String,
+    time_ns: Option<u64>,
     time: String,
     process: String,
     task: String,
@@ -288,7 +304,8 @@ struct Stamp {
 /// The seed, clock and current task of `kernel`, read without panicking
 /// (a table borrowed elsewhere shows as `?`).
 fn stamp(kernel: &Kernel) -> Stamp {
-    let time = moonpool_core::Instant::from_nanos(kernel.now_ns()).to_string();
+    let time_ns = kernel.now_ns();
+    let time = moonpool_core::Instant::from_nanos(time_ns).to_string();
     let (process, task) = match kernel.current() {
         None => ("-".to_string(), "-".to_string()),
         Some((task_id, process_id)) => {
@@ -307,6 +324,7 @@ fn stamp(kernel: &Kernel) -> Stamp {
     };
     Stamp {
         seed: format!("{:#x}", kernel.seed),
+        time_ns: Some(time_ns),
         time,
         process,
         task,
