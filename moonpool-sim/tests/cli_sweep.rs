@@ -284,6 +284,7 @@ fn attrition() -> Simulation {
         }
     }
     SimulationBuilder::new()
+        .chaos(false)
         .process("srv", [10, 0, 0, 1], |p| async move {
             loop {
                 p.sleep(Duration::from_millis(2)).await;

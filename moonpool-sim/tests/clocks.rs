@@ -26,6 +26,7 @@ where
 {
     let idle = |_p: SimProviders| std::future::pending::<()>();
     SimulationBuilder::new()
+        .chaos(false)
         .clocks(clocks)
         .process("a", [10, 0, 0, 1], idle)
         .process("b", [10, 0, 0, 2], idle)
@@ -412,6 +413,7 @@ fn the_clock_nemesis_skews_only_servers_and_stops_when_the_run_phase_ends() {
 #[test]
 fn chaos_off_injects_no_clock_fault_even_with_the_nemesis() {
     let sim = SimulationBuilder::new()
+        .chaos(false)
         .clocks(stormy())
         .process("a", [10, 0, 0, 1], watch_own_clock)
         .workload("w", 1, |_| {

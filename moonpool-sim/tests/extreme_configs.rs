@@ -10,15 +10,15 @@ mod extreme;
 use moonpool_sim::{ConfigError, NetworkConfig, NetworkConfigError, SimulationBuilder};
 
 const RELEASE_FINGERPRINTS: &str = "\
-slowest 1 0x3ee36e3a5359c69b
-slowest 2 0x2c09f5548fcd51b6
-slowest 3 0x4c8a62c5e78dd097
+slowest 1 0x5e0b3a012d53077c
+slowest 2 0xe618846ab2d7fae8
+slowest 3 0xcb1fb7f183664d40
 narrowest 1 0xd5e9839378c616c1
 narrowest 2 0xd8d805d1d4623bee
 narrowest 3 0x416da403a951feac
-wildest-chaos 1 0xcc392d0a99b4d452
-wildest-chaos 2 0x933cc386fc823935
-wildest-chaos 3 0x84f41180292f2e39";
+wildest-chaos 1 0xbb3251b1366bdc69
+wildest-chaos 2 0x774cd9ad57546c79
+wildest-chaos 3 0x14fa142937a0f1d3";
 
 #[test]
 fn extreme_valid_configs_give_the_release_builds_fingerprints() {

@@ -33,6 +33,7 @@ fn talker(
 ) -> Simulation {
     let raised = Rc::clone(&wrote);
     SimulationBuilder::new()
+        .chaos(false)
         .network(config)
         .process("talker", SERVER_IP, move |p: SimProviders| {
             let wrote = Rc::clone(&raised);
