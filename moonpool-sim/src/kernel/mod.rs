@@ -23,6 +23,8 @@
 //!   recorder that names the first divergence of two runs.
 //! - `draw.rs`: the simulator's own random draws.
 //! - `failure.rs`: [`SeedFailure`], why a seed failed.
+//! - `watchdog.rs`: the process-wide watchdog that ends a run whose
+//!   thread a task blocked (`block_on` inside a simulation).
 //! - `faults.rs`: [`FaultSelection`](faults::FaultSelection), the run's
 //!   overrides of the seed's fault-family and buggify-site draws.
 //!
@@ -60,6 +62,7 @@ pub(crate) mod process;
 mod run;
 pub(crate) mod time;
 pub(crate) mod timeline;
+pub(crate) mod watchdog;
 
 pub use timeline::TimelineEntry;
 use timeline::{Mark, Marks, TIMELINE_ENTRIES_MAX};
@@ -177,6 +180,8 @@ pub(crate) struct Kernel {
     timeline: RefCell<Option<Vec<TimelineEntry>>>,
     /// Marks for the timeline picture, when asked for.
     marks: RefCell<Option<Marks>>,
+    /// The loop's sign of life for the watchdog (a blocked thread).
+    pub(crate) heartbeat: std::sync::Arc<watchdog::Heartbeat>,
     /// Fault families and whether this seed has them on (swarm testing).
     fault_families: RefCell<BTreeMap<&'static str, bool>>,
 }
@@ -221,6 +226,7 @@ impl Kernel {
             counters: RefCell::new(BTreeMap::new()),
             timeline: RefCell::new(config.record_timeline.then(Vec::new)),
             marks: RefCell::new(config.record_marks.then(Marks::default)),
+            heartbeat: watchdog::watch(seed),
             fault_families: RefCell::new(BTreeMap::new()),
             config,
         })

@@ -356,7 +356,9 @@ impl Kernel {
     /// the model scheduled go back to `model`. A wake from another OS
     /// thread fails the seed (it replaces a hang it caused, or a pass).
     pub(crate) fn run<M: ModelEvents>(&self, model: &M) -> Stop {
+        self.heartbeat.set_running(true);
         let stop = self.run_loop(model);
+        self.heartbeat.set_running(false);
         let Some(task) = super::executor::waker::foreign_wakes_of(self.id) else {
             return stop;
         };
@@ -386,6 +388,9 @@ impl Kernel {
             while let Some(id) = self.next_ready() {
                 let steps = self.steps.get() + 1;
                 self.steps.set(steps);
+                if steps & super::watchdog::BEAT_MASK == 0 {
+                    self.heartbeat.beat(steps);
+                }
                 if steps > self.config.step_limit {
                     let spinning = self.spinning_task();
                     self.fail(SeedFailure::StepLimit {
