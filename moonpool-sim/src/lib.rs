@@ -125,9 +125,9 @@ pub use kernel::executor::TaskId;
 pub use kernel::executor::join::SimJoinHandle;
 pub use kernel::failure::{SeedFailure, StuckTask, Waiting};
 pub use kernel::faults::FaultSelection;
-pub use kernel::watchdog::{HANG_EXIT_CODE, HANG_SECS_DEFAULT};
 pub use kernel::process::ProcessId;
 pub use kernel::time::sleep::Sleep;
+pub use kernel::watchdog::{HANG_EXIT_CODE, HANG_SECS_DEFAULT};
 
 pub use model::clock::{ClockConfig, ClockError, ClockInfo};
 pub use model::control::SimControl;

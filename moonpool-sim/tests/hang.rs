@@ -27,8 +27,14 @@ fn a_task_blocking_its_thread_ends_the_run_with_a_message_naming_block_on() {
         Some(moonpool_sim::HANG_EXIT_CODE),
         "{stderr}"
     );
-    assert!(stderr.contains("seed 0x7 has made no simulator step"), "{stderr}");
-    assert!(stderr.contains("block_on") && stderr.contains(".await"), "{stderr}");
+    assert!(
+        stderr.contains("seed 0x7 has made no simulator step"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("block_on") && stderr.contains(".await"),
+        "{stderr}"
+    );
 }
 
 #[test]
