@@ -172,6 +172,11 @@ where
         let run = || {
             let mut batch: Vec<(u64, SeedReport)> = Vec::with_capacity(BATCH_SEEDS_MAX);
             let mut last_sent = Instant::now();
+            // Sends the batch; false once the consumer has gone.
+            let flush = |batch: &mut Vec<(u64, SeedReport)>, last_sent: &mut Instant| {
+                *last_sent = Instant::now();
+                sender.send(Message::Seeds(fresh_batch(batch))).is_ok()
+            };
             'claims: while let Some(positions) = dispatch.claim() {
                 for position in positions {
                     if !dispatch.may_start(position) {
@@ -181,26 +186,16 @@ where
                         break 'claims;
                     };
                     batch.push((position, sim.run_planned_seed(seed, plan, settings)));
-                    if batch.len() >= BATCH_SEEDS_MAX || last_sent.elapsed() >= BATCH_WAIT_MAX {
-                        if sender
-                            .send(Message::Seeds(fresh_batch(&mut batch)))
-                            .is_err()
-                        {
-                            return;
-                        }
-                        last_sent = Instant::now();
+                    let due =
+                        batch.len() >= BATCH_SEEDS_MAX || last_sent.elapsed() >= BATCH_WAIT_MAX;
+                    if due && !flush(&mut batch, &mut last_sent) {
+                        return;
                     }
                 }
                 // A batch never spans two claimed runs: its positions
                 // are consecutive.
-                if !batch.is_empty() {
-                    if sender
-                        .send(Message::Seeds(fresh_batch(&mut batch)))
-                        .is_err()
-                    {
-                        return;
-                    }
-                    last_sent = Instant::now();
+                if !batch.is_empty() && !flush(&mut batch, &mut last_sent) {
+                    return;
                 }
             }
             if !batch.is_empty() {
