@@ -5,7 +5,7 @@
 //! the same processes run on real loopback.
 //!
 //! Seeds to first failure over 20 sweeps per bug (the figures in
-//! `docs/examples.md`):
+//! `docs/src/examples.md`):
 //! `cargo test --release -p moonpool-examples --test election -- --ignored --nocapture`
 
 mod common;
@@ -218,7 +218,7 @@ fn the_election_runs_on_real_loopback_and_passes_the_checks() {
 
 /// `cargo test --release -p moonpool-examples --test election -- --ignored --nocapture`
 #[test]
-#[ignore = "20 sweeps per bug: run in release, see docs/examples.md"]
+#[ignore = "20 sweeps per bug: run in release, see docs/src/examples.md"]
 fn seeds_to_first_failure() {
     for bug in ElectionBug::ALL {
         let found = common::seeds_to_first_failure(election::simulation, *bug, 20, 500);

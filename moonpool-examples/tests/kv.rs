@@ -135,9 +135,9 @@ fn the_store_runs_unchanged_on_real_tokio_and_recovers_from_real_files() {
 }
 
 /// Seeds to first failure for every bug over 20 sweeps (first seeds 0,
-/// 10 000, ..., 190 000), for the table in `docs/examples.md`.
+/// 10 000, ..., 190 000), for the table in `docs/src/examples.md`.
 #[test]
-#[ignore = "long: run in release, see docs/examples.md"]
+#[ignore = "long: run in release, see docs/src/examples.md"]
 fn seeds_to_first_failure() {
     for bug in KvBug::ALL {
         let found = common::seeds_to_first_failure(kv::simulation, *bug, 20, 500);

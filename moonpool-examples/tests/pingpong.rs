@@ -115,7 +115,7 @@ fn the_same_code_runs_on_real_loopback_and_passes_the_check() {
 
 /// `cargo test --release -p moonpool-examples --test pingpong -- --ignored --nocapture`
 #[test]
-#[ignore = "20 sweeps per bug: run in release, see docs/examples.md"]
+#[ignore = "20 sweeps per bug: run in release, see docs/src/examples.md"]
 fn seeds_to_first_failure() {
     for bug in PingpongBug::ALL {
         let found = common::seeds_to_first_failure(pingpong::simulation, *bug, 20, 500);

@@ -4,7 +4,7 @@
 //! failing seed replays exactly; the same code runs on real tokio.
 //!
 //! The distribution of seeds to first failure per bug over 20 sweeps (the
-//! figures in `docs/examples.md`) is an ignored test:
+//! figures in `docs/src/examples.md`) is an ignored test:
 //! `cargo test --release -p moonpool-examples --test wal -- --ignored --nocapture seeds_to_first_failure`.
 
 mod common;
@@ -89,7 +89,7 @@ fn unordered_sync_is_caught_within_500_seeds_and_replays() {
 
 /// `cargo test --release -p moonpool-examples --test wal -- --ignored --nocapture seeds_to_first_failure`
 #[test]
-#[ignore = "20 sweeps per bug: run in release, see docs/examples.md"]
+#[ignore = "20 sweeps per bug: run in release, see docs/src/examples.md"]
 fn seeds_to_first_failure() {
     for bug in WalBug::ALL {
         let found = common::seeds_to_first_failure(wal::simulation, *bug, 20, 500);

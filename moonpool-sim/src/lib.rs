@@ -78,7 +78,7 @@
 //! [`SweepPlan`] (which `cargo test` can override from `MOONPOOL_*`
 //! environment variables to replay a failure), and [`cli::SimCli`] gives a
 //! binary the `sim` subcommand with every runner flag: `--seed`, `--seeds`,
-//! `--check-determinism`, `--json`, `--trace` (see `docs/runner.md`).
+//! `--check-determinism`, `--json`, `--trace` (see `docs/src/runner.md`).
 //! [`trace`] stamps `tracing` events with the seed, simulated time and task.
 //!
 //! ## Where to go next
@@ -160,7 +160,7 @@ pub use runner::workload::{FnWorkload, NoCheck, ProcessRef, SimContext, Workload
 
 /// The simulated network's fault families and the ranges its knobs take.
 /// The network's types themselves (`NetworkConfig`, `SimTcpStream`, ...)
-/// are at the crate root. Guide: `docs/faults.md`.
+/// are at the crate root. Guide: `docs/src/faults.md`.
 pub mod network {
     pub use crate::model::network::{FAULT_FAMILIES, Range};
 }
@@ -170,14 +170,14 @@ pub mod network {
 /// fault families, and the limit of a rate error. [`ClockConfig`],
 /// [`ClockInfo`] and [`ClockError`] are at the crate root; the operations
 /// are [`SimControl`]'s (`now`, `clock`, `set_clock_offset`,
-/// `set_clock_rate`). Guide: `docs/faults.md#clocks`.
+/// `set_clock_rate`). Guide: `docs/src/faults.md#clocks`.
 pub mod clock {
     pub use crate::model::clock::{ClockChaos, ClockFaults, FAULT_FAMILIES, RATE_PPM_LIMIT};
 }
 
 /// Simulated storage: its configuration (latency, crash model, faults and
 /// their chaos ranges) and [`SimFile`](storage::SimFile). Guide:
-/// `docs/faults.md`.
+/// `docs/src/faults.md`.
 pub mod storage {
     pub use crate::model::storage::{
         CrashModel, DiskChaos, DiskFaults, DiskLatency, FILE_BYTES_MAX, PAGE_BYTES, PpmRange,
@@ -190,7 +190,7 @@ pub mod storage {
 /// [`SeedReport`]) and [`Coverage`](assertions::Coverage), every
 /// registered site's totals over a sweep, with its human table and JSON.
 /// The macros (`always!`, `sometimes!`, ...) are at the crate root.
-/// Guide: `docs/assertions.md`.
+/// Guide: `docs/src/assertions.md`.
 pub mod assertions {
     pub use crate::model::assertions::{AssertionStats, NumericSample, NumericStats};
     pub use crate::runner::coverage::{
@@ -202,7 +202,7 @@ pub mod assertions {
 /// Buggify in simulation: the probabilities of its model and
 /// [`BuggifyStats`](buggify::BuggifyStats), what one site did in one seed.
 /// The macros (`buggify!`, `buggify_with_prob!`, `buggify_knob!`) are at
-/// the crate root. Guide: `docs/assertions.md`.
+/// the crate root. Guide: `docs/src/assertions.md`.
 pub mod buggify {
     pub use crate::kernel::time::BUGGIFIED_DELAY_P;
     pub use crate::model::buggify::{

@@ -70,7 +70,7 @@
 //! Determinism: all time, tasks, I/O and randomness (tokens, incarnations,
 //! jitter) come from the providers; maps that are iterated are `BTreeMap`s
 //! or slabs (in index order).
-//! See `docs/transport.md` for the wire format, the delivery guarantees and
+//! See `docs/src/transport.md` for the wire format, the delivery guarantees and
 //! the failure semantics.
 
 #![forbid(unsafe_code)]

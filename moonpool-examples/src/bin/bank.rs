@@ -9,7 +9,7 @@
 //!
 //! After quiesce every seed checks: money conserved, every transfer applied
 //! on both sides or neither and at most once, no account negative, every
-//! acknowledged outcome durable. The design: `docs/examples.md`.
+//! acknowledged outcome durable. The design: `docs/src/examples.md`.
 
 fn main() -> std::process::ExitCode {
     moonpool_examples::harness::main(&moonpool_examples::bank::EXAMPLE)

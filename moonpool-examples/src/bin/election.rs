@@ -12,7 +12,7 @@
 //! strictly increasing ballots, every accepted write carrying the highest
 //! token issued, leaders that are registered candidates elected by a
 //! majority, leases that never overlap, and a leader in office within a
-//! bound after the faults stop. The design: `docs/examples.md`.
+//! bound after the faults stop. The design: `docs/src/examples.md`.
 
 fn main() -> std::process::ExitCode {
     moonpool_examples::harness::main(&moonpool_examples::election::EXAMPLE)

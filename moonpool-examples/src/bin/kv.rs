@@ -11,7 +11,7 @@
 //! and buggify widens the rare paths; after quiesce the seed fails unless
 //! the replicas converge, no acknowledged write was lost and the whole
 //! history is linearizable. Runner flags: `kv --help` (and
-//! `docs/runner.md`); the design: `docs/examples.md`.
+//! `docs/src/runner.md`); the design: `docs/src/examples.md`.
 
 fn main() -> std::process::ExitCode {
     moonpool_examples::harness::main(&moonpool_examples::kv::EXAMPLE)

@@ -10,7 +10,7 @@
 //! Under simulation every client sends its pings through latency, clogs,
 //! partitions, resets, bit flips, short reads and writes and clock drift,
 //! and the seed fails unless every ping is answered by its own pong. Runner
-//! flags: `pingpong --help` (and `docs/runner.md`).
+//! flags: `pingpong --help` (and `docs/src/runner.md`).
 
 fn main() -> std::process::ExitCode {
     moonpool_examples::harness::main(&moonpool_examples::pingpong::EXAMPLE)

@@ -13,7 +13,7 @@
 //! a put only after `sync`; each client remembers what was acknowledged and
 //! checks, during the run and after the chaos, that each acknowledged write
 //! is still there and that nothing was invented. Runner flags: `wal --help`
-//! (and `docs/runner.md`); the design: `docs/examples.md`.
+//! (and `docs/src/runner.md`); the design: `docs/src/examples.md`.
 
 fn main() -> std::process::ExitCode {
     moonpool_examples::harness::main(&moonpool_examples::wal::EXAMPLE)

@@ -7,7 +7,7 @@
 //! - [`assert_passes`]: seeds pass without a bug (returns their coverage
 //!   and fault counts, for the test to require the chaos really happened).
 //! - [`assert_deterministic`]: `--check-determinism` passes on seeds.
-//! - [`seeds_to_first_failure`]: the figures of `docs/examples.md` (for
+//! - [`seeds_to_first_failure`]: the figures of `docs/src/examples.md` (for
 //!   the ignored long-run tests).
 
 #![allow(dead_code)]

@@ -25,7 +25,7 @@
 //!
 //! # Precedence
 //! Flags win over variables, also across kinds of run: see the
-//! `settings.rs` design note and `docs/runner.md`.
+//! `settings.rs` design note and `docs/src/runner.md`.
 //!
 //! # A binary that just wants the runner
 //!

@@ -18,7 +18,7 @@
 //! At the end of a seed the counts become the seed report's
 //! [`AssertionStats`] (sites evaluated in that seed only). Merging them
 //! across seeds is the runner's `Coverage` (`runner/coverage/`), one layer
-//! up. Guide: `docs/assertions.md`.
+//! up. Guide: `docs/src/assertions.md`.
 //!
 //! # Invariants
 //! - Sites are identified by their index in the link-time registry

@@ -165,7 +165,7 @@ impl TimeProvider for SimProviders {
 
     /// This process's monotonic clock: true time plus its offset (which
     /// moves at its rate error and jumps forward, never back; see
-    /// `docs/faults.md#clocks`). True time when its clock is perfect.
+    /// `docs/src/faults.md#clocks`). True time when its clock is perfect.
     #[track_caller]
     fn now(&self) -> Instant {
         self.world.ensure_live("now()");

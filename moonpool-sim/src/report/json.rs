@@ -154,7 +154,7 @@ pub fn summary(sweep: &SweepReport, first_seed_fresh: bool) -> Value {
 /// | `faults` | `{kind: {"total": n, "seeds": m, "on_system": k}}` over the sweep; `on_system`: of `total`, the faults whose every target was a process of the system under test |
 /// | `fault_families` | `{family: seeds in which it was on}` |
 /// | `metrics` | `{name: total}` of every other counter (library metrics such as `transport.frames_sent`, buggify firings) |
-/// | `assertions` | the coverage report: every assertion and buggify site in scope with its counts and status (see `docs/assertions.md`) |
+/// | `assertions` | the coverage report: every assertion and buggify site in scope with its counts and status (see `docs/src/assertions.md`) |
 pub fn summary_of(summary: &SweepSummary) -> Value {
     // A struct of strings, numbers and maps always serializes.
     let mut o = match serde_json::to_value(summary) {

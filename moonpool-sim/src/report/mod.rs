@@ -12,7 +12,7 @@
 //! - [`Format`]: human or JSON.
 //!
 //! Output errors (a closed pipe) are ignored: a report never fails a run.
-//! The JSON schema is documented in `docs/runner.md` and in [`json`].
+//! The JSON schema is documented in `docs/src/runner.md` and in [`json`].
 //!
 //! # Layer 5: the front ends
 //! This module and `cli` are the top of the crate: they render what the

@@ -16,7 +16,7 @@ pub(crate) type Recheck = Box<dyn Fn() -> Option<u64>>;
 /// Completes when virtual time reaches its deadline. The deadline is fixed
 /// at creation; the timer is registered on first poll (a sleep that is
 /// never polled costs nothing) and released on completion or drop. In a
-/// seed with buggified delays (chaos, see `docs/runner.md`) the timer may
+/// seed with buggified delays (chaos, see `docs/src/runner.md`) the timer may
 /// fire later than the deadline, never earlier.
 #[must_use = "futures do nothing unless awaited"]
 pub struct Sleep {

@@ -16,7 +16,7 @@
 //! Quiet latencies follow FoundationDB's fast path (0.1–0.8 ms one-way is
 //! its simulated *fast* path; a healthy datacenter link is faster): 50 µs
 //! base plus up to 50 µs jitter one-way. Chaos ranges follow FDB's Sim2 and
-//! TigerBeetle's VOPR (see `docs/faults.md` for the table).
+//! TigerBeetle's VOPR (see `docs/src/faults.md` for the table).
 
 use moonpool_core::Ratio;
 
@@ -198,7 +198,7 @@ pub(crate) mod family {
 }
 
 /// What chaos draws from, per seed. Every range is documented with its
-/// source in `docs/faults.md`.
+/// source in `docs/src/faults.md`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChaosProfile {
     /// Probability that a fault family is off for a seed (swarm testing).

@@ -12,7 +12,7 @@
 //! per-pair latency, refused/hanging connects, failing binds, clogs and
 //! partitions (`faults.rs`), random closes and resets (half-open
 //! connections included), bit flips, short reads and writes.
-//! `docs/faults.md` lists every fault with its knob. (Clocks are their own
+//! `docs/src/faults.md` lists every fault with its knob. (Clocks are their own
 //! model, `model/clock/`.)
 //!
 //! # Types
