@@ -397,3 +397,140 @@ fn the_link_checker_sees_headings_as_mdbook_names_them() {
         "{ids:?}"
     );
 }
+
+/// Every `.rs` file under `dir`, relative to it.
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    fn walk(dir: &Path, base: &Path, out: &mut Vec<PathBuf>) {
+        for entry in fs::read_dir(dir).expect("a readable source folder") {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                walk(&path, base, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path.strip_prefix(base).expect("under base").to_path_buf());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// Whether ARCHITECTURE.md names a source file of a crate: by its path
+/// (`cli/args.rs`), its folder (`kernel/executor/`), its file name inside
+/// a folder it describes (`args.rs`), or its module name in backticks
+/// (`` `time` ``, `` `server` ``).
+fn code_map_names(map: &str, file: &Path) -> bool {
+    let rel = file.to_string_lossy().replace('\\', "/");
+    if rel == "lib.rs" || rel == "main.rs" {
+        return true;
+    }
+    let module = rel
+        .strip_suffix("/mod.rs")
+        .or_else(|| rel.strip_suffix(".rs"))
+        .unwrap_or(&rel);
+    let leaf = module.rsplit('/').next().unwrap_or(module);
+    map.contains(&rel)
+        || map.contains(&format!("{module}/"))
+        || map.contains(&format!("{module}.rs"))
+        || (rel.ends_with("/mod.rs") && map.contains(&format!("`{module}`")))
+        || map.contains(&format!("`{leaf}.rs`"))
+        || map.contains(&format!("`{leaf}`"))
+}
+
+#[test]
+fn architecture_code_map_names_every_module_of_every_crate() {
+    let root = repo_root();
+    let map = fs::read_to_string(root.join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
+    let mut missing = Vec::new();
+    let mut seen = 0;
+    for krate in [
+        "moonpool-core",
+        "moonpool-sim",
+        "moonpool-transport",
+        "moonpool-examples",
+    ] {
+        for file in rust_files(&root.join(krate).join("src")) {
+            seen += 1;
+            if !code_map_names(&map, &file) {
+                missing.push(format!("{krate}/src/{}", file.display()));
+            }
+        }
+    }
+    assert!(
+        seen > 50,
+        "only {seen} source files found: the walk is broken"
+    );
+    assert!(
+        missing.is_empty(),
+        "ARCHITECTURE.md's code map does not name these modules:\n{}",
+        missing.join("\n")
+    );
+}
+
+#[test]
+fn the_code_map_check_refuses_a_module_it_does_not_name() {
+    let map = "| `kernel/executor/` | ... `waker.rs` |\n| `time` | ... |";
+    assert!(code_map_names(map, Path::new("time.rs")));
+    assert!(code_map_names(map, Path::new("kernel/executor/mod.rs")));
+    assert!(code_map_names(map, Path::new("kernel/executor/waker.rs")));
+    assert!(!code_map_names(map, Path::new("kernel/watchdog.rs")));
+    assert!(!code_map_names(map, Path::new("report/json.rs")));
+}
+
+/// The text between `ANCHOR: name` and `ANCHOR_END: name` of a file, as
+/// mdBook includes it.
+fn anchored(text: &str, anchor: &str) -> String {
+    let mut out = String::new();
+    let mut inside = false;
+    for line in text.lines() {
+        if line.trim_end().ends_with(&format!("ANCHOR: {anchor}")) {
+            inside = true;
+        } else if line.trim_end().ends_with(&format!("ANCHOR_END: {anchor}")) {
+            inside = false;
+        } else if inside {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[test]
+fn the_readme_taste_is_the_compiled_example_verbatim() {
+    let root = repo_root();
+    let readme = fs::read_to_string(root.join("README.md")).expect("README.md");
+    let example = fs::read_to_string(root.join("moonpool-examples/examples/taste.rs"))
+        .expect("moonpool-examples/examples/taste.rs");
+    let shown: Vec<String> = fences(&readme)
+        .into_iter()
+        .filter(|(info, _)| info == "rust")
+        .map(|(_, body)| body.join("\n") + "\n")
+        .collect();
+    let compiled = anchored(&example, "taste");
+    assert!(!compiled.trim().is_empty(), "taste.rs lost its anchors");
+    assert_eq!(
+        shown,
+        vec![compiled],
+        "README.md's rust block differs from taste.rs"
+    );
+}
+
+#[test]
+fn the_readme_links_resolve() {
+    let root = repo_root();
+    let readme = fs::read_to_string(root.join("README.md")).expect("README.md");
+    let mut checked = 0;
+    for (_, target) in links(&readme) {
+        if target.starts_with("http") {
+            continue;
+        }
+        checked += 1;
+        let file = target.split('#').next().unwrap_or("");
+        assert!(
+            root.join(file).exists(),
+            "README.md links to {target}, which does not exist"
+        );
+    }
+    assert!(checked > 0);
+}
