@@ -24,6 +24,7 @@ use moonpool_sim::{
     ConfigError, SimContext, Simulation, SimulationBuilder, Workload, WorkloadResult,
 };
 
+// ANCHOR: parser
 /// The whole command line.
 #[derive(Parser, Debug)]
 #[command(name = "own-cli", about = "writes kept in one or three copies")]
@@ -55,6 +56,7 @@ pub struct SimCommand {
     #[command(flatten)]
     pub sim: SimArgs,
 }
+// ANCHOR_END: parser
 
 /// How many copies keep the counter.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,6 +130,7 @@ impl SimCommand {
     }
 }
 
+// ANCHOR: main
 fn main() -> ExitCode {
     let argv: Vec<OsString> = std::env::args_os().collect();
     match Cli::parse_from(&argv).command {
@@ -142,3 +145,4 @@ fn main() -> ExitCode {
         }
     }
 }
+// ANCHOR_END: main

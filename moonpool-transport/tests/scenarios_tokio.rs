@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use moonpool_core::tokio_providers::{TokioProviders, run_with};
 use moonpool_transport::scenarios::Harness;
 
+// ANCHOR: harness
 struct TokioHarness;
 
 impl Harness for TokioHarness {
@@ -25,3 +26,4 @@ impl Harness for TokioHarness {
 }
 
 moonpool_transport::transport_scenario_tests!(TokioHarness);
+// ANCHOR_END: harness

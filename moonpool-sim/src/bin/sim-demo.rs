@@ -44,6 +44,7 @@ enum Bug {
     Nondeterminism,
 }
 
+// ANCHOR: flags
 /// The demo's own `sim` flags.
 #[derive(clap::Args)]
 struct DemoFlags {
@@ -61,6 +62,7 @@ enum DemoCommands {
     #[command(long_flag = "list-bugs")]
     ListBugs,
 }
+// ANCHOR_END: flags
 
 /// Leaks state across runs: exactly what the determinism rules forbid.
 static LEAK: AtomicU64 = AtomicU64::new(0);
@@ -241,6 +243,7 @@ fn real() -> ExitCode {
     }
 }
 
+// ANCHOR: main
 fn main() -> ExitCode {
     SimCli::new("sim-demo")
         .about("timers and channels, with bugs to plant")
@@ -252,3 +255,4 @@ fn main() -> ExitCode {
         })
         .run(|flags, settings| build(flags.bug, settings.chaos()))
 }
+// ANCHOR_END: main
