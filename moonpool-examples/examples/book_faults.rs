@@ -11,7 +11,6 @@
 //! `flush_threshold()` bytes, retrying a flush that fails. The check: the
 //! log holds every record, in order.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use moonpool_core::{RandomProvider, Ratio, TimeProvider};
@@ -139,6 +138,7 @@ fn main() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     fn fired(report: &SweepReport) -> u64 {
         report.metrics.get("buggify.fire").copied().unwrap_or(0)

@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use moonpool_core::{RandomProvider, TimeProvider};
 use moonpool_sim::{
-    Attrition, ConfigError, SimContext, Simulation, SimulationBuilder, SweepPlan, SweepRunner,
-    Workload, WorkloadResult,
+    Attrition, ConfigError, SimContext, Simulation, SimulationBuilder, SweepPlan, Workload,
+    WorkloadResult,
 };
 
 /// One client: adds up twenty random values and logs each of them.
@@ -102,7 +102,7 @@ fn adder_survives_chaos() {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use moonpool_sim::SeedFailure;
+    use moonpool_sim::{SeedFailure, SweepRunner};
 
     #[test]
     fn seeds_run_from_code_replay_and_sweep_as_the_chapter_says() -> Result<(), ConfigError> {
