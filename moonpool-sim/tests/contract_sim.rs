@@ -62,4 +62,6 @@ impl Harness for SimHarness {
     }
 }
 
+// ANCHOR: contract_suite
 moonpool_core::provider_contract_tests!(SimHarness);
+// ANCHOR_END: contract_suite

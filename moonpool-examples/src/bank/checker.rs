@@ -194,6 +194,7 @@ pub fn check(ops: &[ClientOp], dumps: &[ShardDump]) -> Result<CheckStats, Violat
     if dumped.len() != ACCOUNTS as usize || balances.keys().copied().ne(0..ACCOUNTS) {
         return Err(Violation::Coverage { accounts: dumped });
     }
+    // ANCHOR: ledger_replay
     // 2, 3, 4, 7.
     let issued: BTreeMap<TransferId, &ClientOp> = ops.iter().map(|o| (o.transfer.id, o)).collect();
     let mut debits: BTreeMap<TransferId, usize> = BTreeMap::new();
@@ -252,6 +253,7 @@ pub fn check(ops: &[ClientOp], dumps: &[ShardDump]) -> Result<CheckStats, Violat
             }
         }
     }
+    // ANCHOR_END: ledger_replay
     // 5, 6.
     let mut stats = CheckStats {
         transfers: ops.len() as u64,
@@ -295,6 +297,7 @@ pub fn check(ops: &[ClientOp], dumps: &[ShardDump]) -> Result<CheckStats, Violat
             (TransferOutcome::Unknown, false) => stats.unknown_not_applied += 1,
         }
     }
+    // ANCHOR: conservation
     // 8.
     stats.total = balances.values().sum();
     let expected = INITIAL_BALANCE * ACCOUNTS as i64;
@@ -304,6 +307,7 @@ pub fn check(ops: &[ClientOp], dumps: &[ShardDump]) -> Result<CheckStats, Violat
             expected,
         });
     }
+    // ANCHOR_END: conservation
     moonpool_core::sometimes!(
         stats.unknown_applied > 0,
         "a transfer whose client got no answer turned out applied"

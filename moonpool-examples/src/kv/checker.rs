@@ -79,6 +79,7 @@ pub enum Outcome {
     Unknown,
 }
 
+// ANCHOR: op
 /// One operation of the history.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Op {
@@ -95,6 +96,7 @@ pub struct Op {
     /// How it ended.
     pub outcome: Outcome,
 }
+// ANCHOR_END: op
 
 impl fmt::Display for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

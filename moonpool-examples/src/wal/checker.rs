@@ -186,6 +186,7 @@ impl History {
         self.keys.get(&key).map_or(0, |k| k.acked_max)
     }
 
+    // ANCHOR: verify
     /// Checks that `got` is an acceptable answer to a read of `key` now,
     /// and remembers it (later reads may not go back). See [`History`].
     pub fn verify(&mut self, key: u64, got: Option<&Entry>) -> Result<ReadVerdict, CheckError> {
@@ -242,6 +243,7 @@ impl History {
             showed_unknown,
         })
     }
+    // ANCHOR_END: verify
 }
 
 #[cfg(test)]
