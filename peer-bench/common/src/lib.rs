@@ -85,6 +85,26 @@ pub fn parse_args() -> Args {
     }
 }
 
+/// A workload of a framework binary: (seed, parameters) -> its report.
+pub type WorkloadFn = fn(u64, &Params) -> Report<'static>;
+
+/// The `main` of a framework binary: parses the command line, runs the
+/// workload it names (`[W1, W2, W3, W4]`) and prints its line.
+pub fn run_workload(workloads: [WorkloadFn; 4]) {
+    let args = parse_args();
+    let index = match args.workload.as_str() {
+        "W1" => 0,
+        "W2" => 1,
+        "W3" => 2,
+        "W4" => 3,
+        w => {
+            eprintln!("unknown workload {w}: expected W1, W2, W3 or W4");
+            std::process::exit(2)
+        }
+    };
+    workloads[index](args.seed, &args.params).print();
+}
+
 /// SplitMix64: tiny deterministic PRNG, identical in every framework binary,
 /// used for W3 sleep durations and payload contents so all frameworks do the
 /// exact same work independent of their own RNG.

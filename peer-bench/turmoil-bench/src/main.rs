@@ -5,7 +5,7 @@
 //! the default model (Exp(5) scaled into 0..100 ms per message).
 
 use bench_common::{
-    fill_payload, parse_args, timer_durations, Params, Report, TraceHash, PAYLOAD, PORT,
+    fill_payload, run_workload, timer_durations, Params, Report, TraceHash, PAYLOAD, PORT,
     W2_CONNECT_STAGGER,
 };
 use std::cell::Cell;
@@ -206,14 +206,5 @@ fn w4(p: &Params) -> Report<'static> {
 }
 
 fn main() {
-    let args = parse_args();
-    let p = args.params;
-    let r = match args.workload.as_str() {
-        "W1" => w1(args.seed, &p),
-        "W2" => w2(args.seed, &p),
-        "W3" => w3(args.seed, &p),
-        "W4" => w4(&p),
-        w => panic!("unknown workload {w}"),
-    };
-    r.print();
+    run_workload([w1, w2, w3, |_, p| w4(p)]);
 }
