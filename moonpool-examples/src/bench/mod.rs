@@ -1,8 +1,8 @@
 //! Benchmark workloads, shared by the `bench` binary.
 //!
-//! Each workload matches the peer benchmarks in `shared/peer-bench` (the
-//! same operations, the same SplitMix64 schedules) so figures compare
-//! directly with other frameworks'. Each returns a [`BenchResult`], printed
+//! Each workload matches the peer benchmarks in `peer-bench/` (the same
+//! operations, the same SplitMix64 schedules, written for turmoil and
+//! madsim) so figures compare directly with other frameworks'. Each returns a [`BenchResult`], printed
 //! as one line: `framework=moonpool workload=W3 wall_ms=... sim_ms=...
 //! ops=... ops_per_sec=...`.
 

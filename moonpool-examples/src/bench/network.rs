@@ -1,5 +1,5 @@
 //! W1, W2, W4: request/response over simulated TCP, as in
-//! `shared/peer-bench`.
+//! `peer-bench/` (turmoil, madsim).
 //!
 //! A server process listens on port 9000 and runs one echo task per
 //! accepted connection, echoing fixed 64-byte frames (`read_exact`,

@@ -2,7 +2,7 @@
 //!
 //! `bench [WORKLOAD...]` runs the named workloads (default: all) and prints
 //! `framework=moonpool workload=W3 wall_ms=... sim_ms=... ops=... ops_per_sec=...`
-//! per workload, the format of the peer benchmarks in `shared/peer-bench`.
+//! per workload, the format of the peer benchmarks in `peer-bench/`.
 //! Workloads: `W1`–`W4` and `W4-jobs` (the simulator, `bench::network`,
 //! `bench::timers`; `W4-jobs` sweeps W4's seeds on every core and prints
 //! `speedup=` over W4 measured in the same run),
