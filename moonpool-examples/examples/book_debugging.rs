@@ -82,21 +82,9 @@ fn main() {
 mod tests {
     use super::*;
     use moonpool_sim::FailureClass;
-    use std::sync::{Mutex, MutexGuard};
-
-    /// The tests of this file run one at a time: `tracing` caches, per
-    /// event site, whether any subscriber wants it, and a site first hit by
-    /// a simulation on another test thread (where no trace is installed)
-    /// while the trace test installs its sink can stay cached as unwanted,
-    /// losing lines from the trace.
-    fn one_at_a_time() -> MutexGuard<'static, ()> {
-        static LOCK: Mutex<()> = Mutex::new(());
-        LOCK.lock().unwrap_or_else(|e| e.into_inner())
-    }
 
     #[test]
     fn seed_0xe_fails_the_linearizability_check_with_the_fingerprint_the_chapter_shows() {
-        let _serial = one_at_a_time();
         let report = replay(&simulation());
         assert_eq!(report.seed, SEED);
         assert_eq!(report.fingerprint, 0xc01c_db7d_2248_5542);
@@ -117,7 +105,6 @@ mod tests {
 
     #[test]
     fn without_attrition_seed_0xe_passes() {
-        let _serial = one_at_a_time();
         let mut plan = SweepPlan::one(SEED);
         plan.set_faults(moonpool_sim::FaultSelection {
             off: ["process.attrition".to_string()].into(),
@@ -134,7 +121,6 @@ mod tests {
 
     #[test]
     fn minimize_keeps_7_of_11_families_and_its_configuration_still_fails_the_same_way() {
-        let _serial = one_at_a_time();
         let sim = simulation();
         let original = sim.run_seed(SEED);
         let min = minimize(&sim);
@@ -182,7 +168,6 @@ mod tests {
 
     #[test]
     fn the_filtered_trace_shows_the_crash_that_lost_acknowledged_writes_and_changes_nothing() {
-        let _serial = one_at_a_time();
         let sim = simulation();
         let (lines, report) = filtered_trace(&sim);
         assert_eq!(lines.lines().count(), 15, "{lines}");

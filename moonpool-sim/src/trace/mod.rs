@@ -202,6 +202,58 @@ impl TraceSink {
     }
 }
 
+/// Keeping `tracing`'s per-site cache right when sinks are per thread.
+///
+/// `tracing` caches, for each event site and for the whole process,
+/// whether any subscriber wants it (its *interest*). While exactly one
+/// scoped subscriber is registered, `tracing-core` computes the interest
+/// of a site hit for the first time from the subscriber *of the thread
+/// that hits it*. With `with_sink` on one thread (a test tracing a seed)
+/// and seeds running untraced on another (the other tests, sweep jobs),
+/// a site first hit on the untraced thread is cached as unwanted, and the
+/// trace silently misses every event of that site
+/// (`tests/trace_threads.rs`). An *anchor* subscriber registered once,
+/// before the first sink, keeps two subscribers registered from then on,
+/// so `tracing-core` asks all of them: the anchor answers "ask per event"
+/// for every site, and each event goes to its own thread's subscriber. It
+/// wants no level (`OFF`), so it never widens what the macros evaluate,
+/// and it is never any thread's subscriber, so it sees no event.
+mod site_interest {
+    use std::sync::OnceLock;
+
+    use tracing::level_filters::LevelFilter;
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::subscriber::Interest;
+    use tracing::{Dispatch, Event, Metadata, Subscriber};
+
+    pub(super) fn keep_per_event() {
+        static ANCHOR: OnceLock<Dispatch> = OnceLock::new();
+        ANCHOR.get_or_init(|| Dispatch::new(Anchor));
+    }
+
+    struct Anchor;
+
+    impl Subscriber for Anchor {
+        fn register_callsite(&self, _metadata: &'static Metadata<'static>) -> Interest {
+            Interest::sometimes()
+        }
+        fn max_level_hint(&self) -> Option<LevelFilter> {
+            Some(LevelFilter::OFF)
+        }
+        fn enabled(&self, _metadata: &Metadata<'_>) -> bool {
+            false
+        }
+        fn new_span(&self, _span: &Attributes<'_>) -> Id {
+            Id::from_u64(1)
+        }
+        fn record(&self, _span: &Id, _values: &Record<'_>) {}
+        fn record_follows_from(&self, _span: &Id, _follows: &Id) {}
+        fn event(&self, _event: &Event<'_>) {}
+        fn enter(&self, _span: &Id) {}
+        fn exit(&self, _span: &Id) {}
+    }
+}
+
 /// The layer that writes stamped events to a [`TraceSink`].
 #[derive(Debug, Clone)]
 pub struct SimTraceLayer {
@@ -224,6 +276,7 @@ pub fn subscriber(sink: &TraceSink) -> impl Subscriber + Send + Sync + 'static {
 /// Runs `f` with the trace layer writing to `sink` as this thread's
 /// subscriber, then flushes the sink.
 pub fn with_sink<R>(sink: &TraceSink, f: impl FnOnce() -> R) -> R {
+    site_interest::keep_per_event();
     let result = tracing::subscriber::with_default(subscriber(sink), f);
     sink.flush();
     result
