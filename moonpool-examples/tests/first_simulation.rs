@@ -15,8 +15,10 @@
 //! the chapter must be updated with the new output.
 //!
 //! The build needs `cargo` (the `CARGO` variable `cargo test` sets, else
-//! `cargo` on the PATH): without it the test fails. It builds offline,
-//! against this workspace's `Cargo.lock`, into
+//! `cargo` on the PATH): without it the test fails. It builds against
+//! this workspace's `Cargo.lock` (the versions the workspace was tested
+//! with, already downloaded by its own build; cargo may fetch what a
+//! reader's build would), into
 //! `$CARGO_TARGET_TMPDIR/first-simulation` (kept, so a second run only
 //! relinks): never the workspace's own `target/debug`, whose lock the
 //! running `cargo test` holds.
@@ -127,7 +129,7 @@ fn build() -> PathBuf {
     let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("first-simulation");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let output = Command::new(&cargo)
-        .args(["build", "--offline"])
+        .args(["build"])
         .current_dir(&dir)
         .env("CARGO_TARGET_DIR", &target)
         .output()
