@@ -86,8 +86,10 @@
 //! - [`SimulationBuilder`]: processes, workloads, background workloads
 //!   (nemeses), limits, chaos.
 //! - [`SimControl`]: kill and reboot processes from a workload.
-//! - `docs/` in the repository: the runner and its command line, the fault
-//!   reference, assertions and buggify.
+//! - The book, `docs/` in the repository (`mdbook serve docs`): a first
+//!   simulation in fifteen minutes, workloads and invariants, faults and
+//!   buggify, assertions, the command line, debugging a failing seed, CI
+//!   sweeps.
 //!
 //! ## How the crate is built
 //!
